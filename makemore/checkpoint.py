@@ -1,0 +1,173 @@
+"""Run directories: configs and tokenizer as JSON, checkpoints written atomically and loaded safely.
+
+A run directory holds everything needed to rebuild its model:
+    config.json      model name, model / data / train configs
+    tokenizer.json   the vocabulary
+    last.pt best.pt  model, optimizer, step, random states (tensors and plain data only)
+    metrics.json     final figures;  samples.txt  a few samples;  events.*  TensorBoard
+Checkpoints load with `weights_only=True`, so a crafted file cannot run code, and every write goes
+to a temporary file that is renamed over the old one, so a crash never leaves half a checkpoint.
+"""
+import dataclasses
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from makemore.config import from_dict
+from makemore.data import DataConfig
+from makemore.errors import MakemoreError
+from makemore.models import MODELS, build_model
+from makemore.tokenizer import CharTokenizer
+
+FORMAT_VERSION = 1
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; two trainers in one run dir are then the user's to avoid
+    fcntl = None
+
+
+def write_atomic(path, write):
+    """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, obj):
+    write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()))
+
+
+def save_checkpoint(path, state):
+    write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, **state}, f))
+
+
+def load_checkpoint(path):
+    path = Path(path)
+    if not path.exists():
+        raise MakemoreError(f"checkpoint {path} does not exist; train first, or pass --checkpoint last")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).strip().splitlines()[0]
+        raise MakemoreError(
+            f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({reason}); "
+            "load only checkpoints that makemore wrote"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MakemoreError(
+            f"checkpoint {path} is unreadable, truncated or corrupt ({reason}); "
+            "use the run's other checkpoint (--checkpoint best or last) or retrain"
+        ) from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format"), int) or "model" not in ckpt:
+        raise MakemoreError(f"checkpoint {path} is not a makemore checkpoint; pass a run that makemore wrote")
+    if ckpt["format"] > FORMAT_VERSION:
+        raise MakemoreError(
+            f"checkpoint {path} has format {ckpt['format']}, newer than this makemore reads ({FORMAT_VERSION}); "
+            "upgrade makemore"
+        )
+    return ckpt
+
+
+class Run:
+    """A run directory and what it describes: model name, configs and tokenizer."""
+
+    def __init__(self, path, model_name, model_config, data_config, train_config, tokenizer):
+        self.path = Path(path)
+        self.model_name = model_name
+        self.model_config = model_config
+        self.data_config = data_config
+        self.train_config = train_config
+        self.tokenizer = tokenizer
+        self._lock = None
+
+    @classmethod
+    def create(cls, path, model_name, model_config, data_config, train_config, tokenizer):
+        run = cls(path, model_name, model_config, data_config, train_config, tokenizer)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.save_config()
+        write_atomic(run.path / "tokenizer.json", lambda f: f.write(tokenizer.to_json().encode()))
+        return run
+
+    def save_config(self):
+        write_json(self.path / "config.json", {
+            "format": FORMAT_VERSION,
+            "model": self.model_name,
+            "model_config": dataclasses.asdict(self.model_config),
+            "data": dataclasses.asdict(self.data_config),
+            "train": dataclasses.asdict(self.train_config),
+        })
+
+    @classmethod
+    def open(cls, path):
+        from makemore.trainer import TrainConfig  # the trainer imports this module
+
+        path = Path(path)
+        config_path = path / "config.json"
+        if not config_path.exists():
+            raise MakemoreError(f"{path} is not a makemore run (no config.json); pass --run runs/<name> from `makemore train`")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MakemoreError(f"{config_path} is not valid JSON ({e}); the run directory is damaged") from None
+        if not isinstance(config, dict) or not isinstance(config.get("format"), int):
+            raise MakemoreError(f"{config_path} is not a makemore run config; the run directory is damaged")
+        if config["format"] > FORMAT_VERSION:
+            raise MakemoreError(f"{path} was written by a newer makemore (format {config['format']}); upgrade makemore")
+        name = config.get("model")
+        if name not in MODELS:
+            raise MakemoreError(f"{config_path} names an unknown model {name!r}; this makemore knows {', '.join(MODELS)}")
+        tokenizer_path = path / "tokenizer.json"
+        if not tokenizer_path.exists():
+            raise MakemoreError(f"{path} has no tokenizer.json; the run directory is damaged")
+        return cls(
+            path,
+            name,
+            from_dict(MODELS[name][0], config.get("model_config"), "model_config"),
+            from_dict(DataConfig, config.get("data"), "data"),
+            from_dict(TrainConfig, config.get("train"), "train"),
+            CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),
+        )
+
+    def build_model(self):
+        return build_model(self.model_name, self.model_config)
+
+    def load_model(self, which="best", device="cpu"):
+        """The model with the weights of best.pt or last.pt, in eval mode."""
+        ckpt = load_checkpoint(self.path / f"{which}.pt")
+        model = self.build_model()
+        try:
+            model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            reason = str(e).strip().splitlines()[0]
+            raise MakemoreError(
+                f"checkpoint {self.path / (which + '.pt')} does not match the model in config.json ({reason}); "
+                "the run directory is mixed up: retrain"
+            ) from None
+        return model.to(device).eval(), ckpt
+
+    def lock(self):
+        """Hold an exclusive lock on the run while training; a second trainer is refused."""
+        if fcntl is None:
+            return
+        self._lock = open(self.path / ".lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise MakemoreError(f"run {self.path} is being trained by another process; wait for it, or pass another --name") from None

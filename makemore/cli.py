@@ -1,0 +1,230 @@
+"""The `makemore` command: a thin layer that turns options into configs and calls the library.
+
+Options for the model, data and training configs are made from the dataclass fields (help text
+and choices live in the field metadata), so the CLI and the configs never drift apart.
+"""
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from makemore.config import option_name
+from makemore.data import DataConfig
+from makemore.errors import MakemoreError
+from makemore.models import MODELS
+from makemore.trainer import TrainConfig
+
+PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+
+
+class UserError(click.ClickException):
+    exit_code = 2
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+class Group(click.Group):
+    """Turns a MakemoreError from any command into one line on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MakemoreError as e:
+            raise UserError(str(e)) from None
+
+
+def field_options(fields, with_defaults=True):
+    """click options for dataclass fields that have help text; without defaults an unset option is None."""
+    def decorate(f):
+        for fld in reversed(fields):
+            meta = fld.metadata
+            kind = click.Choice(meta["choices"]) if "choices" in meta else PY_TYPES[fld.type]
+            f = click.option(
+                option_name(fld.name), fld.name, type=kind, help=meta["help"],
+                default=fld.default if with_defaults else None, show_default=with_defaults,
+            )(f)
+        return f
+    return decorate
+
+
+def model_fields():
+    """Every model's config fields, once each; the help says which models use a field and its default."""
+    merged = {}
+    for model, (config_cls, _) in MODELS.items():
+        for fld in dataclasses.fields(config_cls):
+            if "help" in fld.metadata:
+                merged.setdefault(fld.name, (fld, []))[1].append(f"{model}: {fld.default}")
+    out = []
+    for fld, defaults in merged.values():
+        copy = dataclasses.field(default=fld.default, metadata={
+            **fld.metadata, "help": f"{fld.metadata['help']}  [default {', '.join(defaults)}]"})
+        copy.name, copy.type = fld.name, fld.type
+        out.append(copy)
+    return out
+
+
+def picked(ctx, cls, values):
+    """The fields of cls that were given on the command line (not left at their defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    source = click.core.ParameterSource.COMMANDLINE
+    return {k: v for k, v in values.items() if k in names and ctx.get_parameter_source(k) == source}
+
+
+def subset(cls, values):
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="makemore")
+def cli():
+    """Character-level language models that make more of what you give them."""
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+
+TRAIN_EXAMPLES = """
+\b
+Examples:
+  makemore train --model mlp
+  makemore train --model mlp --data names.txt --block-size 8 --n-hidden 512 --max-steps 60000
+  makemore train --model mlp --data shakespeare --name mlp-shakespeare
+  makemore train --resume --name mlp-names --max-steps 60000
+"""
+
+
+@cli.command(epilog=TRAIN_EXAMPLES)
+@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family")
+@click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="folder that holds runs")
+@click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random state)")
+@field_options(model_fields(), with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig)])
+@field_options([f for f in dataclasses.fields(TrainConfig)])
+@click.pass_context
+def train(ctx, model, name, out_dir, resume, **options):
+    """Train a language model; the run directory gets checkpoints, TensorBoard logs, metrics and samples."""
+    from makemore.trainer import run_training
+
+    if resume:
+        if not name:
+            raise UserError("--resume needs --name of the run to continue, e.g. --name mlp-names")
+        model_options = {f.name for f in model_fields()}
+        ignored = [k for k, v in options.items() if k in model_options and v is not None]
+        ignored += list(picked(ctx, DataConfig, options))
+        if ignored:
+            raise UserError(f"--resume keeps the run's model and data; drop {', '.join(option_name(k) for k in ignored)}")
+        reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
+    else:
+        run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
+        model_overrides = {k: v for k, v in options.items() if v is not None}
+        reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options), subset(TrainConfig, options))
+    if reason == "interrupted":
+        sys.exit(130)
+
+
+def default_run_name(out_dir, model, data):
+    stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
+    base = f"{model}-{stem}"
+    name, k = base, 1
+    while (out_dir / name).exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
+# ----------------------------------------------------------------------------------------------
+# sample and eval
+
+SAMPLE_EXAMPLES = """
+\b
+Examples:
+  makemore sample --run runs/mlp-names
+  makemore sample --run runs/mlp-names -n 20 --temperature 0.8 --prefix al
+  makemore sample --run runs/mlp-names --unique --top-k 10 --seed 7
+"""
+
+
+@cli.command(epilog=SAMPLE_EXAMPLES)
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
+@click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder")
+@click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
+@click.option("--prefix", default="", help="every sample starts with this text")
+@click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
+@click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
+@click.option("--max-len", type=int, default=None, help="characters per sample at most  [default: 64 for lines, 500 for prose]")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkpoint, device):
+    """Generate samples from a trained run, and say how many are new."""
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+    from makemore.device import pick_device
+    from makemore.sampling import generate
+
+    run = Run.open(run_dir)
+    model, _ = run.load_model(checkpoint, pick_device(device))
+    kind = run.data_config.kind
+    options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
+    samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
+    if kind != "lines":
+        click.echo("\n".join(samples))
+        return
+    seen = set(load_corpus(run.data_config, log=lambda _: None).train)
+    novel = sum(s not in seen for s in samples)
+    if unique:
+        found = list(dict.fromkeys(s for s in samples if s not in seen))
+        for round_ in range(1, 50):
+            if len(found) >= n:
+                break
+            more = generate(model, run.tokenizer, n, kind, seed=None if seed is None else seed + round_, **options)
+            found = list(dict.fromkeys(found + [s for s in more if s not in seen]))
+        samples = found[:n]
+        if len(samples) < n:
+            click.echo(f"only {len(samples)} novel samples found; try a higher --temperature", err=True)
+    click.echo("\n".join(samples))
+    click.echo(f"novel: {novel} of {n} samples ({novel / n:.0%}) are not in the training split", err=True)
+
+
+EVAL_EXAMPLES = """
+\b
+Examples:
+  makemore eval --run runs/mlp-names
+  makemore eval --run runs/mlp-names --split val --checkpoint last
+"""
+
+
+@cli.command(name="eval", epilog=EVAL_EXAMPLES)
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="which split")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+def evaluate_cmd(run_dir, split, checkpoint, device):
+    """Mean negative log-likelihood per character of a run on a split of its data."""
+    import math
+
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus, make_batches
+    from makemore.device import pick_device
+    from makemore.trainer import evaluate
+
+    run = Run.open(run_dir)
+    device = pick_device(device)
+    model, ckpt = run.load_model(checkpoint, device)
+    corpus = load_corpus(run.data_config, log=lambda _: None)
+    warmup = model.context_size - 1 if model.context_size else 0
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, warmup)
+    if split not in batches:
+        raise UserError(f"the {split} split of this run is empty; pick another --split")
+    loss = evaluate(model, batches[split], run.train_config.eval_batch_size, run.train_config.precision)
+    click.echo(f"{split} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
+               f"{batches[split].n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
+
+
+def main():
+    cli(prog_name="makemore")

@@ -1,0 +1,5 @@
+"""The one exception for mistakes a user can fix: the CLI prints its message on one line and exits 2."""
+
+
+class MakemoreError(Exception):
+    """A problem with the user's input, worded as the problem followed by the fix."""

@@ -1,0 +1,53 @@
+"""What every language model shares: the forward contract, the loss, optimizer groups, sampling steps.
+
+Karpathy's contract: `forward(idx, targets=None) -> (logits, loss)`, ids (B, T) to logits
+(B, T, V), where position t predicts token t+1 from tokens <= t. Subclasses define
+`body(idx) -> (B, T, H)` and `head(features) -> (B, T, V)`, so a classifier can reuse a body.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from makemore.data import IGNORE
+
+
+class LanguageModel(nn.Module):
+    # How many tokens (the current one included) a prediction reads; None means all before it.
+    context_size = None
+
+    def body(self, idx):
+        raise NotImplementedError
+
+    def head(self, features):
+        raise NotImplementedError
+
+    def forward(self, idx, targets=None):
+        logits = self.head(self.body(idx))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        # float() so the loss is computed in fp32 under bf16 autocast
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+        return logits, loss
+
+    def optimizer_groups(self, weight_decay):
+        """Decay matrices (weights, embeddings); leave biases and norm gains alone."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+
+    # Sampling goes one token at a time through a state. The default state is the ids seen so
+    # far, cropped to the context; recurrent models keep their hidden state instead.
+    @torch.no_grad()
+    def start(self, idx):
+        """Read a prompt (B, T); return the logits for the next token (B, V) and the state."""
+        if self.context_size is not None:
+            idx = idx[:, -self.context_size:]
+        logits, _ = self(idx)
+        return logits[:, -1], idx
+
+    @torch.no_grad()
+    def step(self, state, idx_next):
+        """Append the sampled ids (B, 1) to the state; return the next logits (B, V) and the state."""
+        return self.start(torch.cat([state, idx_next], dim=1))

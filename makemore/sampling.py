@@ -1,0 +1,57 @@
+"""Generation: a batch of samples at once, one token per step, with temperature, top-k and a prefix.
+
+Line corpora start each sample at the boundary token and end it at the next one; stream corpora
+start from the prefix (or a newline) and run for a fixed length. The model's own `start` / `step`
+carry whatever state it needs, so a recurrent model costs one step per character.
+"""
+import torch
+import torch.nn.functional as F
+
+from makemore.errors import MakemoreError
+from makemore.tokenizer import BOUNDARY
+
+
+@torch.no_grad()
+def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None):
+    """Return n strings, each starting with prefix."""
+    if n <= 0:
+        raise MakemoreError(f"-n must be positive, got {n}")
+    if temperature <= 0:
+        raise MakemoreError(f"--temperature must be positive, got {temperature}; use e.g. 0.8 (lower is more conservative)")
+    if top_k is not None and top_k <= 0:
+        raise MakemoreError(f"--top-k must be positive, got {top_k}")
+    max_len = max_len or (64 if kind == "lines" else 500)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    model.eval()
+
+    prompt = tokenizer.encode(prefix, what="the prefix")
+    if kind == "lines":
+        prompt = [BOUNDARY] + prompt
+    elif not prompt:
+        prompt = tokenizer.encode("\n") if "\n" in tokenizer.stoi else [BOUNDARY]
+    idx = torch.tensor([prompt] * n, dtype=torch.long, device=device)  # (n, len(prompt))
+    logits, state = model.start(idx)
+    out = []
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    for _ in range(max_len):
+        logits = logits.float() / temperature  # (n, V)
+        if top_k is not None:
+            kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        idx_next = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
+        if kind == "lines":
+            idx_next = idx_next.masked_fill(done[:, None], BOUNDARY)
+            done |= idx_next[:, 0] == BOUNDARY
+        out.append(idx_next)
+        if done.all():
+            break
+        logits, state = model.step(state, idx_next)
+    generated = torch.cat(out, dim=1).tolist()
+    samples = []
+    for row in generated:
+        if kind == "lines" and BOUNDARY in row:
+            row = row[:row.index(BOUNDARY)]
+        samples.append(prefix + tokenizer.decode(row))
+    return samples

@@ -1,0 +1,315 @@
+"""The one training loop, shared by every model. It knows only the language-model contract.
+
+AdamW with linear warmup and cosine decay, gradient clipping, whole-split validation every
+`eval_interval` steps, best and last checkpoints, optional early stopping, bf16 autocast on CUDA,
+TensorBoard scalars, a progress bar, and exact resume: a checkpoint holds the model, optimizer,
+step and every random state, so an interrupted run ends where an uninterrupted one would.
+"""
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from makemore.checkpoint import load_checkpoint, save_checkpoint, write_json
+from makemore.config import check_choice, check_non_negative, check_positive
+from makemore.data import IGNORE
+from makemore.device import autocast
+from makemore.errors import MakemoreError
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = field(default=30000, metadata={"help": "optimizer steps in all"})
+    batch_size: int = field(default=64, metadata={"help": "items (lines) or sequences (stream) per step"})
+    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of weight matrices and embeddings"})
+    warmup_steps: int = field(default=300, metadata={"help": "steps of linear learning-rate warmup"})
+    min_lr_frac: float = field(default=0.02, metadata={"help": "the cosine decay ends at this share of --lr"})
+    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0: no clipping)"})
+    eval_interval: int = field(default=2000, metadata={"help": "steps between validations on the whole val split"})
+    eval_batch_size: int = field(default=1024, metadata={"help": "items or sequences per batch when evaluating"})
+    patience: int = field(default=0, metadata={"help": "stop after this many validations without a better loss (0: never)"})
+    seed: int = field(default=1337, metadata={"help": "seed of initialisation, batches and dropout"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"})
+    precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, else fp32), fp32 or bf16", "choices": ["auto", "fp32", "bf16"]})
+    log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
+
+    def __post_init__(self):
+        check_positive(self, "max_steps", "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
+        check_non_negative(self, "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
+        check_choice(self, "precision")
+
+
+def lr_at(step, cfg):
+    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
+
+
+@torch.no_grad()
+def evaluate(model, batches, batch_size, precision="auto"):
+    """Mean negative log-likelihood per predicted character (nats) over a whole split."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    for x, y in batches.iter_all(batch_size):
+        with autocast(device, precision):
+            logits, _ = model(x)
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="sum")
+    model.train(was_training)
+    return total.item() / batches.n_targets
+
+
+class StopRequest:
+    """Turns SIGINT / SIGTERM into a flag the loop checks after each step; a second signal stops at once."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+class Trainer:
+    def __init__(self, model, batches, config, run, device, log=print):
+        self.model, self.batches, self.config, self.run, self.device = model, batches, config, run, device
+        self.log = log
+        self.optimizer = torch.optim.AdamW(
+            model.optimizer_groups(config.weight_decay), lr=config.lr, betas=(0.9, 0.99)
+        )
+        self.generator = torch.Generator()  # batch indices are drawn on the CPU, so this state is portable
+        self.generator.manual_seed(config.seed)
+        self.step = 0
+        self.best_val = math.inf
+        self.best_step = 0
+        self.evals_since_best = 0
+        self.seconds = 0.0  # training time, summed over resumes
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state(self):
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "best_step": self.best_step,
+            "evals_since_best": self.evals_since_best,
+            "seconds": self.seconds,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "batches": self.generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+        }
+
+    def save(self, name):
+        save_checkpoint(self.run.path / f"{name}.pt", self.state())
+
+    def resume(self):
+        ckpt = load_checkpoint(self.run.path / "last.pt")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
+        self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
+        self.evals_since_best, self.seconds = ckpt["evals_since_best"], ckpt["seconds"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.generator.set_state(ckpt["rng"]["batches"])
+        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self.log(f"resumed {self.run.path} at step {self.step} (best val {self.best_val:.4f} at step {self.best_step})")
+
+    # -- the loop -------------------------------------------------------------------------------
+    def train(self):
+        """Train to max_steps, early stop or a signal. Returns why it stopped."""
+        from torch.utils.tensorboard import SummaryWriter  # slow to import; only training needs it
+
+        cfg, model, train = self.config, self.model, self.batches["train"]
+        model.train()
+        writer = SummaryWriter(self.run.path, purge_step=self.step or None)
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None, unit="step", dynamic_ncols=True)
+        loss_sum = torch.zeros((), device=self.device)
+        chars = 0
+        interval_start, steps_in_interval = time.perf_counter(), 0
+        reason = "max_steps"
+        with StopRequest() as stop:
+            while self.step < cfg.max_steps:
+                lr = lr_at(self.step, cfg)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                x, y = train.sample(cfg.batch_size, self.generator)
+                with autocast(self.device, cfg.precision):
+                    _, loss = model(x, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+                self.optimizer.step()
+                self.step += 1
+                steps_in_interval += 1
+                loss_sum += loss.detach()
+                chars += (y != IGNORE).sum()
+
+                at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
+                if at_eval or stop.signal or self.step % cfg.log_interval == 0:
+                    train_loss = self.log_interval(writer, bar, loss_sum.item() / steps_in_interval, lr, grad_norm,
+                                                   int(chars), time.perf_counter() - interval_start, steps_in_interval)
+                    if at_eval and self.validate(writer, bar, train_loss):
+                        reason = "early_stop"
+                        break
+                    if stop.signal:
+                        reason = "interrupted"
+                        break
+                    loss_sum.zero_()
+                    chars, steps_in_interval = 0, 0
+                    interval_start = time.perf_counter()  # after validation: it is not training time
+        self.save("last")
+        bar.close()
+        writer.close()
+        return reason
+
+    def log_interval(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
+        """Report the steps since the last report; a non-finite loss stops before anything is saved."""
+        self.seconds += elapsed
+        if not math.isfinite(train_loss):
+            raise MakemoreError(
+                f"the training loss became {train_loss} by step {self.step}; nothing was saved after "
+                f"step {self.step - steps} (last.pt and best.pt hold the last good model): "
+                "lower --lr or set --grad-clip"
+            )
+        speed = chars / max(elapsed, 1e-9)
+        writer.add_scalar("loss/train", train_loss, self.step)
+        writer.add_scalar("lr", lr, self.step)
+        writer.add_scalar("grad_norm", grad_norm.item(), self.step)
+        writer.add_scalar("throughput/chars_per_s", speed, self.step)
+        bar.set_postfix(loss=f"{train_loss:.4f}", chars_s=f"{speed:,.0f}", refresh=False)
+        bar.update(steps)
+        return train_loss
+
+    def validate(self, writer, bar, train_loss):
+        """Evaluate on the whole val split, keep the best checkpoint; True means stop early."""
+        cfg = self.config
+        val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
+        writer.add_scalar("loss/val", val, self.step)
+        better = val < self.best_val
+        if better:
+            self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
+            self.save("best")
+        else:
+            self.evals_since_best += 1
+        self.save("last")
+        bar.write(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train_loss:.4f} | val {val:.4f}"
+                  f"{' (best)' if better else ''} | lr {lr_at(self.step - 1, cfg):.2e}")
+        return cfg.patience > 0 and self.evals_since_best >= cfg.patience
+
+
+def final_metrics(model, batches, config, trainer, device, kind, reason):
+    """metrics.json: every split of the best model, in nats per character (and bits for prose)."""
+    metrics = {"unit": "nats/char"}
+    for name, split in batches.items():
+        loss = evaluate(model, split, config.eval_batch_size, config.precision)
+        metrics[f"{name}_loss"] = round(loss, 6)
+        if kind == "stream":
+            metrics[f"{name}_bpc"] = round(loss / math.log(2), 6)
+    metrics.update({
+        "best_step": trainer.best_step,
+        "steps": trainer.step,
+        "stopped": reason,
+        "seconds": round(trainer.seconds, 2),
+        "device": str(device),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": asdict(config),
+    })
+    return metrics
+
+
+def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_config=None,
+                 resume=False, train_overrides=None, log=print):
+    """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
+
+    A new run takes model_name, model_overrides (fields of the model's config), data_config and
+    train_config. A resumed run takes its configs from its directory; train_overrides (fields of
+    TrainConfig, e.g. a larger max_steps) may change how it goes on.
+    """
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus, make_batches
+    from makemore.device import pick_device
+    from makemore.models import model_config
+    from makemore.sampling import generate
+    from makemore.tokenizer import CharTokenizer
+
+    if resume:
+        run = Run.open(run_dir)
+        if not (run.path / "last.pt").exists():
+            raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
+        run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
+        corpus = load_corpus(run.data_config, log)
+    else:
+        if (run_dir / "last.pt").exists() or (run_dir / "best.pt").exists():
+            raise MakemoreError(f"run {run_dir} already exists; pass --resume to continue it, or another --name")
+        corpus = load_corpus(data_config, log)
+        data_config.kind = corpus.kind  # store what auto decided, so sample and eval read the run alike
+        tokenizer = CharTokenizer.from_text(corpus.texts())
+        cfg = model_config(model_name, **(model_overrides or {}), vocab_size=tokenizer.vocab_size)
+        run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
+
+    config = run.train_config
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    model = run.build_model().to(device)
+    warmup = model.context_size - 1 if model.context_size else 0
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, warmup)
+    if not resume:
+        Run.create(run.path, run.model_name, run.model_config, run.data_config, config, run.tokenizer)
+    else:
+        run.save_config()
+    run.lock()
+    trainer = Trainer(model, batches, config, run, device, log)
+    if resume:
+        trainer.resume()
+    n_params = sum(p.numel() for p in model.parameters())
+    sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
+    unit = "items" if corpus.kind == "lines" else "sequences"
+    log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
+        f"{unit}: {sizes}, device {device}")
+
+    reason = trainer.train()
+    if reason == "interrupted":
+        log(f"interrupted at step {trainer.step}; last.pt is saved. Continue with: "
+            f"makemore train --resume --name {run.path.name} --out-dir {run.path.parent}")
+        return reason, None
+
+    best, _ = run.load_model("best", device)
+    metrics = final_metrics(best, batches, config, trainer, device, corpus.kind, reason)
+    write_json(run.path / "metrics.json", metrics)
+    samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed)
+    (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(run.path) as writer:
+        hparams = {"model": run.model_name, **asdict(run.model_config), **asdict(config)}
+        hparams = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
+        writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in metrics.items() if k.endswith("_loss")}, run_name=".")
+    figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
+    log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step {trainer.best_step:,}) "
+        f"{figures} nats/char")
+    return reason, metrics

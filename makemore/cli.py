@@ -21,18 +21,29 @@ PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 class UserError(click.ClickException):
     exit_code = 2
 
-    def show(self, file=None):
-        click.echo(f"error: {self.message}", err=True)
-
 
 class Group(click.Group):
-    """Turns a MakemoreError from any command into one line on stderr and exit status 2."""
+    """Prints every user error (ours and click's own) as one line on stderr and exits with status 2."""
 
-    def invoke(self, ctx):
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
         try:
-            return super().invoke(ctx)
+            rv = super().main(args, prog_name or "makemore", standalone_mode=False, **extra)
         except MakemoreError as e:
-            raise UserError(str(e)) from None
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except click.UsageError as e:
+            where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+            click.echo(f"error: {e.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
 
 
 def field_options(fields, with_defaults=True):
@@ -227,4 +238,4 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
 
 
 def main():
-    cli(prog_name="makemore")
+    cli()

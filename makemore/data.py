@@ -103,15 +103,17 @@ def offline():
 
 
 def resolve_named(name):
-    """Path of a named corpus: MAKEMORE_DATA first, then shipped data, then the cache, then a download."""
+    """Path of a named corpus: shipped ones from data/; others from MAKEMORE_DATA, the cache, or a download."""
     spec = CORPORA[name]
-    places = [Path(d) for d in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if d]
-    places += [shipped_dir(), cache_dir()]
+    if spec.url is None:
+        path = shipped_dir() / spec.file
+        if not path.exists():
+            raise MakemoreError(f"the shipped corpus {spec.file} is missing from {shipped_dir()}; reinstall makemore")
+        return path
+    places = [Path(d) for d in os.environ.get("MAKEMORE_DATA", "").split(os.pathsep) if d] + [cache_dir()]
     for d in places:
         if (d / spec.file).exists():
             return d / spec.file
-    if spec.url is None:
-        raise MakemoreError(f"the shipped corpus {spec.file} is missing from {shipped_dir()}; reinstall makemore")
     hint = f"pass --data PATH to a local copy, or set MAKEMORE_DATA to a folder that holds {spec.file}"
     if offline():
         raise MakemoreError(f"corpus '{name}' is not cached and downloads are off (offline mode); {hint}")

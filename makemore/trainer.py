@@ -89,7 +89,7 @@ class StopRequest:
 
 
 class Trainer:
-    def __init__(self, model, batches, config, run, device, log=print):
+    def __init__(self, model, batches, config, run, device, log=tqdm.write):
         self.model, self.batches, self.config, self.run, self.device = model, batches, config, run, device
         self.log = log
         self.optimizer = torch.optim.AdamW(
@@ -102,6 +102,7 @@ class Trainer:
         self.best_step = 0
         self.evals_since_best = 0
         self.seconds = 0.0  # training time, summed over resumes
+        self.chars = 0  # predicted characters trained on, summed over resumes
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self):
@@ -113,6 +114,7 @@ class Trainer:
             "best_step": self.best_step,
             "evals_since_best": self.evals_since_best,
             "seconds": self.seconds,
+            "chars": self.chars,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "batches": self.generator.get_state(),
@@ -131,7 +133,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as e:
             raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
-        self.evals_since_best, self.seconds = ckpt["evals_since_best"], ckpt["seconds"]
+        self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
@@ -172,7 +174,7 @@ class Trainer:
                 if at_eval or stop.signal or self.step % cfg.log_interval == 0:
                     train_loss = self.log_interval(writer, bar, loss_sum.item() / steps_in_interval, lr, grad_norm,
                                                    int(chars), time.perf_counter() - interval_start, steps_in_interval)
-                    if at_eval and self.validate(writer, bar, train_loss):
+                    if at_eval and self.validate(writer, train_loss):
                         reason = "early_stop"
                         break
                     if stop.signal:
@@ -189,6 +191,7 @@ class Trainer:
     def log_interval(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
         """Report the steps since the last report; a non-finite loss stops before anything is saved."""
         self.seconds += elapsed
+        self.chars += chars
         if not math.isfinite(train_loss):
             raise MakemoreError(
                 f"the training loss became {train_loss} by step {self.step}; nothing was saved after "
@@ -204,7 +207,7 @@ class Trainer:
         bar.update(steps)
         return train_loss
 
-    def validate(self, writer, bar, train_loss):
+    def validate(self, writer, train_loss):
         """Evaluate on the whole val split, keep the best checkpoint; True means stop early."""
         cfg = self.config
         val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
@@ -216,7 +219,7 @@ class Trainer:
         else:
             self.evals_since_best += 1
         self.save("last")
-        bar.write(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train_loss:.4f} | val {val:.4f}"
+        self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train_loss:.4f} | val {val:.4f}"
                   f"{' (best)' if better else ''} | lr {lr_at(self.step - 1, cfg):.2e}")
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
@@ -234,6 +237,7 @@ def final_metrics(model, batches, config, trainer, device, kind, reason):
         "steps": trainer.step,
         "stopped": reason,
         "seconds": round(trainer.seconds, 2),
+        "train_chars_per_s": round(trainer.chars / max(trainer.seconds, 1e-9)),
         "device": str(device),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": asdict(config),
@@ -242,7 +246,7 @@ def final_metrics(model, batches, config, trainer, device, kind, reason):
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_config=None,
-                 resume=False, train_overrides=None, log=print):
+                 resume=False, train_overrides=None, log=tqdm.write):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config), data_config and

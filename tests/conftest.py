@@ -1,0 +1,57 @@
+"""Hermetic test settings: no network, reference corpora from ../shared/data, caches in tmp."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["MAKEMORE_OFFLINE"] = "1"
+os.environ.setdefault("MAKEMORE_DATA", str(ROOT.parent / "shared" / "data"))
+SHARED = Path(os.environ["MAKEMORE_DATA"])
+needs_shared = pytest.mark.skipif(not (SHARED / "names.txt").exists(), reason=f"reference corpora not in {SHARED}")
+
+# Small enough that a run takes a second or two on a CPU core, large enough to learn.
+TINY_MODEL = {"n_embd": 8, "n_hidden": 64}
+TINY_TRAIN = {"max_steps": 300, "batch_size": 32, "eval_interval": 100, "log_interval": 50, "warmup_steps": 20, "device": "cpu"}
+
+
+def tiny_args(**extra):
+    """CLI arguments for a tiny training run."""
+    args = []
+    for key, value in {**TINY_MODEL, **TINY_TRAIN, **extra}.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    return args
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAKEMORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+
+
+@pytest.fixture
+def words_file(tmp_path):
+    """A small line corpus of a few hundred made-up words."""
+    import random
+
+    rng = random.Random(0)
+    syllables = ["ka", "lo", "mi", "ra", "ne", "to", "su", "vi", "an", "el"]
+    words = {"".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(600)}
+    path = tmp_path / "words.txt"
+    path.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny finished run on the shipped names corpus, shared by the tests: copy it before changing it."""
+    from click.testing import CliRunner
+
+    from makemore.cli import cli
+
+    out = tmp_path_factory.mktemp("runs")
+    result = CliRunner().invoke(cli, ["train", "--out-dir", str(out), "--name", "tiny", *tiny_args()])
+    assert result.exit_code == 0, result.output
+    return out / "tiny"

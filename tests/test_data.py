@@ -1,0 +1,116 @@
+import torch
+import pytest
+
+from makemore.data import (IGNORE, DataConfig, LineBatches, StreamBatches, guess_kind, load_corpus)
+from makemore.errors import MakemoreError
+from makemore.models.mlp import context_windows
+from makemore.tokenizer import CharTokenizer
+
+from conftest import SHARED, needs_shared
+
+
+def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
+    path = tmp_path / "items.txt"
+    path.write_text("\n".join([f"item{i}" for i in range(100)] * 2) + "\n\n  \n", encoding="utf-8")
+    corpus = load_corpus(DataConfig(data=str(path)), log=lambda _: None)
+    assert corpus.kind == "lines"
+    assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (80, 10, 10)
+    assert not set(corpus.train) & set(corpus.val) and not set(corpus.train) & set(corpus.test)
+    assert set(corpus.train + corpus.val + corpus.test) == {f"item{i}" for i in range(100)}
+    again = load_corpus(DataConfig(data=str(path)), log=lambda _: None)
+    assert again.val == corpus.val  # the split depends on the seed alone
+    other = load_corpus(DataConfig(data=str(path), split_seed=7), log=lambda _: None)
+    assert other.val != corpus.val
+
+
+@needs_shared
+def test_stream_corpus_is_cut_in_order():
+    corpus = load_corpus(DataConfig(data="shakespeare"), log=lambda _: None)
+    text = (SHARED / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    assert corpus.kind == "stream"
+    assert corpus.train + corpus.val + corpus.test == text
+    assert len(corpus.val) == round(0.1 * len(text))
+
+
+def test_kind_is_guessed_from_the_text():
+    assert guess_kind("emma\nolivia\nava\n") == "lines"
+    assert guess_kind("First Citizen:\nBefore we proceed.\n\nAll:\nSpeak.\n") == "stream"
+    assert guess_kind("x" * 300) == "stream"
+
+
+def test_first_windows_of_a_known_word():
+    tok = CharTokenizer.from_text(["emma"])
+    batches = LineBatches(["emma"], tok, "cpu")
+    x, y = next(batches.iter_all(8))
+    e, m, a = tok.encode("ema")
+    assert x.tolist() == [[0, e, m, m, a]]
+    assert y.tolist() == [[e, m, m, a, 0]]
+    windows = context_windows(x, block_size=3)[0].tolist()
+    assert list(zip(map(tuple, windows), y[0].tolist())) == [
+        ((0, 0, 0), e), ((0, 0, e), m), ((0, e, m), m), ((e, m, m), a), ((m, m, a), 0),
+    ]
+
+
+def test_line_batches_pad_targets_and_count_characters():
+    tok = CharTokenizer.from_text(["ab", "abcde"])
+    batches = LineBatches(["ab", "abcde"], tok, "cpu")
+    assert batches.n_targets == 3 + 6
+    x, y = next(batches.iter_all(8))
+    assert x.shape == y.shape == (2, 6)
+    assert (y != IGNORE).sum() == batches.n_targets
+    x, y = batches._rows(torch.tensor([0]))
+    assert x.shape == (1, 3)  # padding that no row needs is trimmed
+
+
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_stream_evaluation_scores_every_character_once_with_full_context(warmup):
+    text = "the quick brown fox jumps over the lazy dog"
+    tok = CharTokenizer.from_text(text)
+    batches = StreamBatches(text, tok, "cpu", seq_len=8, warmup=warmup)
+    ids = tok.encode(text)
+    scored = []
+    for x, y in batches.iter_all(2):
+        assert x.shape == (x.shape[0], warmup + 8)
+        for row_x, row_y in zip(x.tolist(), y.tolist()):
+            for t, target in enumerate(row_y):
+                if target != IGNORE:
+                    # the k-th scored target is ids[k+1]; its context is ids[k-warmup..k], boundary-padded
+                    k = len(scored)
+                    expected = [0] * max(0, warmup - k) + ids[max(0, k - warmup):k + 1]
+                    assert t >= warmup and row_x[t - warmup:t + 1] == expected
+                    scored.append(target)
+    assert scored == ids[1:]
+    assert batches.n_targets == len(ids) - 1
+
+
+def test_stream_training_batches_are_shifted_by_one():
+    text = "abcdefghijklmnopqrstuvwxyz" * 4
+    tok = CharTokenizer.from_text(text)
+    batches = StreamBatches(text, tok, "cpu", seq_len=10, warmup=3)
+    x, y = batches.sample(16, torch.Generator().manual_seed(0))
+    assert (y[:, :3] == IGNORE).all()
+    assert torch.equal(y[:, 3:-1], x[:, 4:])
+
+
+def test_hugging_face_path_on_local_files(tmp_path):
+    folder = tmp_path / "hfdata"
+    folder.mkdir()
+    (folder / "train.csv").write_text("id,name\n1,anna\n2,bob\n3,cleo\n4,dora\n5,emil\n", encoding="utf-8")
+    corpus = load_corpus(DataConfig(data=f"hf:{folder}", text_column="name", kind="lines"), log=lambda _: None)
+    assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
+    with pytest.raises(MakemoreError, match="no column 'text'.*--text-column"):
+        load_corpus(DataConfig(data=f"hf:{folder}"), log=lambda _: None)
+
+
+def test_missing_named_corpus_offline_says_what_to_pass(monkeypatch, tmp_path):
+    monkeypatch.setenv("MAKEMORE_DATA", str(tmp_path))
+    with pytest.raises(MakemoreError, match="not cached and downloads are off.*--data PATH"):
+        load_corpus(DataConfig(data="shakespeare"), log=lambda _: None)
+
+
+@needs_shared
+def test_surnames_from_makemore_data_match_their_checksum():
+    from makemore.data import CORPORA, digest, resolve_named
+
+    assert digest(resolve_named("surnames")) == CORPORA["surnames"].sha256
+    assert digest(resolve_named("shakespeare")) == CORPORA["shakespeare"].sha256

@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from makemore.models import MODELS, build_model, model_config
+
+V = 11
+
+
+def make(name, **overrides):
+    torch.manual_seed(0)
+    return build_model(name, model_config(name, vocab_size=V, **overrides))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_shapes_and_loss_contract(name):
+    model = make(name)
+    idx = torch.randint(V, (4, 9))
+    logits, loss = model(idx)
+    assert logits.shape == (4, 9, V) and loss is None
+    assert model.body(idx).shape[:2] == (4, 9)
+    logits, loss = model(idx, torch.randint(V, (4, 9)))
+    assert loss.shape == () and math.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_first_loss_is_about_uniform(name):
+    model = make(name)
+    idx = torch.randint(V, (64, 12))
+    _, loss = model(idx, torch.randint(V, (64, 12)))
+    assert abs(loss.item() - math.log(V)) < 0.1
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_causal_a_later_character_never_changes_an_earlier_prediction(name):
+    model = make(name).eval()
+    idx = torch.randint(V, (2, 10))
+    changed = idx.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % V
+    before, after = model(idx)[0], model(changed)[0]
+    assert torch.allclose(before[:, :6], after[:, :6])
+    assert not torch.allclose(before[:, 6:], after[:, 6:])
+
+
+def test_mlp_reads_only_its_block():
+    model = make("mlp", block_size=3).eval()
+    idx = torch.randint(V, (1, 10))
+    changed = idx.clone()
+    changed[0, 2] = (changed[0, 2] + 1) % V
+    diff = (model(idx)[0] - model(changed)[0]).abs().sum(-1)[0]  # per position
+    assert diff[:2].max() == 0 and diff[2:5].min() > 0 and diff[5:].max() == 0
+
+
+def test_batchnorm_in_eval_mode_treats_items_alike_alone_or_in_a_batch():
+    model = make("mlp", norm="batch", n_layer=2)
+    model.train()
+    for _ in range(5):  # move the running statistics away from their initial values
+        model(torch.randint(V, (32, 8)))
+    model.eval()
+    idx = torch.randint(V, (6, 8))
+    together = model(idx)[0]
+    alone = torch.cat([model(idx[i:i + 1])[0] for i in range(6)])
+    assert torch.allclose(together, alone, atol=1e-6)
+
+
+def test_weight_decay_skips_biases_and_norm_gains():
+    model = make("mlp", norm="layer")
+    decay, no_decay = model.optimizer_groups(0.1)
+    assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))

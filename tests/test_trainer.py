@@ -1,0 +1,113 @@
+import json
+import math
+import signal
+
+import pytest
+import torch
+
+from makemore.checkpoint import Run, load_checkpoint
+from makemore.data import DataConfig, LineBatches
+from makemore.errors import MakemoreError
+from makemore.trainer import TrainConfig, lr_at, run_training
+
+from conftest import TINY_MODEL, TINY_TRAIN
+
+
+def train_tiny(run_dir, data="names", **train):
+    quiet = lambda _: None  # noqa: E731
+    return run_training(run_dir, "mlp", dict(TINY_MODEL), DataConfig(data=data),
+                        TrainConfig(**{**TINY_TRAIN, **train}), log=quiet)
+
+
+def test_a_short_run_learns_and_fills_the_run_directory(tmp_path):
+    reason, metrics = train_tiny(tmp_path / "run")
+    assert reason == "max_steps"
+    assert metrics["val_loss"] < math.log(27) - 0.8  # uniform guessing is ln(27) = 3.30
+    files = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.json", "tokenizer.json", "last.pt", "best.pt", "metrics.json", "samples.txt"} <= files
+    assert any(name.startswith("events.out.tfevents") for name in files)
+    assert len((tmp_path / "run" / "samples.txt").read_text().splitlines()) == 20
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == TINY_TRAIN["max_steps"]
+
+
+def test_tensorboard_has_train_and_val_loss(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train_tiny(tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"loss/train", "loss/val", "lr", "grad_norm", "throughput/chars_per_s"} <= tags
+    assert [e.step for e in events.Scalars("loss/val")] == [100, 200, 300]
+
+
+def test_loss_regression_of_a_seeded_tiny_run(tmp_path):
+    # Recorded on CPU with torch 2.13; a change of more than the tolerance means the numbers moved.
+    _, metrics = train_tiny(tmp_path / "run")
+    assert metrics["val_loss"] == pytest.approx(2.3375, abs=0.02)
+
+
+def test_a_run_rebuilds_from_its_directory_alone(tmp_path):
+    train_tiny(tmp_path / "run")
+    run = Run.open(tmp_path / "run")
+    model, ckpt = run.load_model("best")
+    assert run.model_name == "mlp" and run.model_config.n_hidden == TINY_MODEL["n_hidden"]
+    assert not model.training and ckpt["step"] == TINY_TRAIN["max_steps"]
+
+
+def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
+    _, straight = train_tiny(tmp_path / "straight", patience=0)
+
+    calls = {"n": 0}
+    original = LineBatches.sample
+
+    def sample_then_interrupt(self, batch_size, generator):
+        calls["n"] += 1
+        if calls["n"] == 150:  # Ctrl-C in the middle of step 150
+            signal.raise_signal(signal.SIGINT)
+        return original(self, batch_size, generator)
+
+    monkeypatch.setattr(LineBatches, "sample", sample_then_interrupt)
+    reason, _ = train_tiny(tmp_path / "resumed")
+    assert reason == "interrupted"
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 150
+    monkeypatch.setattr(LineBatches, "sample", original)
+    reason, resumed = run_training(tmp_path / "resumed", resume=True, log=lambda _: None)
+    assert reason == "max_steps"
+    for key in ("train_loss", "val_loss", "test_loss"):
+        assert resumed[key] == pytest.approx(straight[key], abs=1e-5)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_resume_can_extend_training(tmp_path):
+    train_tiny(tmp_path / "run")
+    _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)
+    assert metrics["steps"] == 400
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_path):
+    reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, patience=2)
+    assert reason == "early_stop"
+    assert metrics["steps"] < 2000
+
+
+def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
+    with pytest.raises(MakemoreError, match="loss became nan by step 50.*lower --lr"):
+        train_tiny(tmp_path / "run", lr=float("inf"), grad_clip=0)
+    assert not (tmp_path / "run" / "best.pt").exists() and not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path):
+    train_tiny(tmp_path / "run")
+    before = (tmp_path / "run" / "best.pt").read_bytes()
+    with pytest.raises(MakemoreError, match="already exists; pass --resume"):
+        train_tiny(tmp_path / "run")
+    assert (tmp_path / "run" / "best.pt").read_bytes() == before
+
+
+def test_schedule_warms_up_then_decays():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_frac=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)

@@ -71,7 +71,7 @@ def trainer_throughput(corpus, tokenizer, cfg, device, steps, batch_items, tmp):
         torch.manual_seed(0)
         model = build_model("mlp", cfg).to(device)
         train_cfg = TrainConfig(max_steps=n, batch_size=batch_items, eval_interval=10**9, log_interval=n, device=str(device))
-        batches = make_batches(corpus, tokenizer, device, warmup=cfg.block_size - 1)
+        batches = make_batches(corpus, tokenizer, device, context_size=model.context_size)
         run_ = Run.create(Path(tmp) / name, "mlp", cfg, DataConfig(), train_cfg, tokenizer)
         trainer = Trainer(model, batches, train_cfg, run_, device, log=lambda _: None)
         trainer.train()

@@ -137,7 +137,7 @@ class Run:
         return cls(
             path,
             name,
-            from_dict(MODELS[name][0], config.get("model_config"), "model_config"),
+            from_dict(MODELS[name].config, config.get("model_config"), "model_config"),
             from_dict(DataConfig, config.get("data"), "data"),
             from_dict(TrainConfig, config.get("train"), "train"),
             CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),

@@ -15,7 +15,7 @@ from makemore.errors import MakemoreError
 from makemore.models import MODELS
 from makemore.trainer import TrainConfig
 
-PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 
 
 class UserError(click.ClickException):
@@ -63,8 +63,8 @@ def field_options(fields, with_defaults=True):
 def model_fields():
     """Every model's config fields, once each; the help says which models use a field and its default."""
     merged = {}
-    for model, (config_cls, _) in MODELS.items():
-        for fld in dataclasses.fields(config_cls):
+    for model, spec in MODELS.items():
+        for fld in dataclasses.fields(spec.config):
             if "help" in fld.metadata:
                 merged.setdefault(fld.name, (fld, []))[1].append(f"{model}: {fld.default}")
     out = []
@@ -184,7 +184,7 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
     if kind != "lines":
-        click.echo("\n".join(samples))
+        click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
         return
     seen = set(load_corpus(run.data_config, log=lambda _: None).train)
     novel = sum(s not in seen for s in samples)
@@ -228,8 +228,7 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
     device = pick_device(device)
     model, ckpt = run.load_model(checkpoint, device)
     corpus = load_corpus(run.data_config, log=lambda _: None)
-    warmup = model.context_size - 1 if model.context_size else 0
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, warmup)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size)
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
     loss = evaluate(model, batches[split], run.train_config.eval_batch_size, run.train_config.precision)

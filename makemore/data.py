@@ -333,8 +333,14 @@ class StreamBatches:
             yield self._at(chunk)
 
 
-def make_batches(corpus, tokenizer, device, seq_len=128, warmup=0):
-    """Batches for every non-empty split, keyed by split name."""
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None):
+    """Batches for every non-empty split, keyed by split name.
+
+    On stream corpora a model with a finite context (`context_size` tokens) reads a full context
+    before its first scored character. A model with unbounded context (a recurrent net) trains
+    from each sequence's start, and is evaluated after a burn-in of seq_len characters, so that
+    the whole-split loss is not inflated by predictions made from almost no context.
+    """
     out = {}
     for name, part in corpus.splits().items():
         if not part:
@@ -343,5 +349,6 @@ def make_batches(corpus, tokenizer, device, seq_len=128, warmup=0):
         if corpus.kind == "lines":
             out[name] = LineBatches(part, tokenizer, device, what)
         else:
+            warmup = context_size - 1 if context_size else (0 if name == "train" else seq_len)
             out[name] = StreamBatches(part, tokenizer, device, seq_len, warmup, what)
     return out

@@ -202,6 +202,10 @@ class Trainer:
         writer.add_scalar("loss/train", train_loss, self.step)
         writer.add_scalar("lr", lr, self.step)
         writer.add_scalar("grad_norm", grad_norm.item(), self.step)
+        for name, child in self.model.named_children():  # per layer group, so an exploding one shows
+            grads = [p.grad for p in child.parameters() if p.grad is not None]
+            if grads:
+                writer.add_scalar(f"grad_norm/{name}", torch.nn.utils.get_total_norm(grads).item(), self.step)
         writer.add_scalar("throughput/chars_per_s", speed, self.step)
         bar.set_postfix(loss=f"{train_loss:.4f}", chars_s=f"{speed:,.0f}", refresh=False)
         bar.update(steps)
@@ -279,8 +283,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
-    warmup = model.context_size - 1 if model.context_size else 0
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, warmup)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size)
     if not resume:
         Run.create(run.path, run.model_name, run.model_config, run.data_config, config, run.tokenizer)
     else:

@@ -74,6 +74,17 @@ def test_train_on_prose(tmp_path):
     assert result.exit_code == 0 and result.stdout.startswith("To")
 
 
+def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):
+    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
+    (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
+    result = run("train", "--model", "lstm", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path, "--name", "l",
+                 *tiny_args(max_steps=60, seq_len=32))
+    assert result.exit_code == 0, result.output
+    result = run("sample", "--run", tmp_path / "l", "-n", 3, "--max-len", 30, "--prefix", "Whether", "--seed", 0)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("Whether") >= 3
+
+
 def test_default_run_names_do_not_collide(tmp_path, words_file):
     for _ in range(2):
         result = run("train", "--data", words_file, "--out-dir", tmp_path, *tiny_args(max_steps=20, eval_interval=10))

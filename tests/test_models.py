@@ -69,3 +69,28 @@ def test_weight_decay_skips_biases_and_norm_gains():
     decay, no_decay = model.optimizer_groups(0.1)
     assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_state_carried_across_windows_equals_one_long_forward_pass(name):
+    model = make(name, n_layer=2).eval()
+    idx = torch.randint(V, (3, 12))
+    whole, _ = model.run(idx)
+    first, state = model.run(idx[:, :5])
+    second, _ = model.run(idx[:, 5:], state)
+    assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_stepping_one_token_at_a_time_matches_the_full_forward(name):
+    model = make(name).eval()
+    idx = torch.randint(V, (2, 7))
+    logits, state = model.start(idx[:, :3])
+    for t in range(3, 7):
+        logits, state = model.step(state, idx[:, t:t + 1])
+    assert torch.allclose(logits, model(idx)[0][:, -1], atol=1e-5)
+
+
+def test_tied_weights_share_one_tensor():
+    model = make("lstm", n_embd=32, n_hidden=32, tie_weights=True)
+    assert model.lm_head.weight is model.wte.weight

@@ -13,9 +13,9 @@ from makemore.trainer import TrainConfig, lr_at, run_training
 from conftest import TINY_MODEL, TINY_TRAIN
 
 
-def train_tiny(run_dir, data="names", **train):
+def train_tiny(run_dir, data="names", model="mlp", **train):
     quiet = lambda _: None  # noqa: E731
-    return run_training(run_dir, "mlp", dict(TINY_MODEL), DataConfig(data=data),
+    return run_training(run_dir, model, dict(TINY_MODEL), DataConfig(data=data),
                         TrainConfig(**{**TINY_TRAIN, **train}), log=quiet)
 
 
@@ -30,6 +30,12 @@ def test_a_short_run_learns_and_fills_the_run_directory(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == TINY_TRAIN["max_steps"]
 
 
+@pytest.mark.parametrize("model", ["lstm", "gru", "rnn"])
+def test_recurrent_models_learn_on_the_shared_trainer(tmp_path, model):
+    _, metrics = train_tiny(tmp_path / "run", model=model, max_steps=200)
+    assert metrics["val_loss"] < math.log(27) - 0.8
+
+
 def test_tensorboard_has_train_and_val_loss(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -38,6 +44,7 @@ def test_tensorboard_has_train_and_val_loss(tmp_path):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"loss/train", "loss/val", "lr", "grad_norm", "throughput/chars_per_s"} <= tags
+    assert {"grad_norm/wte", "grad_norm/hidden", "grad_norm/lm_head"} <= tags  # per layer group
     assert [e.step for e in events.Scalars("loss/val")] == [100, 200, 300]
 
 
@@ -55,8 +62,9 @@ def test_a_run_rebuilds_from_its_directory_alone(tmp_path):
     assert not model.training and ckpt["step"] == TINY_TRAIN["max_steps"]
 
 
-def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
-    _, straight = train_tiny(tmp_path / "straight", patience=0)
+@pytest.mark.parametrize("model", ["mlp", "lstm"])
+def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, model):
+    _, straight = train_tiny(tmp_path / "straight", model=model)
 
     calls = {"n": 0}
     original = LineBatches.sample
@@ -68,7 +76,7 @@ def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_pa
         return original(self, batch_size, generator)
 
     monkeypatch.setattr(LineBatches, "sample", sample_then_interrupt)
-    reason, _ = train_tiny(tmp_path / "resumed")
+    reason, _ = train_tiny(tmp_path / "resumed", model=model)
     assert reason == "interrupted"
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 150
     monkeypatch.setattr(LineBatches, "sample", original)
@@ -88,7 +96,7 @@ def test_resume_can_extend_training(tmp_path):
 
 
 def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_path):
-    reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, patience=2)
+    reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, eval_interval=20, patience=2)
     assert reason == "early_stop"
     assert metrics["steps"] < 2000
 
@@ -111,3 +119,25 @@ def test_schedule_warms_up_then_decays():
     cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_frac=0.1)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
     assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "makemore", "train", "--out-dir", str(tmp_path), "--name", "sig", "--device", "cpu",
+           "--n-embd", "8", "--n-hidden", "64", "--max-steps", "1000000", "--eval-interval", "50", "--log-interval", "10"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if line.startswith("step"):  # the first validation has been written
+            proc.send_signal(signum)
+            break
+    output = line + proc.stdout.read()
+    assert proc.wait(timeout=60) == 130, output
+    assert "interrupted at step" in output and "Traceback" not in output
+    ckpt = load_checkpoint(tmp_path / "sig" / "last.pt")
+    assert ckpt["step"] >= 50 and set(ckpt["optimizer"]["state"])
+    _, metrics = run_training(tmp_path / "sig", resume=True, train_overrides={"max_steps": ckpt["step"] + 20},
+                              log=lambda _: None)
+    assert metrics["steps"] == ckpt["step"] + 20

@@ -1,0 +1,85 @@
+"""Recurrent character language models (Graves 2013): one class for LSTM, GRU and plain RNN cells.
+
+Embedding -> `n_layer` stacked recurrent layers of `n_hidden` units (torch's fused modules, so
+cuDNN runs them on CUDA) with dropout between layers -> a linear layer to the logits. The
+recurrent state is returned by `run`, so sampling costs one step per character.
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+from makemore.config import check_choice, check_fraction, check_positive
+from makemore.errors import MakemoreError
+from makemore.models.base import LanguageModel
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@dataclass
+class RecurrentConfig:
+    vocab_size: int = 0  # filled from the tokenizer
+    cell: str = field(default="lstm", metadata={"choices": list(CELLS)})  # set by --model lstm / gru / rnn
+    n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
+    n_hidden: int = field(default=512, metadata={"help": "units in a hidden layer"})
+    n_layer: int = field(default=2, metadata={"help": "number of hidden layers"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+    tie_weights: bool = field(default=False, metadata={"help": "share the input embedding with the output layer (needs n_embd = n_hidden)"})
+
+    def __post_init__(self):
+        check_positive(self, "n_embd", "n_hidden", "n_layer")
+        check_choice(self, "cell")
+        check_fraction(self, "dropout")
+        if self.tie_weights and self.n_embd != self.n_hidden:
+            raise MakemoreError(f"--tie-weights needs --n-embd equal to --n-hidden, got {self.n_embd} and {self.n_hidden}")
+
+
+class RecurrentLM(LanguageModel):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.rnn = CELLS[config.cell](
+            config.n_embd, config.n_hidden, num_layers=config.n_layer, batch_first=True,
+            dropout=config.dropout if config.n_layer > 1 else 0.0,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.lm_head = nn.Linear(config.n_hidden, config.vocab_size)
+        if config.tie_weights:
+            self.lm_head.weight = self.wte.weight
+        self._init_weights()
+
+    def _init_weights(self):
+        if self.config.cell == "lstm":
+            # Forget-gate biases of 1 let memory survive early training (Jozefowicz et al. 2015).
+            for name, p in self.rnn.named_parameters():
+                if name.startswith("bias_ih"):
+                    n = self.config.n_hidden
+                    p.data[n:2 * n] = 1.0
+        nn.init.normal_(self.lm_head.weight, std=0.01)  # first loss about ln(V); a tied embedding starts small too
+        nn.init.zeros_(self.lm_head.bias)
+
+    def run(self, idx, state=None):
+        """(B, T) ids and an optional state -> features (B, T, n_hidden) and the new state."""
+        x = self.drop(self.wte(idx))  # (B, T, n_embd)
+        # The recurrence runs in fp32: cuDNN's bf16 RNN support varies across versions, and the
+        # recurrence accumulates error over time steps where a matmul does not.
+        with torch.autocast(idx.device.type, enabled=False):
+            out, state = self.rnn(x.float(), state)  # (B, T, n_hidden)
+        return self.drop(out), state
+
+    def body(self, idx):
+        return self.run(idx)[0]
+
+    def head(self, features):
+        return self.lm_head(features)
+
+    @torch.no_grad()
+    def start(self, idx):
+        features, state = self.run(idx)
+        return self.head(features[:, -1]), state
+
+    @torch.no_grad()
+    def step(self, state, idx_next):
+        features, state = self.run(idx_next, state)
+        return self.head(features[:, -1]), state

@@ -187,19 +187,19 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
         return
     seen = set(load_corpus(run.data_config, log=lambda _: None).train)
-    novel = sum(s not in seen for s in samples)
+    drawn = list(samples)
     if unique:
-        found = list(dict.fromkeys(s for s in samples if s not in seen))
         for round_ in range(1, 50):
+            found = list(dict.fromkeys(s for s in drawn if s not in seen))
             if len(found) >= n:
                 break
-            more = generate(model, run.tokenizer, n, kind, seed=None if seed is None else seed + round_, **options)
-            found = list(dict.fromkeys(found + [s for s in more if s not in seen]))
+            drawn += generate(model, run.tokenizer, n, kind, seed=None if seed is None else seed + round_, **options)
         samples = found[:n]
         if len(samples) < n:
             click.echo(f"only {len(samples)} novel samples found; try a higher --temperature", err=True)
     click.echo("\n".join(samples))
-    click.echo(f"novel: {novel} of {n} samples ({novel / n:.0%}) are not in the training split", err=True)
+    novel = sum(s not in seen for s in drawn)
+    click.echo(f"novel: {novel} of {len(drawn)} samples drawn ({novel / len(drawn):.0%}) are not in the training split", err=True)
 
 
 EVAL_EXAMPLES = """

@@ -28,7 +28,7 @@ def test_train_sample_eval(trained_run):
     assert result.exit_code == 0, result.output
     samples = result.stdout.splitlines()
     assert len(samples) == 12 and all(s.startswith("al") for s in samples)
-    assert "novel:" in result.stderr and "of 12 samples" in result.stderr
+    assert "novel:" in result.stderr and "of 12 samples drawn" in result.stderr
     again = run("sample", "--run", trained_run, "-n", 12, "--temperature", 0.8, "--prefix", "al", "--seed", 3)
     assert again.stdout == result.stdout
 

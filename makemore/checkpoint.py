@@ -42,9 +42,20 @@ def write_atomic(path, write):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise MakemoreError(
+                f"could not write {path} ({e.strerror or e}); the previous version of it is intact: "
+                "free disk space (or fix permissions) and resume"
+            ) from None
         raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself survive a power cut
+        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_json(path, obj):
@@ -99,11 +110,12 @@ class Run:
     def create(cls, path, model_name, model_config, data_config, train_config, tokenizer):
         run = cls(path, model_name, model_config, data_config, train_config, tokenizer)
         run.path.mkdir(parents=True, exist_ok=True)
-        run.save_config()
-        write_atomic(run.path / "tokenizer.json", lambda f: f.write(tokenizer.to_json().encode()))
+        run.save()
         return run
 
-    def save_config(self):
+    def save(self):
+        """Write config.json and tokenizer.json."""
+        write_atomic(self.path / "tokenizer.json", lambda f: f.write(self.tokenizer.to_json().encode()))
         write_json(self.path / "config.json", {
             "format": FORMAT_VERSION,
             "model": self.model_name,

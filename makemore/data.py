@@ -24,6 +24,7 @@ from makemore.errors import MakemoreError
 from makemore.tokenizer import BOUNDARY
 
 IGNORE = -1  # target id that the loss skips: padding after an item, context-only positions
+MAX_ITEM_LEN = 2000  # longer lines belong to prose: a line corpus pads every item to its longest
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -240,6 +241,12 @@ def load_corpus(cfg, log=print):
     if kind == "lines":
         items = [line.strip() for doc in docs for line in doc.split("\n")]
         items = list(dict.fromkeys(i for i in items if i))  # de-duplicate, keeping first-seen order
+        longest = max(items, key=len, default="")
+        if len(longest) > MAX_ITEM_LEN:
+            raise MakemoreError(
+                f"data {cfg.data} has a line of {len(longest):,} characters; line corpora are for short items "
+                f"(at most {MAX_ITEM_LEN:,}): pass --kind stream to read it as prose"
+            )
         n_train, n_val, n_test = split_sizes(len(items), cfg)
         if n_train < 1 or (cfg.val_frac > 0 and n_val < 1):
             raise MakemoreError(f"data {cfg.data} has only {len(items)} distinct item(s); give at least 3 lines")

@@ -143,6 +143,16 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------
     def train(self):
         """Train to max_steps, early stop or a signal. Returns why it stopped."""
+        try:
+            return self._train()
+        except torch.OutOfMemoryError:
+            raise MakemoreError(
+                f"out of memory on {self.device} at step {self.step} with --batch-size {self.config.batch_size}; "
+                f"pass a smaller --batch-size (e.g. {max(1, self.config.batch_size // 2)}) or a smaller model "
+                "(last.pt holds the last checkpoint)"
+            ) from None
+
+    def _train(self):
         from torch.utils.tensorboard import SummaryWriter  # slow to import; only training needs it
 
         cfg, model, train = self.config, self.model, self.batches["train"]
@@ -271,8 +281,6 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
         corpus = load_corpus(run.data_config, log)
     else:
-        if (run_dir / "last.pt").exists() or (run_dir / "best.pt").exists():
-            raise MakemoreError(f"run {run_dir} already exists; pass --resume to continue it, or another --name")
         corpus = load_corpus(data_config, log)
         data_config.kind = corpus.kind  # store what auto decided, so sample and eval read the run alike
         tokenizer = CharTokenizer.from_text(corpus.texts())
@@ -284,11 +292,11 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size)
-    if not resume:
-        Run.create(run.path, run.model_name, run.model_config, run.data_config, config, run.tokenizer)
-    else:
-        run.save_config()
-    run.lock()
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.lock()  # before anything is written: a second trainer of this run stops here
+    if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):
+        raise MakemoreError(f"run {run.path} already exists; pass --resume to continue it, or another --name")
+    run.save()
     trainer = Trainer(model, batches, config, run, device, log)
     if resume:
         trainer.resume()

@@ -55,3 +55,29 @@ def trained_run(tmp_path_factory):
     result = CliRunner().invoke(cli, ["train", "--out-dir", str(out), "--name", "tiny", *tiny_args()])
     assert result.exit_code == 0, result.output
     return out / "tiny"
+
+
+def run(*args):
+    """Run the makemore CLI in-process, as a user would type it."""
+    from click.testing import CliRunner
+
+    from makemore.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_user_error(result, *fragments):
+    """One line on stderr that names the problem (each fragment), exit status 2, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def snapshot(folder):
+    """Every file under a folder with its bytes' hash, to prove that nothing was changed."""
+    import hashlib
+
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}

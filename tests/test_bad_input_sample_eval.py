@@ -1,0 +1,119 @@
+"""`makemore sample` and `makemore eval` fed bad input or damaged runs: one line, exit 2, no traceback,
+and the run directory unharmed."""
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from conftest import assert_user_error, run, snapshot
+
+
+@pytest.fixture
+def damaged(trained_run, tmp_path):
+    """A copy of the trained run, free to break."""
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    return copy
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_a_directory_that_is_not_a_run(tmp_path, command):
+    assert_user_error(run(command, "--run", tmp_path), "not a makemore run", "--run runs/<name>")
+    assert_user_error(run(command, "--run", tmp_path / "missing"), "not a makemore run")
+
+
+def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
+    before = snapshot(trained_run)
+    assert_user_error(run("sample", "--run", trained_run, "--prefix", "Zoë"), "'Z' (U+005A LATIN CAPITAL LETTER Z)", "vocabulary")
+    assert_user_error(run("sample", "--run", trained_run, "--prefix", "a\tb"), "U+0009")
+    assert snapshot(trained_run) == before
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--temperature", 0], "--temperature must be positive"),
+    (["--temperature", -1], "--temperature must be positive"),
+    (["--top-k", 0], "--top-k must be positive"),
+    (["-n", 0], "-n must be positive"),
+    (["--split", "dev"], "--split"),
+    (["--checkpoint", "final"], "--checkpoint"),
+    (["--bogus"], "No such option"),
+])
+def test_sampling_and_eval_options_are_checked(trained_run, args, fragment):
+    command = "eval" if args[0] == "--split" else "sample"
+    assert_user_error(run(command, "--run", trained_run, *args), fragment)
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_truncated_checkpoint(damaged, command):
+    data = (damaged / "best.pt").read_bytes()
+    (damaged / "best.pt").write_bytes(data[: len(data) // 2])
+    assert_user_error(run(command, "--run", damaged), "truncated or corrupt", "--checkpoint")
+    assert run(command, "--run", damaged, "--checkpoint", "last").exit_code == 0
+
+
+def test_a_missing_checkpoint(damaged):
+    (damaged / "best.pt").unlink()
+    assert_user_error(run("sample", "--run", damaged), "does not exist", "--checkpoint last")
+
+
+class Payload:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch PWNED",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_a_pickle_with_a_code_payload_is_refused_and_never_runs(damaged, tmp_path, monkeypatch, command):
+    with open(damaged / "best.pt", "wb") as f:
+        pickle.dump({"format": 1, "model": Payload()}, f)
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(run(command, "--run", damaged), "was refused", "only checkpoints that makemore wrote")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_checkpoint_from_a_future_format(damaged):
+    ckpt = torch.load(damaged / "best.pt", weights_only=True)
+    torch.save({**ckpt, "format": 99}, damaged / "best.pt")
+    assert_user_error(run("sample", "--run", damaged), "format 99", "upgrade makemore")
+
+
+def test_a_checkpoint_that_does_not_match_the_config(damaged):
+    config = json.loads((damaged / "config.json").read_text())
+    config["model_config"]["n_hidden"] += 1
+    (damaged / "config.json").write_text(json.dumps(config))
+    assert_user_error(run("sample", "--run", damaged), "does not match the model in config.json")
+
+
+def test_a_config_from_a_future_format(damaged):
+    config = json.loads((damaged / "config.json").read_text())
+    (damaged / "config.json").write_text(json.dumps({**config, "format": 7}))
+    assert_user_error(run("eval", "--run", damaged), "newer makemore", "upgrade makemore")
+
+
+@pytest.mark.parametrize("edit,fragment", [
+    (lambda c: c["model_config"].update(n_hidden="many"), "invalid"),
+    (lambda c: c["model_config"].update(n_hidden=-3), "--n-hidden must be positive"),
+    (lambda c: c["model_config"].update(surprise=1), "unknown fields"),
+    (lambda c: c.update(model="gpt9"), "unknown model 'gpt9'"),
+    (lambda c: c.update(train=[1, 2]), "not an object"),
+])
+def test_a_tampered_config_is_refused(damaged, edit, fragment):
+    config = json.loads((damaged / "config.json").read_text())
+    edit(config)
+    (damaged / "config.json").write_text(json.dumps(config))
+    assert_user_error(run("sample", "--run", damaged), fragment)
+
+
+def test_a_config_that_is_not_json(damaged):
+    (damaged / "config.json").write_text("{not json")
+    assert_user_error(run("eval", "--run", damaged), "not valid JSON")
+
+
+@pytest.mark.parametrize("text,fragment", [("{oops", "not valid JSON"), ('{"format": 1, "chars": ["ab", 3]}', "not a makemore tokenizer")])
+def test_a_damaged_tokenizer_is_refused(damaged, text, fragment):
+    (damaged / "tokenizer.json").write_text(text)
+    assert_user_error(run("sample", "--run", damaged), fragment)

@@ -108,7 +108,8 @@ Examples:
 
 
 @cli.command(epilog=TRAIN_EXAMPLES)
-@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family")
+@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True,
+              help="model family; some bring their own training defaults (README, Models)")
 @click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
@@ -133,7 +134,7 @@ def train(ctx, model, name, out_dir, resume, **options):
     else:
         run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
         model_overrides = {k: v for k, v in options.items() if v is not None}
-        reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options), subset(TrainConfig, options))
+        reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options), picked(ctx, TrainConfig, options))
     if reason == "interrupted":
         sys.exit(130)
 

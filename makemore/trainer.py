@@ -23,7 +23,7 @@ from makemore.errors import MakemoreError
 
 @dataclass
 class TrainConfig:
-    max_steps: int = field(default=30000, metadata={"help": "optimizer steps in all"})
+    max_steps: int = field(default=30000, metadata={"help": "optimizer steps in all (0: only what the model fits before training, e.g. bigram counts)"})
     batch_size: int = field(default=64, metadata={"help": "items (lines) or sequences (stream) per step"})
     lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of weight matrices and embeddings"})
@@ -39,8 +39,8 @@ class TrainConfig:
     log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
 
     def __post_init__(self):
-        check_positive(self, "max_steps", "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
-        check_non_negative(self, "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
+        check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
+        check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
 
 
@@ -103,6 +103,7 @@ class Trainer:
         self.evals_since_best = 0
         self.seconds = 0.0  # training time, summed over resumes
         self.chars = 0  # predicted characters trained on, summed over resumes
+        self.evaluated_step = None
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self):
@@ -193,6 +194,8 @@ class Trainer:
                     loss_sum.zero_()
                     chars, steps_in_interval = 0, 0
                     interval_start = time.perf_counter()  # after validation: it is not training time
+        if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0, or done)
+            self.validate(writer, None)
         self.save("last")
         bar.close()
         writer.close()
@@ -225,6 +228,7 @@ class Trainer:
         """Evaluate on the whole val split, keep the best checkpoint; True means stop early."""
         cfg = self.config
         val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
+        self.evaluated_step = self.step
         writer.add_scalar("loss/val", val, self.step)
         better = val < self.best_val
         if better:
@@ -233,8 +237,9 @@ class Trainer:
         else:
             self.evals_since_best += 1
         self.save("last")
-        self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train_loss:.4f} | val {val:.4f}"
-                  f"{' (best)' if better else ''} | lr {lr_at(self.step - 1, cfg):.2e}")
+        train = "-" if train_loss is None else f"{train_loss:.4f}"
+        lr = f" | lr {lr_at(self.step - 1, cfg):.2e}" if self.step else ""
+        self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {val:.4f}{' (best)' if better else ''}{lr}")
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
@@ -259,18 +264,19 @@ def final_metrics(model, batches, config, trainer, device, kind, reason):
     return metrics
 
 
-def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_config=None,
-                 resume=False, train_overrides=None, log=tqdm.write):
+def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
+                 resume=False, log=tqdm.write):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
-    A new run takes model_name, model_overrides (fields of the model's config), data_config and
-    train_config. A resumed run takes its configs from its directory; train_overrides (fields of
-    TrainConfig, e.g. a larger max_steps) may change how it goes on.
+    A new run takes model_name, model_overrides (fields of the model's config) and data_config;
+    its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
+    A resumed run takes its configs from its directory; train_overrides (e.g. a larger
+    max_steps) may change how it goes on.
     """
     from makemore.checkpoint import Run
     from makemore.data import load_corpus, make_batches
     from makemore.device import pick_device
-    from makemore.models import model_config
+    from makemore.models import MODELS, model_config
     from makemore.sampling import generate
     from makemore.tokenizer import CharTokenizer
 
@@ -285,6 +291,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         data_config.kind = corpus.kind  # store what auto decided, so sample and eval read the run alike
         tokenizer = CharTokenizer.from_text(corpus.texts())
         cfg = model_config(model_name, **(model_overrides or {}), vocab_size=tokenizer.vocab_size)
+        train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
         run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
 
     config = run.train_config
@@ -300,11 +307,13 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     trainer = Trainer(model, batches, config, run, device, log)
     if resume:
         trainer.resume()
+    else:
+        model.prepare(batches["train"])
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
     unit = "items" if corpus.kind == "lines" else "sequences"
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
-        f"{unit}: {sizes}, device {device}")
+        f"{unit}: {sizes}, device {device}, {config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}")
 
     reason = trainer.train()
     if reason == "interrupted":

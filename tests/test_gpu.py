@@ -7,7 +7,7 @@ import torch
 from makemore.checkpoint import Run
 from makemore.data import DataConfig
 from makemore.sampling import generate
-from makemore.trainer import TrainConfig, run_training
+from makemore.trainer import run_training
 
 from conftest import TINY_MODEL, TINY_TRAIN
 
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 @pytest.mark.parametrize("model", ["mlp", "lstm"])
 def test_cuda_training_with_bf16_autocast_learns_and_resumes(tmp_path, model):
-    train = TrainConfig(**{**TINY_TRAIN, "device": "cuda"})
+    train = {**TINY_TRAIN, "device": "cuda"}
     _, metrics = run_training(tmp_path / "run", model, dict(TINY_MODEL), DataConfig(), train, log=lambda _: None)
     assert metrics["device"].startswith("cuda") and metrics["val_loss"] < math.log(27) - 0.8
     _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)
@@ -24,7 +24,7 @@ def test_cuda_training_with_bf16_autocast_learns_and_resumes(tmp_path, model):
 
 
 def test_sampling_on_cuda_is_repeatable(tmp_path):
-    train = TrainConfig(**{**TINY_TRAIN, "device": "cuda"})
+    train = {**TINY_TRAIN, "device": "cuda"}
     run_training(tmp_path / "run", "mlp", dict(TINY_MODEL), DataConfig(), train, log=lambda _: None)
     run = Run.open(tmp_path / "run")
     model, _ = run.load_model("best", torch.device("cuda"))

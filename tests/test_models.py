@@ -52,8 +52,9 @@ def test_mlp_reads_only_its_block():
     assert diff[:2].max() == 0 and diff[2:5].min() > 0 and diff[5:].max() == 0
 
 
-def test_batchnorm_in_eval_mode_treats_items_alike_alone_or_in_a_batch():
-    model = make("mlp", norm="batch", n_layer=2)
+@pytest.mark.parametrize("name,overrides", [("mlp", {"norm": "batch", "n_layer": 2}), ("wavenet", {})])
+def test_batchnorm_in_eval_mode_treats_items_alike_alone_or_in_a_batch(name, overrides):
+    model = make(name, **overrides)
     model.train()
     for _ in range(5):  # move the running statistics away from their initial values
         model(torch.randint(V, (32, 8)))
@@ -94,3 +95,13 @@ def test_stepping_one_token_at_a_time_matches_the_full_forward(name):
 def test_tied_weights_share_one_tensor():
     model = make("lstm", n_embd=32, n_hidden=32, tie_weights=True)
     assert model.lm_head.weight is model.wte.weight
+
+
+def test_wavenet_has_the_lectures_size_and_needs_a_power_of_two():
+    from makemore.errors import MakemoreError
+
+    model = build_model("wavenet", model_config("wavenet", vocab_size=27))
+    assert sum(p.numel() for p in model.parameters()) == 76_579  # nn-zero-to-hero part 5
+    with pytest.raises(MakemoreError, match="power of two"):
+        model_config("wavenet", vocab_size=27, block_size=6)
+

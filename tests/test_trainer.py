@@ -16,7 +16,7 @@ from conftest import TINY_MODEL, TINY_TRAIN
 def train_tiny(run_dir, data="names", model="mlp", **train):
     quiet = lambda _: None  # noqa: E731
     return run_training(run_dir, model, dict(TINY_MODEL), DataConfig(data=data),
-                        TrainConfig(**{**TINY_TRAIN, **train}), log=quiet)
+                        {**TINY_TRAIN, **train}, log=quiet)
 
 
 def test_a_short_run_learns_and_fills_the_run_directory(tmp_path):
@@ -141,3 +141,21 @@ def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
     _, metrics = run_training(tmp_path / "sig", resume=True, train_overrides={"max_steps": ckpt["step"] + 20},
                               log=lambda _: None)
     assert metrics["steps"] == ckpt["step"] + 20
+
+
+def test_bigram_counts_are_exact_and_the_one_layer_net_reaches_the_same_loss(tmp_path):
+    quiet = lambda _: None  # noqa: E731
+    reason, counts = run_training(tmp_path / "counts", "bigram", {}, DataConfig(), {"device": "cpu"}, log=quiet)
+    assert reason == "max_steps" and counts["steps"] == 0
+    # exact maximum likelihood: no table fits the training split better than the (nearly unsmoothed) counts
+    _, exact = run_training(tmp_path / "exact", "bigram", {"smoothing": 1e-6}, DataConfig(), {"device": "cpu"}, log=quiet)
+    _, net = run_training(tmp_path / "net", "bigram", {"fit": "gradient"}, DataConfig(),
+                          {"device": "cpu", "max_steps": 1500, "eval_interval": 500}, log=quiet)
+    assert exact["train_loss"] <= net["train_loss"] + 1e-4
+    assert net["val_loss"] == pytest.approx(counts["val_loss"], abs=0.01)
+
+
+def test_wavenet_learns(tmp_path):
+    _, metrics = run_training(tmp_path / "run", "wavenet", {"n_embd": 8, "n_hidden": 32}, DataConfig(),
+                              dict(TINY_TRAIN), log=lambda _: None)
+    assert metrics["val_loss"] < math.log(27) - 0.8

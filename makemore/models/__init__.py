@@ -1,23 +1,43 @@
-"""The model registry: name -> config dataclass, model class, and the config fields the name fixes."""
+"""The model registry: name -> config dataclass, model class, the config fields the name fixes, and
+the training defaults that suit the model (a function of its config)."""
 import dataclasses
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from makemore.errors import MakemoreError
-from makemore.models.mlp import MLP, MLPConfig
+from makemore.models.bigram import Bigram, BigramConfig
+from makemore.models.mlp import MLP, MLPConfig, WaveNet, WaveNetConfig
 from makemore.models.recurrent import RecurrentConfig, RecurrentLM
+
+
+def no_defaults(config):
+    return {}
+
+
+def bigram_defaults(config):
+    # counts are exact: nothing to train; the one-layer net needs steps, a high rate and no decay
+    if config.fit == "counts":
+        return {"max_steps": 0}
+    return {"max_steps": 3000, "lr": 0.1, "weight_decay": 0.0, "eval_interval": 500}
+
+
+def recurrent_defaults(config):
+    return {"lr": 3e-3, "max_steps": 5000, "eval_interval": 500}
 
 
 class ModelSpec(NamedTuple):
     config: type
     model: type
     fixed: dict = {}  # config fields set by the model's name, e.g. the cell of an LSTM
+    train_defaults: Callable = no_defaults  # TrainConfig fields that suit this model, from its config
 
 
 MODELS = {
+    "bigram": ModelSpec(BigramConfig, Bigram, train_defaults=bigram_defaults),
     "mlp": ModelSpec(MLPConfig, MLP),
-    "lstm": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "lstm"}),
-    "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}),
-    "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}),
+    "wavenet": ModelSpec(WaveNetConfig, WaveNet),
+    "lstm": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "lstm"}, recurrent_defaults),
+    "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
+    "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),
 }
 
 

@@ -29,6 +29,9 @@ class LanguageModel(nn.Module):
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
         return logits, loss
 
+    def prepare(self, train):
+        """Fit what can be fitted from the training batches before the first step (a new run only)."""
+
     def optimizer_groups(self, weight_decay):
         """Decay matrices (weights, embeddings); leave biases and norm gains alone."""
         params = [p for p in self.parameters() if p.requires_grad]

@@ -1,14 +1,21 @@
-"""The multilayer perceptron language model of Bengio et al. (2003), as built in nn-zero-to-hero.
+"""Multilayer perceptron language models, as built in nn-zero-to-hero.
 
-Each prediction reads the last `block_size` characters: their embeddings are concatenated and
-passed through `n_layer` tanh layers, then a linear layer gives the next character's logits.
+MLP: the model of Bengio et al. (2003). Each prediction reads the last `block_size` characters:
+their embeddings are concatenated and passed through `n_layer` tanh layers, then a linear layer
+gives the next character's logits.
+
+WaveNet: the hierarchical MLP of the lectures' part 5 (after van den Oord et al. 2016). The same
+window is merged in pairs, layer by layer (8 characters -> 4 pairs -> 2 -> 1), so the context grows
+with depth instead of being squashed into one layer.
 """
+import math
 from dataclasses import dataclass, field
 
 import torch.nn as nn
 import torch.nn.functional as F
 
 from makemore.config import check_choice, check_fraction, check_positive
+from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
 from makemore.tokenizer import BOUNDARY
 
@@ -35,15 +42,33 @@ def context_windows(idx, block_size):
     return padded.unfold(1, block_size, 1)  # (B, T, block_size)
 
 
-class BatchNormTime(nn.BatchNorm1d):
-    """BatchNorm over every (batch, time) position of a (B, T, C) tensor. In eval mode it uses the
-    running statistics, so an item gives the same output alone as inside a batch."""
+class FlatBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over every position of a (..., C) tensor: batch, time and any groups. In eval mode it
+    uses the running statistics, so an item gives the same output alone as inside a batch."""
 
     def forward(self, x):
-        return super().forward(x.flatten(0, 1)).view_as(x)
+        return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)
 
 
-NORMS = {"none": lambda n: nn.Identity(), "batch": BatchNormTime, "layer": nn.LayerNorm}
+NORMS = {"none": lambda n: nn.Identity(), "batch": FlatBatchNorm, "layer": nn.LayerNorm}
+
+
+def tanh_layer(fan_in, n_hidden, norm, dropout):
+    """Linear -> norm -> tanh -> dropout, with the init that keeps tanh out of saturation: Kaiming
+    with the tanh gain 5/3 gives pre-activations of about unit variance."""
+    linear = nn.Linear(fan_in, n_hidden, bias=norm == "none")  # a norm's shift replaces the bias
+    nn.init.normal_(linear.weight, std=(5 / 3) / fan_in ** 0.5)
+    if linear.bias is not None:
+        nn.init.zeros_(linear.bias)
+    return nn.Sequential(linear, NORMS[norm](n_hidden), nn.Tanh(), nn.Dropout(dropout))
+
+
+def output_layer(n_hidden, vocab_size):
+    """A small output layer, so that the first loss is about ln(V)."""
+    lm_head = nn.Linear(n_hidden, vocab_size)
+    nn.init.normal_(lm_head.weight, std=0.01)
+    nn.init.zeros_(lm_head.bias)
+    return lm_head
 
 
 class MLP(LanguageModel):
@@ -52,32 +77,53 @@ class MLP(LanguageModel):
         self.config = config
         self.context_size = config.block_size
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        layers = []
-        fan_in = config.block_size * config.n_embd
-        for _ in range(config.n_layer):
-            linear = nn.Linear(fan_in, config.n_hidden, bias=config.norm == "none")  # a norm's shift replaces the bias
-            layers += [linear, NORMS[config.norm](config.n_hidden), nn.Tanh(), nn.Dropout(config.dropout)]
-            fan_in = config.n_hidden
-        self.hidden = nn.Sequential(*layers)
-        self.lm_head = nn.Linear(fan_in, config.vocab_size)
-        self._init_weights()
-
-    def _init_weights(self):
-        # Kaiming init with the tanh gain 5/3 keeps pre-activations near unit variance, so the
-        # units start out of saturation; a small output layer makes the first loss about ln(V).
-        nn.init.normal_(self.wte.weight, std=1.0)
-        for m in self.hidden:
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=(5 / 3) / m.in_features ** 0.5)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-        nn.init.normal_(self.lm_head.weight, std=0.01)
-        nn.init.zeros_(self.lm_head.bias)
+        sizes = [config.block_size * config.n_embd] + [config.n_hidden] * config.n_layer
+        self.hidden = nn.Sequential(*(tanh_layer(a, b, config.norm, config.dropout) for a, b in zip(sizes, sizes[1:])))
+        self.lm_head = output_layer(config.n_hidden, config.vocab_size)
 
     def body(self, idx):
         ctx = context_windows(idx, self.config.block_size)  # (B, T, block_size)
         emb = self.wte(ctx).flatten(2)  # (B, T, block_size * n_embd)
         return self.hidden(emb)  # (B, T, n_hidden)
+
+    def head(self, features):
+        return self.lm_head(features)  # (B, T, V)
+
+
+@dataclass
+class WaveNetConfig:
+    vocab_size: int = 0  # filled from the tokenizer
+    block_size: int = field(default=8, metadata={"help": "characters of context each prediction reads"})
+    n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
+    n_hidden: int = field(default=128, metadata={"help": "units in a hidden layer"})
+    norm: str = field(default="batch", metadata={"help": "normalisation before each tanh: none, batch or layer", "choices": ["none", "batch", "layer"]})
+    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+
+    def __post_init__(self):
+        check_positive(self, "block_size", "n_embd", "n_hidden")
+        if self.block_size & (self.block_size - 1):
+            raise MakemoreError(f"wavenet merges characters in pairs: --block-size must be a power of two, got {self.block_size}")
+        check_choice(self, "norm")
+        check_fraction(self, "dropout")
+
+
+class WaveNet(LanguageModel):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.context_size = config.block_size
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        n_merges = int(math.log2(config.block_size))
+        sizes = [2 * config.n_embd] + [2 * config.n_hidden] * (n_merges - 1)
+        self.merges = nn.ModuleList(tanh_layer(fan_in, config.n_hidden, config.norm, config.dropout) for fan_in in sizes)
+        self.lm_head = output_layer(config.n_hidden if n_merges else config.n_embd, config.vocab_size)
+
+    def body(self, idx):
+        x = self.wte(context_windows(idx, self.config.block_size))  # (B, T, block_size, n_embd)
+        for merge in self.merges:
+            B, T, G, C = x.shape
+            x = merge(x.reshape(B, T, G // 2, 2 * C))  # neighbours merged: (B, T, G/2, n_hidden)
+        return x.squeeze(2)  # (B, T, n_hidden)
 
     def head(self, features):
         return self.lm_head(features)  # (B, T, V)

@@ -1,0 +1,55 @@
+"""The bigram model of nn-zero-to-hero part 1: the next character depends on the current one alone.
+
+Two ways to fit the same (V, V) table of logits, as in the lecture:
+- counts: exact maximum likelihood with add-k smoothing, log((N[a, b] + k) / sum_b (N[a, b] + k)),
+  set before training from every (character, next character) pair of the training split;
+- gradient: the one-layer neural net, one-hot(idx) @ W, trained by the usual loop from zeros,
+  which must reach the same loss.
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from makemore.config import check_choice, check_non_negative
+from makemore.data import IGNORE
+from makemore.models.base import LanguageModel
+
+
+@dataclass
+class BigramConfig:
+    vocab_size: int = 0  # filled from the tokenizer
+    fit: str = field(default="counts", metadata={"help": "bigram: counts (exact, smoothed) or gradient (a one-layer net)", "choices": ["counts", "gradient"]})
+    smoothing: float = field(default=1.0, metadata={"help": "bigram: add-k smoothing of the counts"})
+
+    def __post_init__(self):
+        check_choice(self, "fit")
+        check_non_negative(self, "smoothing")
+
+
+class Bigram(LanguageModel):
+    context_size = 1
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.W = nn.Parameter(0.01 * torch.randn(config.vocab_size, config.vocab_size))  # about uniform to start
+
+    def prepare(self, train):
+        if self.config.fit != "counts":
+            return
+        V = self.config.vocab_size
+        counts = torch.zeros(V * V, dtype=torch.float64, device=self.W.device)
+        for x, y in train.iter_all(4096):
+            keep = y != IGNORE
+            counts += torch.bincount(x[keep] * V + y[keep], minlength=V * V)
+        counts = counts.view(V, V) + self.config.smoothing
+        with torch.no_grad():
+            self.W.copy_((counts / counts.sum(1, keepdim=True)).log())
+
+    def body(self, idx):
+        return F.one_hot(idx, self.config.vocab_size).float()  # (B, T, V)
+
+    def head(self, features):
+        return features @ self.W  # (B, T, V): row idx of W

@@ -105,7 +105,7 @@ def test_unknown_device(tmp_path):
 
 
 @pytest.mark.parametrize("option,value", [
-    ("--lr", 0), ("--lr", -1e-3), ("--max-steps", 0), ("--max-steps", -5), ("--batch-size", 0), ("--n-hidden", 0),
+    ("--lr", 0), ("--lr", -1e-3), ("--max-steps", -5), ("--batch-size", 0), ("--n-hidden", 0),
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),
     ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
 ])

@@ -229,7 +229,7 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
     device = pick_device(device)
     model, ckpt = run.load_model(checkpoint, device)
     corpus = load_corpus(run.data_config, log=lambda _: None)
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
     loss = evaluate(model, batches[split], run.train_config.eval_batch_size, run.train_config.precision)

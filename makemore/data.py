@@ -340,14 +340,16 @@ class StreamBatches:
             yield self._at(chunk)
 
 
-def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None):
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None):
     """Batches for every non-empty split, keyed by split name.
 
-    On stream corpora a model with a finite context (`context_size` tokens) reads a full context
-    before its first scored character. A model with unbounded context (a recurrent net) trains
-    from each sequence's start, and is evaluated after a burn-in of seq_len characters, so that
-    the whole-split loss is not inflated by predictions made from almost no context.
+    On stream corpora a model with a sliding context of `context_size` tokens reads a full context
+    before its first scored character. Other models train from each sequence's start and are
+    evaluated after a burn-in of up to seq_len characters (no more than fits in `max_input`), so the
+    whole-split loss is not inflated by predictions made from almost no context.
     """
+    if corpus.kind == "stream" and max_input is not None and seq_len > max_input:
+        raise MakemoreError(f"--seq-len {seq_len} is longer than the model reads (--block-size {max_input}); pass --seq-len {max_input}")
     out = {}
     for name, part in corpus.splits().items():
         if not part:
@@ -356,6 +358,7 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None):
         if corpus.kind == "lines":
             out[name] = LineBatches(part, tokenizer, device, what)
         else:
-            warmup = context_size - 1 if context_size else (0 if name == "train" else seq_len)
+            burn_in = seq_len if max_input is None else max_input - seq_len
+            warmup = context_size - 1 if context_size else (0 if name == "train" else burn_in)
             out[name] = StreamBatches(part, tokenizer, device, seq_len, warmup, what)
     return out

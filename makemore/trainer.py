@@ -298,7 +298,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
     run.path.mkdir(parents=True, exist_ok=True)
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):

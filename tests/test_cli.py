@@ -64,6 +64,18 @@ def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):
     assert result.stdout.count("Whether") >= 3
 
 
+def test_transformer_on_prose_reads_at_most_its_block(tmp_path):
+    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
+    (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
+    args = ["train", "--model", "transformer", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path]
+    result = run(*args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32))
+    assert result.exit_code == 0, result.output
+    result = run("sample", "--run", tmp_path / "t", "-n", 2, "--max-len", 100, "--seed", 0)  # longer than the block
+    assert result.exit_code == 0, result.output
+    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32)
+    assert result.exit_code == 2 and "--seq-len 32 is longer than the model reads" in result.stderr
+
+
 def test_default_run_names_do_not_collide(tmp_path, words_file):
     for _ in range(2):
         result = run("train", "--data", words_file, "--out-dir", tmp_path, *tiny_args(max_steps=20, eval_interval=10))

@@ -30,8 +30,8 @@ def test_a_short_run_learns_and_fills_the_run_directory(tmp_path):
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == TINY_TRAIN["max_steps"]
 
 
-@pytest.mark.parametrize("model", ["lstm", "gru", "rnn"])
-def test_recurrent_models_learn_on_the_shared_trainer(tmp_path, model):
+@pytest.mark.parametrize("model", ["lstm", "gru", "rnn", "transformer"])
+def test_every_model_learns_on_the_shared_trainer(tmp_path, model):
     _, metrics = train_tiny(tmp_path / "run", model=model, max_steps=200, lr=1e-2)
     assert metrics["val_loss"] < math.log(27) - 0.8
 

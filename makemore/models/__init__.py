@@ -7,6 +7,7 @@ from makemore.errors import MakemoreError
 from makemore.models.bigram import Bigram, BigramConfig
 from makemore.models.mlp import MLP, MLPConfig, WaveNet, WaveNetConfig
 from makemore.models.recurrent import RecurrentConfig, RecurrentLM
+from makemore.models.transformer import Transformer, TransformerConfig
 
 
 def no_defaults(config):
@@ -24,6 +25,10 @@ def recurrent_defaults(config):
     return {"lr": 3e-3, "max_steps": 5000, "eval_interval": 500}
 
 
+def transformer_defaults(config):
+    return {"lr": 2e-3, "max_steps": 20000, "eval_interval": 1000}
+
+
 class ModelSpec(NamedTuple):
     config: type
     model: type
@@ -38,6 +43,7 @@ MODELS = {
     "lstm": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "lstm"}, recurrent_defaults),
     "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
     "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),
+    "transformer": ModelSpec(TransformerConfig, Transformer, train_defaults=transformer_defaults),
 }
 
 

@@ -12,8 +12,10 @@ from makemore.data import IGNORE
 
 
 class LanguageModel(nn.Module):
-    # How many tokens (the current one included) a prediction reads; None means all before it.
+    # How many tokens (the current one included) a prediction reads from a sliding window; None
+    # means all before it. max_input: the longest input the model accepts (None: any length).
     context_size = None
+    max_input = None
 
     def body(self, idx):
         raise NotImplementedError
@@ -45,8 +47,9 @@ class LanguageModel(nn.Module):
     @torch.no_grad()
     def start(self, idx):
         """Read a prompt (B, T); return the logits for the next token (B, V) and the state."""
-        if self.context_size is not None:
-            idx = idx[:, -self.context_size:]
+        limit = self.context_size or self.max_input
+        if limit is not None:
+            idx = idx[:, -limit:]
         logits, _ = self(idx)
         return logits[:, -1], idx
 

@@ -1,0 +1,96 @@
+"""A small causal transformer language model (Vaswani et al. 2017, GPT-2 layout).
+
+Token and position embeddings -> `n_layer` pre-norm blocks (causal self-attention with PyTorch's
+fused scaled-dot-product attention, then a 4x MLP, each inside a residual) -> a final LayerNorm
+and a linear layer to the logits. It reads at most `block_size` positions.
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from makemore.config import check_fraction, check_positive
+from makemore.errors import MakemoreError
+from makemore.models.base import LanguageModel
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int = 0  # filled from the tokenizer
+    block_size: int = field(default=32, metadata={"help": "characters of context each prediction reads"})
+    n_layer: int = field(default=4, metadata={"help": "number of hidden layers"})
+    n_head: int = field(default=4, metadata={"help": "transformer: attention heads per layer"})
+    n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
+    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+
+    def __post_init__(self):
+        check_positive(self, "block_size", "n_layer", "n_head", "n_embd")
+        check_fraction(self, "dropout")
+        if self.n_embd % self.n_head:
+            raise MakemoreError(f"--n-embd ({self.n_embd}) must be a multiple of --n-head ({self.n_head})")
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.drop(self.proj(y))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(),
+            nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout),
+        )
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class Transformer(LanguageModel):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.max_input = config.block_size
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.Sequential(*(Block(config) for _ in range(config.n_layer)))
+        self.ln_f = nn.LayerNorm(config.n_embd)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size)
+        for m in self.modules():  # GPT-2's init: small normal weights, zero biases
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=0.02)
+            if isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def body(self, idx):
+        T = idx.size(1)
+        if T > self.config.block_size:
+            raise MakemoreError(
+                f"a sequence of {T} characters is longer than the transformer's --block-size {self.config.block_size}; "
+                "pass a larger --block-size (or a smaller --seq-len)"
+            )
+        pos = torch.arange(T, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, n_embd)
+        return self.ln_f(self.blocks(x))  # (B, T, n_embd)
+
+    def head(self, features):
+        return self.lm_head(features)  # (B, T, V)

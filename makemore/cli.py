@@ -237,5 +237,37 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
                f"{batches[split].n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
 
 
+COMPARE_EXAMPLES = """
+\b
+Examples:
+  makemore compare
+  makemore compare --data ../shared/data/names.txt --out-dir runs/compare-shared
+  makemore compare --models bigram,mlp --max-steps 2000
+"""
+
+
+@cli.command(epilog=COMPARE_EXAMPLES)
+@click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
+@click.option("--models", default=",".join(MODELS), show_default=True, help="comma-separated models to compare")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True,
+              help="one run per model lands here, with compare.csv, compare.md and compare.png")
+@click.option("--max-steps", type=int, default=None, help="the same step budget for every model  [default: each model's own]")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+def compare(data, models, out_dir, max_steps, device):
+    """Train every model with its defaults on one split and seed; write a table and a bar chart."""
+    from makemore.compare import compare as run_compare
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(MODELS)}")
+    overrides = {"device": device, **({"max_steps": max_steps} if max_steps is not None else {})}
+    reason, rows = run_compare(names, out_dir, DataConfig(data=data), overrides)
+    if reason == "interrupted":
+        sys.exit(130)
+    click.echo((out_dir / "compare.md").read_text(), nl=False)
+    click.echo(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'compare.png'}")
+
+
 def main():
     cli()

@@ -81,3 +81,15 @@ def test_default_run_names_do_not_collide(tmp_path, words_file):
         result = run("train", "--data", words_file, "--out-dir", tmp_path, *tiny_args(max_steps=20, eval_interval=10))
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["mlp-words", "mlp-words-2"]
+
+
+def test_compare_writes_a_table_and_a_chart(tmp_path):
+    out = tmp_path / "cmp"
+    result = run("compare", "--models", "bigram,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert {"compare.csv", "compare.md", "compare.png"} <= {p.name for p in out.iterdir()}
+    rows = (out / "compare.csv").read_text().splitlines()
+    assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == ["bigram", "mlp"]
+    again = run("compare", "--models", "bigram,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
+    assert again.output.count("done before") == 2  # finished runs are read back, not retrained
+    assert run("compare", "--models", "gpt9").exit_code == 2

@@ -22,7 +22,7 @@ def bigram_defaults(config):
 
 
 def recurrent_defaults(config):
-    return {"lr": 3e-3, "max_steps": 5000, "eval_interval": 500}
+    return {"lr": 3e-3, "max_steps": 6000, "eval_interval": 1000}
 
 
 def transformer_defaults(config):

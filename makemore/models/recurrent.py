@@ -21,9 +21,9 @@ class RecurrentConfig:
     vocab_size: int = 0  # filled from the tokenizer
     cell: str = field(default="lstm", metadata={"choices": list(CELLS)})  # set by --model lstm / gru / rnn
     n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
-    n_hidden: int = field(default=512, metadata={"help": "units in a hidden layer"})
+    n_hidden: int = field(default=256, metadata={"help": "units in a hidden layer"})
     n_layer: int = field(default=2, metadata={"help": "number of hidden layers"})
-    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+    dropout: float = field(default=0.35, metadata={"help": "dropout after each hidden layer"})
     tie_weights: bool = field(default=False, metadata={"help": "share the input embedding with the output layer (needs n_embd = n_hidden)"})
 
     def __post_init__(self):

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from makemore.checkpoint import Run
 from makemore.data import DataConfig, StreamBatches, load_corpus, make_batches

@@ -262,7 +262,7 @@ def compare(data, models, out_dir, max_steps, device):
     if unknown or not names:
         raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(MODELS)}")
     overrides = {"device": device, **({"max_steps": max_steps} if max_steps is not None else {})}
-    reason, rows = run_compare(names, out_dir, DataConfig(data=data), overrides)
+    reason, _ = run_compare(names, out_dir, DataConfig(data=data), overrides)
     if reason == "interrupted":
         sys.exit(130)
     click.echo((out_dir / "compare.md").read_text(), nl=False)

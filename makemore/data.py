@@ -247,7 +247,7 @@ def load_corpus(cfg, log=print):
                 f"data {cfg.data} has a line of {len(longest):,} characters; line corpora are for short items "
                 f"(at most {MAX_ITEM_LEN:,}): pass --kind stream to read it as prose"
             )
-        n_train, n_val, n_test = split_sizes(len(items), cfg)
+        n_train, n_val, _ = split_sizes(len(items), cfg)
         if n_train < 1 or (cfg.val_frac > 0 and n_val < 1):
             raise MakemoreError(f"data {cfg.data} has only {len(items)} distinct item(s); give at least 3 lines")
         random.Random(cfg.split_seed).shuffle(items)

@@ -7,11 +7,9 @@ import sys
 
 import pytest
 import torch
-
-from makemore.checkpoint import Run, load_checkpoint
-
 from conftest import assert_user_error, run, snapshot, tiny_args
 
+from makemore.checkpoint import Run, load_checkpoint
 
 # -- data --------------------------------------------------------------------------------------
 

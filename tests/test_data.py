@@ -1,12 +1,11 @@
-import torch
 import pytest
+import torch
+from conftest import SHARED, needs_shared
 
-from makemore.data import (IGNORE, DataConfig, LineBatches, StreamBatches, guess_kind, load_corpus)
+from makemore.data import IGNORE, DataConfig, LineBatches, StreamBatches, guess_kind, load_corpus
 from makemore.errors import MakemoreError
 from makemore.models.mlp import context_windows
 from makemore.tokenizer import CharTokenizer
-
-from conftest import SHARED, needs_shared
 
 
 def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):

@@ -3,13 +3,12 @@ import math
 
 import pytest
 import torch
+from conftest import TINY_MODEL, TINY_TRAIN
 
 from makemore.checkpoint import Run
 from makemore.data import DataConfig
 from makemore.sampling import generate
 from makemore.trainer import run_training
-
-from conftest import TINY_MODEL, TINY_TRAIN
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

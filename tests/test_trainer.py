@@ -4,17 +4,16 @@ import signal
 
 import pytest
 import torch
+from conftest import TINY_MODEL, TINY_TRAIN
 
 from makemore.checkpoint import Run, load_checkpoint
 from makemore.data import DataConfig, LineBatches
 from makemore.errors import MakemoreError
 from makemore.trainer import TrainConfig, lr_at, run_training
 
-from conftest import TINY_MODEL, TINY_TRAIN
-
 
 def train_tiny(run_dir, data="names", model="mlp", **train):
-    quiet = lambda _: None  # noqa: E731
+    quiet = lambda _: None
     return run_training(run_dir, model, dict(TINY_MODEL), DataConfig(data=data),
                         {**TINY_TRAIN, **train}, log=quiet)
 
@@ -144,7 +143,7 @@ def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
 
 
 def test_bigram_counts_are_exact_and_the_one_layer_net_reaches_the_same_loss(tmp_path):
-    quiet = lambda _: None  # noqa: E731
+    quiet = lambda _: None
     reason, counts = run_training(tmp_path / "counts", "bigram", {}, DataConfig(), {"device": "cpu"}, log=quiet)
     assert reason == "max_steps" and counts["steps"] == 0
     # exact maximum likelihood: no table fits the training split better than the (nearly unsmoothed) counts

@@ -1,7 +1,8 @@
 """The model registry: name -> config dataclass, model class, the config fields the name fixes, and
 the training defaults that suit the model (a function of its config)."""
 import dataclasses
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from makemore.errors import MakemoreError
 from makemore.models.bigram import Bigram, BigramConfig

@@ -5,8 +5,8 @@ Karpathy's contract: `forward(idx, targets=None) -> (logits, loss)`, ids (B, T) 
 `body(idx) -> (B, T, H)` and `head(features) -> (B, T, V)`, so a classifier can reuse a body.
 """
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from makemore.data import IGNORE
 

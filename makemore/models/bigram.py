@@ -9,8 +9,8 @@ Two ways to fit the same (V, V) table of logits, as in the lecture:
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from makemore.config import check_choice, check_non_negative
 from makemore.data import IGNORE

@@ -11,8 +11,8 @@ with depth instead of being squashed into one layer.
 import math
 from dataclasses import dataclass, field
 
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from makemore.config import check_choice, check_fraction, check_positive
 from makemore.errors import MakemoreError

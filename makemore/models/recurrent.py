@@ -7,7 +7,7 @@ recurrent state is returned by `run`, so sampling costs one step per character.
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from makemore.config import check_choice, check_fraction, check_positive
 from makemore.errors import MakemoreError

@@ -7,8 +7,8 @@ and a linear layer to the logits. It reads at most `block_size` positions.
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from makemore.config import check_fraction, check_positive
 from makemore.errors import MakemoreError

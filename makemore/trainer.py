@@ -183,8 +183,9 @@ class Trainer:
 
                 at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
                 if at_eval or stop.signal or self.step % cfg.log_interval == 0:
-                    train_loss = self.log_interval(writer, bar, loss_sum.item() / steps_in_interval, lr, grad_norm,
-                                                   int(chars), time.perf_counter() - interval_start, steps_in_interval)
+                    train_loss = loss_sum.item() / steps_in_interval
+                    self.report(writer, bar, train_loss, lr, grad_norm, int(chars),
+                                time.perf_counter() - interval_start, steps_in_interval)
                     if at_eval and self.validate(writer, train_loss):
                         reason = "early_stop"
                         break
@@ -201,7 +202,7 @@ class Trainer:
         writer.close()
         return reason
 
-    def log_interval(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
+    def report(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
         """Report the steps since the last report; a non-finite loss stops before anything is saved."""
         self.seconds += elapsed
         self.chars += chars
@@ -222,7 +223,6 @@ class Trainer:
         writer.add_scalar("throughput/chars_per_s", speed, self.step)
         bar.set_postfix(loss=f"{train_loss:.4f}", chars_s=f"{speed:,.0f}", refresh=False)
         bar.update(steps)
-        return train_loss
 
     def validate(self, writer, train_loss):
         """Evaluate on the whole val split, keep the best checkpoint; True means stop early."""

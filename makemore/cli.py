@@ -269,5 +269,94 @@ def compare(data, models, out_dir, max_steps, device):
     click.echo(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'compare.png'}")
 
 
+# ----------------------------------------------------------------------------------------------
+# sweep
+
+SWEEP_EXAMPLES = """
+\b
+Examples:
+  makemore sweep --model mlp --data names --trials 24 --parallel 2 \\
+      --param lr=log:1e-4:3e-2 --param n_hidden=64,128,256,512 --param block_size=3..8 --max-steps 20000
+  makemore sweep --space sweeps/mlp.toml --name mlp-names
+  makemore sweep --name mlp-names --resume          # carries on after an interruption
+  makemore sweep --name mlp-names --report          # table and plots of what is there
+  makemore sweep --name mlp-names --resume --storage postgresql://host/db   # join from a second machine
+\b
+--param NAME=VALUES: a,b,c (choices), 3..8 (integers), log:1e-4:1e-2 (log-uniform),
+float:0:0.5 (uniform), int:16:512 / intlog:16:512 (integers, log-spaced).
+Other options of `makemore train` (--max-steps, --device, ...) are fixed for every trial.
+"""
+
+
+def sweep_fields():
+    from makemore.sweep import SweepConfig
+
+    return [f for f in dataclasses.fields(SweepConfig) if "help" in f.metadata]
+
+
+@cli.command(epilog=SWEEP_EXAMPLES)
+@click.option("--name", help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
+@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family of every trial")
+@click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUES", help="a searched setting (repeat the option; see below)")
+@click.option("--space", type=click.Path(dir_okay=False, path_type=Path), help="a TOML file with the settings, [params] and [fixed]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/sweeps"), show_default=True,
+              help="folder that holds sweeps")
+@click.option("--resume", is_flag=True, help="carry on sweep NAME: finished trials are kept, interrupted ones run again")
+@click.option("--report", is_flag=True, help="only write results.csv and the plots of sweep NAME, and print its table")
+@click.option("--worker", type=int, hidden=True, help="run trials of sweep NAME in this process, as worker K (started by sweep)")
+@field_options(sweep_fields(), with_defaults=False)
+@field_options(model_fields(), with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], with_defaults=False)
+@field_options([f for f in dataclasses.fields(TrainConfig)], with_defaults=False)
+@click.pass_context
+def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker, **options):
+    """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
+    from makemore.sweep import Sweep, SweepConfig, read_space_file, run_workers, write_report
+
+    sweep_keys = {f.name for f in sweep_fields()}
+    given = {k: v for k, v in options.items() if v is not None}
+    if resume or report or worker is not None:
+        if not name:
+            raise UserError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
+        extra = [option_name(k) for k in given if k not in ("storage", "parallel")] + (["--param"] if params else [])
+        if extra:
+            raise UserError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
+        found = Sweep.open(name, out_dir, given.get("storage"))
+        if worker is not None:
+            if found.work(worker, log=click.echo) == "interrupted":
+                sys.exit(130)
+            return
+        if resume and run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
+            write_report(found, log=click.echo)
+            click.echo(f"interrupted; carry on with: makemore sweep --name {name} --out-dir {out_dir} --resume", err=True)
+            sys.exit(130)
+        write_report(found, log=click.echo)
+        return
+
+    settings = read_space_file(space) if space else {}
+    source = click.core.ParameterSource.COMMANDLINE
+    for key, value in (("model", model), ("data", data)):
+        if ctx.get_parameter_source(key) == source or key not in settings:
+            settings[key] = value
+    settings.update({k: v for k, v in given.items() if k in sweep_keys})
+    fixed = {**settings.get("fixed", {}), **{k: v for k, v in given.items() if k not in sweep_keys}}
+    searched = dict(settings.get("params", {}))
+    for item in params:
+        key, eq, spec = item.partition("=")
+        if not eq or not key.strip() or not spec.strip():
+            raise UserError(f"--param takes NAME=VALUES, e.g. lr=log:1e-4:3e-2; got '{item}'")
+        searched[key.strip().replace("-", "_")] = spec.strip()
+    settings.update(params=searched, fixed=fixed)
+    settings["name"] = name or settings.get("name") or default_run_name(out_dir, settings["model"], settings["data"])
+    cfg = SweepConfig(**settings)
+    created = Sweep.create(cfg, out_dir)
+    if run_workers(created, cfg.parallel, log=click.echo) == "interrupted":
+        write_report(created, log=click.echo)
+        click.echo(f"interrupted; carry on with: makemore sweep --name {cfg.name} --out-dir {out_dir} --resume", err=True)
+        sys.exit(130)
+    write_report(created, log=click.echo)
+
+
 def main():
     cli()

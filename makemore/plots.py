@@ -1,8 +1,11 @@
 """matplotlib figures, written as PNG files (the Agg backend: no display needed)."""
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
 
 def loss_bars(rows, path, title):
@@ -27,3 +30,163 @@ def loss_bars(rows, path, title):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# sweeps
+
+STATE_STYLE = {"complete": dict(color="tab:blue", marker="o"), "pruned": dict(color="tab:gray", marker="x")}
+
+
+def loss_limits(values):
+    """y limits that show the good trials: the worst tenth (diverged runs) may fall off the top."""
+    values = sorted(values)
+    low, high = values[0], values[int(0.9 * (len(values) - 1))]
+    pad = max(0.02, 0.1 * (high - low))
+    return low - pad, max(high, low) + 2 * pad
+
+
+def numeric_axis(values):
+    """How to place a parameter's values on an axis: 'log', 'linear' or 'category'."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return "category"
+    positive = all(v > 0 for v in values)
+    return "log" if positive and max(values) / min(values) >= 16 else "linear"
+
+
+def _place(param, values):
+    """x positions for a parameter's values, and how to label the axis."""
+    scale = "log" if param.log else numeric_axis(values) if param.choices is not None else "linear"
+    if scale != "category":
+        return list(values), scale, None
+    labels = [str(c) for c in param.choices]
+    return [labels.index(str(v)) for v in values], "linear", labels
+
+
+def sweep_plots(rows, space, importance, out_dir, title):
+    """Validation loss against each hyperparameter, the learning curves, best so far, and a heat map."""
+    scored = [r for r in rows if r["val_loss"] is not None and math.isfinite(r["val_loss"])]
+    if not scored:
+        return []
+    ylim = loss_limits([r["val_loss"] for r in scored])
+    written = []
+
+    # 1. validation loss against each hyperparameter
+    cols = min(3, len(space))
+    nrows = math.ceil(len(space) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    for ax, param in zip(axes.flat, space):
+        for state, style in STATE_STYLE.items():
+            pts = [r for r in scored if r["state"] == state]
+            if pts:
+                xs, scale, labels = _place(param, [r[param.name] for r in pts])
+                ax.scatter(xs, [r["val_loss"] for r in pts], label=state, alpha=0.8, **style)
+        _, scale, labels = _place(param, [r[param.name] for r in scored])
+        ax.set_xscale(scale)
+        if scale == "log":
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labelled minor ticks overlap
+        if labels:
+            ax.set_xticks(range(len(labels)), labels)
+        elif param.choices is not None:
+            ax.set_xticks(param.choices, [str(c) for c in param.choices])
+            ax.minorticks_off()
+        ax.set_xlabel(param.name + (" (log scale)" if scale == "log" else ""))
+        ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val loss (nats/char)")
+    for ax in list(axes.flat)[len(space):]:
+        ax.remove()
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(title + ": validation loss against each hyperparameter", fontsize=10)
+    written.append(_save(fig, out_dir / "loss_vs_params.png"))
+
+    # 2. validation curves of every trial
+    best = min(scored, key=lambda r: r["val_loss"])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        if not r["curve"]:
+            continue
+        steps, losses = zip(*sorted(r["curve"].items()))
+        is_best = r is best
+        ax.plot(steps, losses, "-" if r["state"] == "complete" else "--", marker=".", lw=2.2 if is_best else 0.9,
+                color="tab:red" if is_best else STATE_STYLE.get(r["state"], {}).get("color", "tab:orange"),
+                alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None, zorder=3 if is_best else 2)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("step")
+    ax.set_ylabel("val loss (nats/char)")
+    ax.set_title(title + "\nvalidation curves (dashed: pruned)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    written.append(_save(fig, out_dir / "curves.png"))
+
+    # 3. best so far against trial number
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ordered = sorted(scored, key=lambda r: r["trial"])
+    for state, style in STATE_STYLE.items():
+        pts = [r for r in ordered if r["state"] == state]
+        ax.scatter([r["trial"] for r in pts], [r["val_loss"] for r in pts], label=state, alpha=0.7, **style)
+    complete = [r for r in ordered if r["state"] == "complete"]
+    if complete:
+        running = [min(r["val_loss"] for r in complete[: k + 1]) for k in range(len(complete))]
+        ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("val loss (nats/char)")
+    ax.set_title(title + "\nbest so far", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    written.append(_save(fig, out_dir / "best_so_far.png"))
+
+    # 4. heat map of the two most important parameters: the best loss in each cell
+    if len(space) >= 2:
+        by_name = {p.name: p for p in space}
+        names = [n for n in importance if n in by_name][:2] if len(importance) >= 2 else [p.name for p in space[:2]]
+        px, py = by_name[names[0]], by_name[names[1]]
+        xbins, xlabels = _bins(px, [r[px.name] for r in scored])
+        ybins, ylabels = _bins(py, [r[py.name] for r in scored])
+        grid = [[math.nan] * len(xlabels) for _ in ylabels]
+        count = [[0] * len(xlabels) for _ in ylabels]
+        for r in scored:
+            i, j = ybins(r[py.name]), xbins(r[px.name])
+            count[i][j] += 1
+            grid[i][j] = r["val_loss"] if math.isnan(grid[i][j]) else min(grid[i][j], r["val_loss"])
+        fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
+        image = ax.imshow(grid, cmap="viridis_r", vmin=ylim[0], vmax=ylim[1], aspect="auto", origin="lower")
+        for i in range(len(ylabels)):
+            for j in range(len(xlabels)):
+                if count[i][j]:
+                    light = (grid[i][j] - ylim[0]) / (ylim[1] - ylim[0]) < 0.5  # viridis_r is pale at low losses
+                    ax.text(j, i, f"{grid[i][j]:.3f}\n(n={count[i][j]})", ha="center", va="center", fontsize=7,
+                            color="black" if light else "white")
+        ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=30)
+        ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
+        ax.set_xlabel(px.name)
+        ax.set_ylabel(py.name)
+        fig.colorbar(image, ax=ax, label="best val loss in cell")
+        why = "the two most important parameters" if len(importance) >= 2 else "the first two parameters"
+        ax.set_title(f"{title}\n{why}", fontsize=9)
+        written.append(_save(fig, out_dir / "heatmap.png"))
+    return written
+
+
+def _bins(param, values, n=6):
+    """A function value -> bin index, and the bins' labels: one bin per value when there are few."""
+    distinct = sorted(set(values), key=lambda v: (str(type(v)), v))
+    if param.choices is not None or len(distinct) <= n:
+        labels = [str(c) for c in (param.choices if param.choices is not None else distinct)]
+        return (lambda v: labels.index(str(v))), labels
+    low, high = param.low, param.high
+    if param.log:
+        edges = [math.exp(math.log(low) + k * (math.log(high) - math.log(low)) / n) for k in range(n + 1)]
+    else:
+        edges = [low + k * (high - low) / n for k in range(n + 1)]
+    labels = [f"{a:.2g}-{b:.2g}" for a, b in zip(edges, edges[1:])]
+    return (lambda v: min(n - 1, max(0, sum(v >= e for e in edges[1:-1])))), labels
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

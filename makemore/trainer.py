@@ -89,9 +89,10 @@ class StopRequest:
 
 
 class Trainer:
-    def __init__(self, model, batches, config, run, device, log=tqdm.write):
+    def __init__(self, model, batches, config, run, device, log=tqdm.write, on_validate=None):
         self.model, self.batches, self.config, self.run, self.device = model, batches, config, run, device
         self.log = log
+        self.on_validate = on_validate  # called as on_validate(step, val_loss) after each validation; may raise
         self.optimizer = torch.optim.AdamW(
             model.optimizer_groups(config.weight_decay), lr=config.lr, betas=(0.9, 0.99)
         )
@@ -163,44 +164,46 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         chars = 0
         interval_start, steps_in_interval = time.perf_counter(), 0
-        reason = "max_steps"
-        with StopRequest() as stop:
-            while self.step < cfg.max_steps:
-                lr = lr_at(self.step, cfg)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                x, y = train.sample(cfg.batch_size, self.generator)
-                with autocast(self.device, cfg.precision):
-                    _, loss = model(x, y)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-                self.optimizer.step()
-                self.step += 1
-                steps_in_interval += 1
-                loss_sum += loss.detach()
-                chars += (y != IGNORE).sum()
+        try:  # closed however training ends, so TensorBoard has every event of a stopped or pruned run
+            reason = "max_steps"
+            with StopRequest() as stop:
+                while self.step < cfg.max_steps:
+                    lr = lr_at(self.step, cfg)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = lr
+                    x, y = train.sample(cfg.batch_size, self.generator)
+                    with autocast(self.device, cfg.precision):
+                        _, loss = model(x, y)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+                    self.optimizer.step()
+                    self.step += 1
+                    steps_in_interval += 1
+                    loss_sum += loss.detach()
+                    chars += (y != IGNORE).sum()
 
-                at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
-                if at_eval or stop.signal or self.step % cfg.log_interval == 0:
-                    train_loss = loss_sum.item() / steps_in_interval
-                    self.report(writer, bar, train_loss, lr, grad_norm, int(chars),
-                                time.perf_counter() - interval_start, steps_in_interval)
-                    if at_eval and self.validate(writer, train_loss):
-                        reason = "early_stop"
-                        break
-                    if stop.signal:
-                        reason = "interrupted"
-                        break
-                    loss_sum.zero_()
-                    chars, steps_in_interval = 0, 0
-                    interval_start = time.perf_counter()  # after validation: it is not training time
-        if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0, or done)
-            self.validate(writer, None)
-        self.save("last")
-        bar.close()
-        writer.close()
-        return reason
+                    at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
+                    if at_eval or stop.signal or self.step % cfg.log_interval == 0:
+                        train_loss = loss_sum.item() / steps_in_interval
+                        self.report(writer, bar, train_loss, lr, grad_norm, int(chars),
+                                    time.perf_counter() - interval_start, steps_in_interval)
+                        if at_eval and self.validate(writer, train_loss):
+                            reason = "early_stop"
+                            break
+                        if stop.signal:
+                            reason = "interrupted"
+                            break
+                        loss_sum.zero_()
+                        chars, steps_in_interval = 0, 0
+                        interval_start = time.perf_counter()  # after validation: it is not training time
+            if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0, or done)
+                self.validate(writer, None)
+            self.save("last")
+            return reason
+        finally:
+            bar.close()
+            writer.close()
 
     def report(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
         """Report the steps since the last report; a non-finite loss stops before anything is saved."""
@@ -240,6 +243,8 @@ class Trainer:
         train = "-" if train_loss is None else f"{train_loss:.4f}"
         lr = f" | lr {lr_at(self.step - 1, cfg):.2e}" if self.step else ""
         self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {val:.4f}{' (best)' if better else ''}{lr}")
+        if self.on_validate:
+            self.on_validate(self.step, val)
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
@@ -265,13 +270,14 @@ def final_metrics(model, batches, config, trainer, device, kind, reason):
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
-                 resume=False, log=tqdm.write):
+                 resume=False, log=tqdm.write, on_validate=None):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config) and data_config;
     its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
-    max_steps) may change how it goes on.
+    max_steps) may change how it goes on. on_validate(step, val_loss) hears every validation
+    (a sweep prunes poor trials from it by raising).
     """
     from makemore.checkpoint import Run
     from makemore.data import load_corpus, make_batches
@@ -304,7 +310,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):
         raise MakemoreError(f"run {run.path} already exists; pass --resume to continue it, or another --name")
     run.save()
-    trainer = Trainer(model, batches, config, run, device, log)
+    trainer = Trainer(model, batches, config, run, device, log, on_validate)
     if resume:
         trainer.resume()
     else:

@@ -1,0 +1,531 @@
+"""Hyperparameter sweeps on Optuna (samplers, pruners and a study store), each trial an ordinary run.
+
+Optuna (https://optuna.org) brings what a sweep needs and we would otherwise hand-write: grid,
+random and TPE samplers, median and successive-halving pruners, and a study store (SQLite in the
+sweep directory, or any database URL) that lets worker processes, on one machine or several,
+draw distinct trials from one sweep.
+
+A sweep lives in `<out_dir>/<name>/`: `sweep.json` (what to search), `study.db`, one run
+directory per trial (`trial-<k>/`), worker logs, `results.csv` and the plots. Trials are handed
+out under a file lock, so the workers of one machine never overshoot the trial budget; workers
+on other machines may overshoot it by at most one trial each.
+
+Interruption: a trial stopped by Ctrl-C, a kill or a dead worker stays RUNNING in the store; the
+next `--resume` marks such trials of this machine as failed (`interrupted`) and runs their
+parameters again. Finished trials (complete, pruned, or failed with an error) are never redone.
+"""
+import csv
+import dataclasses
+import fcntl
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import tomllib
+
+from makemore.config import check_choice, check_positive, option_name
+from makemore.errors import MakemoreError
+
+SAMPLERS = ["tpe", "random", "grid"]
+PRUNERS = ["median", "halving", "none"]
+
+
+# ----------------------------------------------------------------------------------------------
+# the search space
+
+
+@dataclass
+class Param:
+    """One searched hyperparameter: a list of choices, or an int / float range (optionally log-scaled)."""
+    name: str
+    choices: list | None = None
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+
+    def suggest(self, trial):
+        if self.choices is not None:
+            return trial.suggest_categorical(self.name, self.choices)
+        if self.integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log)
+
+    def grid(self):
+        """The values a grid search visits."""
+        if self.choices is not None:
+            return self.choices
+        if self.integer and not self.log:
+            return list(range(int(self.low), int(self.high) + 1))
+        raise MakemoreError(f"--sampler grid needs a list of values for {self.name}, e.g. {self.name}=1e-3,3e-3,1e-2")
+
+    def describe(self):
+        if self.choices is not None:
+            return ",".join(map(str, self.choices))
+        if self.integer and not self.log:
+            return f"{int(self.low)}..{int(self.high)}"
+        return f"{'log' if self.log else 'int' if self.integer else 'float'}:{self.low:g}:{self.high:g}"
+
+
+def parse_value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_param(name, spec):
+    """`a,b,c` (choices), `lo..hi` (integers), `log:lo:hi`, `float:lo:hi`, `int:lo:hi`, `intlog:lo:hi`, or one value."""
+    if isinstance(spec, list):
+        return Param(name, choices=[parse_value(str(v)) if isinstance(v, str) else v for v in spec])
+    spec = str(spec).strip()
+    fix = f"write it as {name}=a,b,c or {name}=3..8 or {name}=log:1e-4:1e-2"
+    try:
+        if ".." in spec and ":" not in spec:
+            low, high = (int(v) for v in spec.split(".."))
+            param = Param(name, low=low, high=high, integer=True)
+        elif ":" in spec:
+            kind, low, high = spec.split(":")
+            if kind not in ("log", "float", "int", "intlog"):
+                raise ValueError
+            param = Param(name, low=float(low), high=float(high), integer=kind.startswith("int"), log="log" in kind)
+        else:
+            return Param(name, choices=[parse_value(v.strip()) for v in spec.split(",") if v.strip()])
+    except ValueError:
+        raise MakemoreError(f"cannot read the range of {name} from '{spec}'; {fix}") from None
+    if param.low >= param.high:
+        raise MakemoreError(f"the range of {name} is empty ({spec}): the low end must be below the high end")
+    if param.log and param.low <= 0:
+        raise MakemoreError(f"a log range needs positive ends, got {name}={spec}")
+    return param
+
+
+@dataclass
+class SweepConfig:
+    name: str
+    model: str = "mlp"
+    data: str = "names"
+    trials: int = field(default=24, metadata={"help": "trials in all (a grid stops at its size)"})
+    parallel: int = field(default=1, metadata={"help": "trials at once on this machine (worker processes sharing its GPU or cores)"})
+    sampler: str = field(default="tpe", metadata={"help": "how trials pick values: tpe (model-based), random or grid", "choices": SAMPLERS})
+    pruner: str = field(default="median", metadata={"help": "stop poor trials early from their validation losses: median rule, successive halving, or none", "choices": PRUNERS})
+    sampler_seed: int = field(default=0, metadata={"help": "seed of the sampler (every trial trains with the same --seed)"})
+    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share  [default: sqlite in the sweep folder]"})
+    params: dict = field(default_factory=dict)  # name -> spec string or list
+    fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
+
+    def __post_init__(self):
+        check_positive(self, "trials", "parallel")
+        check_choice(self, "sampler")
+        check_choice(self, "pruner")
+        if not self.params:
+            raise MakemoreError("the sweep searches nothing; give --param NAME=VALUES (e.g. --param lr=log:1e-4:3e-2) or --space FILE")
+        space = self.space()  # parse now, so a bad spec fails before anything starts
+        if self.sampler == "grid":
+            [p.grid() for p in space]
+        known = config_fields(self.model)
+        unknown = [k for k in [*self.params, *self.fixed] if k not in known]
+        if unknown:
+            raise MakemoreError(f"model {self.model} has no setting {', '.join(unknown)}; "
+                                f"searchable: {', '.join(sorted(known))}")
+
+    def space(self):
+        return [parse_param(k, v) for k, v in self.params.items()]
+
+
+def config_fields(model):
+    """Every field a trial may set: the model's config, the data config and the train config."""
+    from makemore.data import DataConfig
+    from makemore.models import MODELS
+    from makemore.trainer import TrainConfig
+
+    if model not in MODELS:
+        raise MakemoreError(f"unknown model '{model}'; pass --model with one of: {', '.join(MODELS)}")
+    spec = MODELS[model]
+    names = {f.name for cls in (spec.config, TrainConfig) for f in dataclasses.fields(cls)}
+    names |= {f.name for f in dataclasses.fields(DataConfig)} - {"data"}
+    return names - {"vocab_size", *spec.fixed}
+
+
+def read_space_file(path):
+    """A TOML sweep file: top-level settings, a [params] table and an optional [fixed] table."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MakemoreError(f"no sweep file at {path}; pass --space with a TOML file (see sweeps/mlp.toml)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise MakemoreError(f"{path} is not valid TOML ({e}); see sweeps/mlp.toml for the layout") from None
+    allowed = {f.name for f in dataclasses.fields(SweepConfig)}
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        raise MakemoreError(f"{path}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return raw
+
+
+# ----------------------------------------------------------------------------------------------
+# the study
+
+
+def storage_for(cfg, sweep_dir):
+    import optuna
+
+    url = cfg.storage or f"sqlite:///{(sweep_dir / 'study.db').resolve()}"
+    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except Exception as e:  # a bad URL, an unreachable server, a missing driver
+        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {e}); check --storage") from None
+
+
+def open_study(cfg, sweep_dir, create=False, worker=0):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = cfg.space()
+    seed = cfg.sampler_seed + 7919 * worker  # workers that share a seed would propose the same trials
+    if cfg.sampler == "grid":
+        sampler = optuna.samplers.GridSampler({p.name: p.grid() for p in space}, seed=seed)
+    elif cfg.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, cfg.trials // 3)))
+    pruner = {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0),
+        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }[cfg.pruner]()
+    study = optuna.create_study(storage=storage_for(cfg, sweep_dir), study_name=cfg.name, sampler=sampler,
+                                pruner=pruner, direction="minimize", load_if_exists=True)
+    if create:
+        study.set_user_attr("config", asdict(cfg))
+    return study
+
+
+def grid_size(cfg):
+    return math.prod(len(p.grid()) for p in cfg.space()) if cfg.sampler == "grid" else None
+
+
+def budget(cfg):
+    size = grid_size(cfg)
+    return min(cfg.trials, size) if size else cfg.trials
+
+
+def counted(trial):
+    """Trials that use up the budget: all but waiting ones and interrupted ones (those run again)."""
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.WAITING:
+        return False
+    return not (trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"))
+
+
+# ----------------------------------------------------------------------------------------------
+# workers
+
+
+@dataclass
+class Sweep:
+    cfg: SweepConfig
+    dir: Path
+
+    @classmethod
+    def create(cls, cfg, out_dir):
+        sweep_dir = Path(out_dir) / cfg.name
+        if (sweep_dir / "sweep.json").exists():
+            raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        open_study(cfg, sweep_dir, create=True)
+        return cls(cfg, sweep_dir)
+
+    @classmethod
+    def open(cls, name, out_dir, storage=None):
+        """A sweep from its directory, or (on a machine joining it) from the study store."""
+        sweep_dir = Path(out_dir) / name
+        path = sweep_dir / "sweep.json"
+        if path.exists():
+            try:
+                raw = json.loads(path.read_text())
+                cfg = SweepConfig(**{**raw, **({"storage": storage} if storage else {})})
+            except (json.JSONDecodeError, TypeError) as e:
+                raise MakemoreError(f"{path} is damaged ({e}); start a new sweep with another --name") from None
+            return cls(cfg, sweep_dir)
+        if not storage:
+            raise MakemoreError(f"no sweep at {sweep_dir}; start one with --param or --space, "
+                                "or join one on another machine with --storage URL")
+        import optuna
+
+        try:
+            summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        except Exception as e:
+            raise MakemoreError(f"cannot read the study store {storage} ({e}); check --storage") from None
+        if name not in summaries or "config" not in summaries[name].user_attrs:
+            raise MakemoreError(f"the store {storage} has no sweep named {name}; check --name")
+        cfg = SweepConfig(**{**summaries[name].user_attrs["config"], "storage": storage})
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        return cls(cfg, sweep_dir)
+
+    def study(self, worker=0):
+        return open_study(self.cfg, self.dir, worker=worker)
+
+    # -- recovery -------------------------------------------------------------------------------
+    def recover(self):
+        """Trials of this machine left RUNNING by a dead worker: mark them interrupted, queue their parameters again."""
+        from optuna.trial import TrialState
+
+        study = self.study()
+        storage = study._storage
+        host = socket.gethostname()
+        again = 0
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker_host, _, pid = t.user_attrs.get("worker", "").rpartition(":")
+            if worker_host != host or (pid.isdigit() and pid_alive(int(pid))):
+                continue
+            storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            study.enqueue_trial(t.params, skip_if_exists=False)
+            again += 1
+        return again
+
+    # -- one worker -----------------------------------------------------------------------------
+    def next_trial(self, study):
+        """The next trial to run, or None when the budget is used. Under a lock: workers here never overshoot."""
+        with open(self.dir / ".trials.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if sum(counted(t) for t in study.get_trials(deepcopy=False)) >= budget(self.cfg):
+                return None
+            trial = study.ask()
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            return trial
+
+    def work(self, worker=0, log=print):
+        """Run trials until the budget is used or this process is interrupted."""
+        study = self.study(worker)
+        while (trial := self.next_trial(study)) is not None:
+            if self.run_trial(study, trial, log) == "interrupted":
+                return "interrupted"
+        return "done"
+
+    def run_trial(self, study, trial, log):
+        import optuna
+        from optuna.trial import TrialState
+
+        from makemore.data import DataConfig
+        from makemore.trainer import TrainConfig, run_training
+
+        values = {p.name: p.suggest(trial) for p in self.cfg.space()}
+        settings = {**self.cfg.fixed, **values}
+        data_names = {f.name for f in dataclasses.fields(DataConfig)}
+        train_names = {f.name for f in dataclasses.fields(TrainConfig)}
+        run_dir = self.dir / f"trial-{trial.number}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("command", train_command(self.cfg, settings))
+        start = time.time()
+        seen = {}
+
+        def on_validate(step, val):
+            seen[step] = val
+            trial.report(val, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned
+
+        def record(state, **extra):
+            best = min(seen.values()) if seen else None
+            attrs = {"val_loss": best, "steps": max(seen) if seen else 0, "seconds": round(time.time() - start, 1), **extra}
+            for k, v in attrs.items():
+                trial.set_user_attr(k, v)
+            study.tell(trial, extra.get("value"), state=state)  # a pruned trial's value is its last report
+            what = f"val {best:.4f}" if best is not None else extra.get("error", "")
+            log(f"trial {trial.number}: {state.name.lower()} {what} ({fmt_params(values)}) {attrs['seconds']:.0f} s")
+
+        try:
+            data = DataConfig(data=self.cfg.data, **{k: v for k, v in settings.items() if k in data_names})
+            model_overrides = {k: v for k, v in settings.items() if k not in data_names | train_names}
+            train = {"log_interval": 10**9, **{k: v for k, v in settings.items() if k in train_names}}
+            reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
+                                           log=lambda _: None, on_validate=on_validate)
+        except optuna.TrialPruned:
+            record(TrialState.PRUNED)
+            return "pruned"
+        except Exception as e:  # the sweep goes on: a bad configuration, out of memory, a NaN loss
+            record(TrialState.FAIL, error=f"{type(e).__name__}: {e}" if not isinstance(e, MakemoreError) else str(e))
+            return "failed"
+        if reason == "interrupted":
+            return "interrupted"  # left RUNNING: --resume runs it again
+        record(TrialState.COMPLETE, value=metrics["val_loss"], train_loss=metrics["train_loss"],
+               parameters=metrics["parameters"], device=metrics["device"])
+        return "complete"
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fmt_params(values):
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def train_command(cfg, settings):
+    """The `makemore train` command that reproduces a trial."""
+    args = ["makemore train", f"--model {cfg.model}", f"--data {cfg.data}"]
+    for k, v in settings.items():
+        args.append(f"{option_name(k)} {v:.6g}" if isinstance(v, float) else f"{option_name(k)} {v}")
+    return " ".join(args)
+
+
+# ----------------------------------------------------------------------------------------------
+# running a sweep on this machine
+
+
+def run_workers(sweep, parallel, log=print):
+    """Start `parallel` worker processes on this machine, follow the store, and wait for them."""
+    if again := sweep.recover():
+        log(f"{again} interrupted trial(s) will run again")
+    logs = sweep.dir / "logs"
+    logs.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    if sweep.cfg.fixed.get("device", "auto") == "cpu" or not cuda_present():
+        threads = max(1, (os.cpu_count() or 1) // parallel)  # share the cores instead of fighting over them
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    command = [sys.executable, "-m", "makemore", "sweep", "--name", sweep.cfg.name, "--out-dir", str(sweep.dir.parent)]
+    if sweep.cfg.storage:
+        command += ["--storage", sweep.cfg.storage]
+    workers = []
+    for k in range(parallel):
+        out = open(logs / f"worker-{k}.log", "a")
+        proc = subprocess.Popen([*command, "--worker", str(k)], stdout=out, stderr=subprocess.STDOUT, env=env)
+        workers.append((proc, out))
+    log(f"sweep {sweep.dir}: {budget(sweep.cfg)} trials of {sweep.cfg.model} on {sweep.cfg.data}, "
+        f"{parallel} worker(s) here (logs in {logs})")
+    reported = set()
+    try:
+        while True:
+            alive = [p for p, _ in workers if p.poll() is None]
+            reported |= follow(sweep, reported, log)
+            if not alive:
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C: they save their trial and stop
+        for p, _ in workers:
+            p.wait()
+        follow(sweep, reported, log)
+        return "interrupted"
+    finally:
+        for _, out in workers:
+            out.close()
+    crashed = [k for k, (p, _) in enumerate(workers) if p.returncode not in (0, 130)]
+    if crashed:
+        left = sweep.recover()
+        log(f"worker(s) {', '.join(map(str, crashed))} stopped with an error (see {logs}); "
+            f"{left} unfinished trial(s) run again with --resume")
+    return "done"
+
+
+def cuda_present():
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def follow(sweep, reported, log):
+    """Print each trial that finished since the last look, with the best so far."""
+    from optuna.trial import TrialState
+
+    new = set()
+    trials = sweep.study().get_trials(deepcopy=False)
+    done = sorted((t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")),
+                  key=lambda t: t.datetime_complete)
+    for k, t in enumerate(done):
+        if t.number in reported:
+            continue
+        new.add(t.number)
+        best = min((x.user_attrs["val_loss"] for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=math.inf)
+        what = f"val {t.user_attrs['val_loss']:.4f}" if t.user_attrs.get("val_loss") is not None else t.user_attrs.get("error", "")
+        log(f"[{len(reported) + len(new)}/{budget(sweep.cfg)}] trial {t.number} {t.state.name.lower()}: {what}"
+            f"  ({fmt_params(t.params)})  best so far {best:.4f}")
+    return new
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+
+
+RESULT_COLUMNS = ["trial", "state", "val_loss", "train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
+
+
+def results(sweep):
+    """One row per trial (interrupted attempts left out: their parameters ran again)."""
+    rows = []
+    for t in sweep.study().get_trials(deepcopy=False):
+        if t.user_attrs.get("interrupted"):
+            continue
+        a = t.user_attrs
+        row = {"trial": t.number, "state": t.state.name.lower(), **{p: t.params.get(p) for p in sweep.cfg.params},
+               **{k: a.get(k) for k in RESULT_COLUMNS[2:]}, "curve": dict(sorted(t.intermediate_values.items()))}
+        rows.append(row)
+    return rows
+
+
+def write_report(sweep, log=print, top=10):
+    """results.csv, the plots, a ranked table and the command of the best trial."""
+    from makemore import plots
+
+    rows = results(sweep)
+    columns = ["trial", "state", *sweep.cfg.params, *RESULT_COLUMNS[2:]]
+    with open(sweep.dir / "results.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    space = sweep.cfg.space()
+    importance = importances(sweep)
+    written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}")
+    ranked = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
+    log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
+                                            for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))
+    if ranked:
+        head = ["rank", "trial", "state", "val_loss", *sweep.cfg.params, "steps", "seconds"]
+        table = [head]
+        for k, r in enumerate(ranked[:top], 1):
+            table.append([str(k), str(r["trial"]), r["state"], f"{r['val_loss']:.4f}",
+                          *[f"{r[p]:.4g}" if isinstance(r[p], float) else str(r[p]) for p in sweep.cfg.params],
+                          str(r["steps"]), f"{r['seconds']:.0f}"])
+        widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+        for row in table:
+            log("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
+        best = [r for r in ranked if r["state"] == "complete"] or ranked
+        trial = sweep.study().trials[best[0]["trial"]]
+        log(f"best: trial {trial.number}, val {best[0]['val_loss']:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
+    if importance:
+        log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
+    log(f"wrote {sweep.dir / 'results.csv'} and {', '.join(p.name for p in written)}")
+    return rows
+
+
+def importances(sweep):
+    """Optuna's parameter importances (its default evaluator) over complete trials; empty when too few."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = sweep.study()
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if len(sweep.cfg.params) < 2 or len(complete) < 4:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError):  # e.g. every trial with the same value of a parameter
+        return {}

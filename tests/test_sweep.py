@@ -1,0 +1,157 @@
+"""`makemore sweep`: trials, results, plots, resume, failed trials and shared study stores."""
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import TINY_MODEL, assert_user_error, run
+
+from makemore.sweep import Sweep, parse_param
+
+TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 20, "--batch-size", 32,
+        "--warmup-steps", 5, "--device", "cpu"]
+PLOTS = ["loss_vs_params.png", "curves.png", "best_so_far.png", "heatmap.png"]
+
+
+def read_results(sweep_dir):
+    with open(sweep_dir / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_parse_param_forms():
+    assert parse_param("lr", "log:1e-4:3e-2").log and parse_param("lr", "log:1e-4:3e-2").low == 1e-4
+    assert parse_param("block_size", "3..8").grid() == [3, 4, 5, 6, 7, 8]
+    assert parse_param("n_hidden", "64,128").choices == [64, 128]
+    assert parse_param("norm", "none,batch").choices == ["none", "batch"]
+    assert parse_param("dropout", "float:0:0.5").high == 0.5 and not parse_param("dropout", "float:0:0.5").log
+    assert parse_param("n_hidden", [64, 128]).choices == [64, 128]  # from a TOML list
+
+
+def test_a_tiny_sweep_on_two_workers_writes_results_and_every_plot(tmp_path):
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--name", "tiny", "--out-dir", out, "--trials", 4, "--parallel", 2, "--sampler", "random",
+                 "--param", "lr=log:3e-3:3e-2", "--param", "n_hidden=16,32", *TINY)
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "tiny")
+    assert len(rows) == 4 and len({r["trial"] for r in rows}) == 4
+    assert {r["state"] for r in rows} <= {"complete", "pruned"}
+    assert all(r["val_loss"] and float(r["val_loss"]) < 3.3 for r in rows)
+    for name in PLOTS:
+        assert (out / "tiny" / name).stat().st_size > 5000, name
+    # each trial is an ordinary run: the two workers never ran the same one
+    run_dirs = [r["run_dir"] for r in rows]
+    assert len(set(run_dirs)) == 4 and all(os.path.exists(os.path.join(d, "config.json")) for d in run_dirs)
+    assert "best: trial" in result.output and "makemore train --model mlp --data names" in result.output
+
+
+def test_a_trial_that_raises_is_recorded_and_the_others_finish(tmp_path):
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--name", "bad", "--out-dir", out, "--sampler", "grid", "--pruner", "none",
+                 "--param", "lr=0.01,-1,0.02", *TINY)
+    assert result.exit_code == 0, result.output
+    rows = {float(r["lr"]): r for r in read_results(out / "bad")}
+    assert rows[-1.0]["state"] == "fail" and "--lr must be positive" in rows[-1.0]["error"]
+    assert rows[0.01]["state"] == rows[0.02]["state"] == "complete"
+
+
+def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp_path):
+    out = tmp_path / "sweeps"
+    args = ["--name", "re", "--out-dir", out, "--sampler", "random", "--pruner", "none",
+            "--param", "lr=log:3e-3:3e-2", "--param", "n_hidden=16,32", *TINY]
+    assert run("sweep", *args, "--trials", 2).exit_code == 0  # 2 trials done ...
+    finished = {r["trial"]: os.path.getmtime(os.path.join(r["run_dir"], "metrics.json")) for r in read_results(out / "re")}
+    # ... and a third killed mid-run: RUNNING in the store, owned by a process that is gone
+    config = out / "re" / "sweep.json"
+    config.write_text(config.read_text().replace('"trials": 2', '"trials": 3'))
+    sweep = Sweep.open("re", out)
+    study = sweep.study()
+    study.enqueue_trial({"lr": 0.01, "n_hidden": 32})
+    killed = study.ask()
+    for param in sweep.cfg.space():  # a worker suggests its values first thing
+        param.suggest(killed)
+    killed.set_user_attr("worker", f"{socket.gethostname()}:{2**22 + 12345}")
+
+    result = run("sweep", "--name", "re", "--out-dir", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert "1 interrupted trial(s) will run again" in result.output
+    rows = read_results(out / "re")
+    assert len(rows) == 3 and all(r["state"] == "complete" for r in rows)
+    assert str(killed.number) not in {r["trial"] for r in rows}  # its parameters ran again as a new trial
+    assert any(float(r["lr"]) == 0.01 and r["n_hidden"] == "32" for r in rows)
+    for trial, mtime in finished.items():  # finished trials were not run again
+        row = next(r for r in rows if r["trial"] == trial)
+        assert os.path.getmtime(os.path.join(row["run_dir"], "metrics.json")) == mtime
+
+
+def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
+    out = tmp_path / "sweeps"
+    args = ["--name", "stop", "--out-dir", str(out), "--trials", 3, "--sampler", "random", "--pruner", "none",
+            "--param", "lr=log:3e-3:3e-2", *TINY[:2], "--max-steps", 1200, "--eval-interval", 200, *TINY[6:]]
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not list(out.glob("stop/trial-0/last.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+
+    result = run("sweep", "--name", "stop", "--out-dir", out, "--resume")
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "stop")
+    assert len(rows) == 3 and all(r["state"] == "complete" for r in rows)
+
+
+def test_a_sweep_from_a_toml_file(tmp_path):
+    space = tmp_path / "space.toml"
+    space.write_text('model = "mlp"\ntrials = 2\nsampler = "random"\n[params]\nlr = "log:3e-3:3e-2"\n'
+                     'n_hidden = [16, 32]\n[fixed]\nmax_steps = 40\neval_interval = 20\nn_embd = 8\ndevice = "cpu"\n')
+    result = run("sweep", "--space", space, "--name", "fromfile", "--out-dir", tmp_path / "sweeps")
+    assert result.exit_code == 0, result.output
+    rows = read_results(tmp_path / "sweeps" / "fromfile")
+    assert len(rows) == 2 and all(r["steps"] == "40" for r in rows)
+    report = run("sweep", "--name", "fromfile", "--out-dir", tmp_path / "sweeps", "--report")
+    assert report.exit_code == 0 and "best: trial" in report.output
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--param", "lr"], ["--param takes NAME=VALUES"]),
+    (["--param", "lr=log:1e-2:1e-4"], ["range of lr is empty"]),
+    (["--param", "lr=log:0:1"], ["log range needs positive ends"]),
+    (["--param", "lr=fast:1:2"], ["cannot read the range of lr"]),
+    (["--param", "n_hiden=64,128"], ["no setting n_hiden", "n_hidden"]),
+    (["--param", "lr=log:1e-4:1e-2", "--sampler", "grid"], ["--sampler grid needs a list of values for lr"]),
+    ([], ["searches nothing", "--param"]),
+    (["--param", "lr=0.1", "--trials", 0], ["--trials must be positive"]),
+    (["--param", "lr=0.1", "--sampler", "bayes"], ["--sampler"]),
+])
+def test_bad_sweep_options(tmp_path, args, fragments):
+    out = tmp_path / "sweeps"
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "x", *args), *fragments)
+    assert not (out / "x").exists()
+
+
+def test_bad_sweep_names_and_files(tmp_path):
+    out = tmp_path / "sweeps"
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "nope", "--resume"), "no sweep at", "--param")
+    assert_user_error(run("sweep", "--out-dir", out, "--resume"), "need --name")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", tmp_path / "missing.toml"), "no sweep file")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("trials = [unclosed\n")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "not valid TOML")
+    bad.write_text("trails = 3\n")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "unknown setting(s) trails")
+
+
+def test_a_sweep_name_is_never_reused_and_settings_stay(tmp_path):
+    out = tmp_path / "sweeps"
+    assert run("sweep", "--out-dir", out, "--name", "one", "--trials", 1, "--param", "lr=0.01", *TINY).exit_code == 0
+    before = (out / "one" / "results.csv").read_bytes()
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--param", "lr=0.02", *TINY), "exists", "--resume")
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--resume", "--max-steps", 5), "keeps its settings")
+    assert (out / "one" / "results.csv").read_bytes() == before

@@ -7,8 +7,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-from conftest import TINY_MODEL, assert_user_error, run
+from conftest import TINY_MODEL, run
 
 from makemore.sweep import Sweep, parse_param
 
@@ -117,41 +116,3 @@ def test_a_sweep_from_a_toml_file(tmp_path):
     assert len(rows) == 2 and all(r["steps"] == "40" for r in rows)
     report = run("sweep", "--name", "fromfile", "--out-dir", tmp_path / "sweeps", "--report")
     assert report.exit_code == 0 and "best: trial" in report.output
-
-
-@pytest.mark.parametrize("args,fragments", [
-    (["--param", "lr"], ["--param takes NAME=VALUES"]),
-    (["--param", "lr=log:1e-2:1e-4"], ["range of lr is empty"]),
-    (["--param", "lr=log:0:1"], ["log range needs positive ends"]),
-    (["--param", "lr=fast:1:2"], ["cannot read the range of lr"]),
-    (["--param", "n_hiden=64,128"], ["no setting n_hiden", "n_hidden"]),
-    (["--param", "lr=log:1e-4:1e-2", "--sampler", "grid"], ["--sampler grid needs a list of values for lr"]),
-    ([], ["searches nothing", "--param"]),
-    (["--param", "lr=0.1", "--trials", 0], ["--trials must be positive"]),
-    (["--param", "lr=0.1", "--sampler", "bayes"], ["--sampler"]),
-])
-def test_bad_sweep_options(tmp_path, args, fragments):
-    out = tmp_path / "sweeps"
-    assert_user_error(run("sweep", "--out-dir", out, "--name", "x", *args), *fragments)
-    assert not (out / "x").exists()
-
-
-def test_bad_sweep_names_and_files(tmp_path):
-    out = tmp_path / "sweeps"
-    assert_user_error(run("sweep", "--out-dir", out, "--name", "nope", "--resume"), "no sweep at", "--param")
-    assert_user_error(run("sweep", "--out-dir", out, "--resume"), "need --name")
-    assert_user_error(run("sweep", "--out-dir", out, "--space", tmp_path / "missing.toml"), "no sweep file")
-    bad = tmp_path / "bad.toml"
-    bad.write_text("trials = [unclosed\n")
-    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "not valid TOML")
-    bad.write_text("trails = 3\n")
-    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "unknown setting(s) trails")
-
-
-def test_a_sweep_name_is_never_reused_and_settings_stay(tmp_path):
-    out = tmp_path / "sweeps"
-    assert run("sweep", "--out-dir", out, "--name", "one", "--trials", 1, "--param", "lr=0.01", *TINY).exit_code == 0
-    before = (out / "one" / "results.csv").read_bytes()
-    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--param", "lr=0.02", *TINY), "exists", "--resume")
-    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--resume", "--max-steps", 5), "keeps its settings")
-    assert (out / "one" / "results.csv").read_bytes() == before

@@ -1,0 +1,63 @@
+"""`makemore sweep` fed bad input: one line, exit 2, no traceback, and no sweep or run harmed."""
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import TINY_MODEL, TINY_TRAIN, assert_user_error, run, snapshot, tiny_args
+
+TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 20, "--batch-size", 32,
+        "--warmup-steps", 5, "--device", "cpu"]
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--param", "lr"], ["--param takes NAME=VALUES"]),
+    (["--param", "lr=log:1e-2:1e-4"], ["range of lr is empty"]),
+    (["--param", "lr=log:0:1"], ["log range needs positive ends"]),
+    (["--param", "lr=fast:1:2"], ["cannot read the range of lr"]),
+    (["--param", "n_hiden=64,128"], ["no setting n_hiden", "n_hidden"]),
+    (["--param", "lr=log:1e-4:1e-2", "--sampler", "grid"], ["--sampler grid needs a list of values for lr"]),
+    ([], ["searches nothing", "--param"]),
+    (["--param", "lr=0.1", "--trials", 0], ["--trials must be positive"]),
+    (["--param", "lr=0.1", "--sampler", "bayes"], ["--sampler"]),
+])
+def test_bad_sweep_options(tmp_path, args, fragments):
+    out = tmp_path / "sweeps"
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "x", *args), *fragments)
+    assert not (out / "x").exists()
+
+
+def test_bad_sweep_names_and_files(tmp_path):
+    out = tmp_path / "sweeps"
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "nope", "--resume"), "no sweep at", "--param")
+    assert_user_error(run("sweep", "--out-dir", out, "--resume"), "need --name")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", tmp_path / "missing.toml"), "no sweep file")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("trials = [unclosed\n")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "not valid TOML")
+    bad.write_text("trails = 3\n")
+    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "unknown setting(s) trails")
+
+
+def test_a_sweep_name_is_never_reused_and_settings_stay(tmp_path):
+    out = tmp_path / "sweeps"
+    assert run("sweep", "--out-dir", out, "--name", "one", "--trials", 1, "--param", "lr=0.01", *TINY).exit_code == 0
+    before = snapshot(out / "one")
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--param", "lr=0.02", *TINY), "exists", "--resume")
+    assert_user_error(run("sweep", "--out-dir", out, "--name", "one", "--resume", "--max-steps", 5), "keeps its settings")
+    assert snapshot(out / "one") == before
+
+
+def test_a_sweep_and_a_training_run_share_runs_safely(tmp_path):
+    runs = tmp_path / "runs"
+    train = subprocess.Popen([sys.executable, "-m", "makemore", "train", "--out-dir", str(runs), "--name", "solo",
+                              *tiny_args()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    result = run("sweep", "--out-dir", runs / "sweeps", "--name", "side", "--trials", 2, "--param", "lr=0.01,0.02",
+                 "--sampler", "grid", *TINY)
+    _, stderr = train.communicate(timeout=300)
+    assert train.returncode == 0, stderr
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in runs.iterdir()) == ["solo", "sweeps"]
+    assert (runs / "solo" / "metrics.json").exists() and (runs / "sweeps" / "side" / "results.csv").exists()
+    assert sorted(p.name for p in (runs / "sweeps").iterdir()) == ["side"]
+    assert json.loads((runs / "solo" / "metrics.json").read_text())["steps"] == TINY_TRAIN["max_steps"]

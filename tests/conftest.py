@@ -72,6 +72,10 @@ def assert_user_error(result, *fragments):
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    if os.environ.get("MAKEMORE_MATRIX_LOG"):  # the hardening matrix: case, exit status and message, for the record
+        case = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        with open(os.environ["MAKEMORE_MATRIX_LOG"], "a", encoding="utf-8") as f:
+            f.write(f"{case}\texit {result.exit_code}\t{lines[0]}\n")
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
 

@@ -323,7 +323,7 @@ class StreamBatches:
     def __len__(self):
         return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
 
-    def _at(self, starts):
+    def windows(self, starts):
         # starts are positions in the text; the padded tensors are shifted right by warmup
         pos = starts.to(self.offsets.device, non_blocking=True)[:, None] + self.offsets  # (B, warmup + seq_len)
         y = self.ypad[pos]
@@ -332,12 +332,12 @@ class StreamBatches:
 
     def sample(self, batch_size, generator):
         high = max(1, self.n - self.seq_len)
-        return self._at(torch.randint(high, (batch_size,), generator=generator))
+        return self.windows(torch.randint(high, (batch_size,), generator=generator))
 
     def iter_all(self, batch_size):
         starts = torch.arange(0, self.n - 1, self.seq_len)
         for chunk in starts.split(batch_size):
-            yield self._at(chunk)
+            yield self.windows(chunk)
 
 
 def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None):

@@ -37,6 +37,7 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, else fp32), fp32 or bf16", "choices": ["auto", "fp32", "bf16"]})
     log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
+    carry_state: bool = field(default=False, metadata={"help": "recurrent models on prose: each batch row reads the window after its last one and starts from its final state (truncated BPTT)"})
 
     def __post_init__(self):
         check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
@@ -105,6 +106,8 @@ class Trainer:
         self.seconds = 0.0  # training time, summed over resumes
         self.chars = 0  # predicted characters trained on, summed over resumes
         self.evaluated_step = None
+        self.cursors = None  # carry_state: where each batch row reads next, and the state it carries
+        self.carried = None
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self):
@@ -117,6 +120,8 @@ class Trainer:
             "evals_since_best": self.evals_since_best,
             "seconds": self.seconds,
             "chars": self.chars,
+            "cursors": self.cursors,
+            "carried": self.carried,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "batches": self.generator.get_state(),
@@ -136,6 +141,10 @@ class Trainer:
             raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
+        self.cursors = ckpt.get("cursors")
+        carried = ckpt.get("carried")
+        self.carried = None if carried is None else (
+            tuple(s.to(self.device) for s in carried) if isinstance(carried, (tuple, list)) else carried.to(self.device))
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
@@ -171,9 +180,13 @@ class Trainer:
                     lr = lr_at(self.step, cfg)
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
-                    x, y = train.sample(cfg.batch_size, self.generator)
                     with autocast(self.device, cfg.precision):
-                        _, loss = model(x, y)
+                        if cfg.carry_state:
+                            x, y, fresh = self.next_windows(train)
+                            _, loss, self.carried = model.forward_carried(x, y, self.carried, fresh)
+                        else:
+                            x, y = train.sample(cfg.batch_size, self.generator)
+                            _, loss = model(x, y)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
@@ -204,6 +217,20 @@ class Trainer:
         finally:
             bar.close()
             writer.close()
+
+    def next_windows(self, train):
+        """Truncated BPTT: each row reads the window after its last one; a row that reaches the end
+        of the text starts again at a random place, from a fresh state."""
+        high = max(1, train.n - train.seq_len)
+        if self.cursors is None or len(self.cursors) != self.config.batch_size:
+            self.cursors = torch.randint(high, (self.config.batch_size,), generator=self.generator)
+            fresh = torch.ones(self.config.batch_size, dtype=torch.bool)
+        else:
+            self.cursors = self.cursors + train.seq_len
+            fresh = self.cursors >= high
+            self.cursors[fresh] = torch.randint(high, (int(fresh.sum()),), generator=self.generator)
+        x, y = train.windows(self.cursors)
+        return x, y, fresh
 
     def report(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
         """Report the steps since the last report; a non-finite loss stops before anything is saved."""
@@ -305,6 +332,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
+    if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
+        raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
+                            f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
     run.path.mkdir(parents=True, exist_ok=True)
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):

@@ -161,3 +161,72 @@ def test_wavenet_learns(tmp_path):
     _, metrics = run_training(tmp_path / "run", "wavenet", {"n_embd": 8, "n_hidden": 32}, DataConfig(),
                               dict(TINY_TRAIN), log=lambda _: None)
     assert metrics["val_loss"] < math.log(27) - 0.8
+
+
+@pytest.fixture
+def prose_file(tmp_path):
+    """About 30,000 characters of made-up prose: a stream corpus."""
+    import random
+
+    rng = random.Random(1)
+    words = ["the", "king", "is", "dead", "long", "live", "queen", "and", "her", "loyal", "men", "ride", "north"]
+    text = " ".join(rng.choice(words) for _ in range(6000)).replace(" north ", " north.\n")
+    path = tmp_path / "prose.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def train_carried(run_dir, prose, **train):
+    quiet = lambda _: None
+    overrides = {**TINY_TRAIN, "carry_state": True, "lr": 1e-2, "max_steps": 200, "eval_interval": 100, **train}
+    return run_training(run_dir, "lstm", {**TINY_MODEL, "dropout": 0.0}, DataConfig(data=str(prose), seq_len=32),
+                        overrides, log=quiet)
+
+
+def test_carried_state_reads_each_row_on_from_its_last_window_and_learns(tmp_path, prose_file, monkeypatch):
+    from makemore.trainer import Trainer
+
+    seen = []
+    original = Trainer.next_windows
+
+    def record(self, train):
+        x, y, fresh = original(self, train)
+        seen.append((self.cursors.clone(), fresh.clone()))
+        return x, y, fresh
+
+    monkeypatch.setattr(Trainer, "next_windows", record)
+    _, metrics = train_carried(tmp_path / "run", prose_file)
+    assert seen[0][1].all()  # the first batch starts from zeros
+    (before, _), (after, fresh) = seen[10], seen[11]
+    assert torch.equal(after[~fresh], before[~fresh] + 32) and (~fresh).sum() > 0  # the next window of the same row
+    assert metrics["val_loss"] < 1.2  # 13 words: far below ln(V) = 2.7 once words are learned
+
+
+def test_carried_state_resumes_exactly(tmp_path, prose_file, monkeypatch):
+    from makemore.trainer import Trainer
+
+    _, straight = train_carried(tmp_path / "straight", prose_file)
+    calls = {"n": 0}
+    original = Trainer.next_windows
+
+    def windows_then_interrupt(self, train):
+        calls["n"] += 1
+        if calls["n"] == 120:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, train)
+
+    monkeypatch.setattr(Trainer, "next_windows", windows_then_interrupt)
+    reason, _ = train_carried(tmp_path / "resumed", prose_file)
+    assert reason == "interrupted" and load_checkpoint(tmp_path / "resumed" / "last.pt")["carried"] is not None
+    monkeypatch.setattr(Trainer, "next_windows", original)
+    _, resumed = run_training(tmp_path / "resumed", resume=True, log=lambda _: None)
+    assert resumed["val_loss"] == pytest.approx(straight["val_loss"], abs=1e-5)
+
+
+def test_carry_state_needs_a_recurrent_model_on_prose(tmp_path, prose_file):
+    with pytest.raises(MakemoreError, match="--carry-state needs a recurrent model"):
+        run_training(tmp_path / "a", "mlp", dict(TINY_MODEL), DataConfig(data=str(prose_file), seq_len=3),
+                     {**TINY_TRAIN, "carry_state": True}, log=lambda _: None)
+    with pytest.raises(MakemoreError, match="on lines"):
+        run_training(tmp_path / "b", "lstm", dict(TINY_MODEL), DataConfig(data="names"),
+                     {**TINY_TRAIN, "carry_state": True}, log=lambda _: None)

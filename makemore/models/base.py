@@ -31,6 +31,12 @@ class LanguageModel(nn.Module):
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
         return logits, loss
 
+    carries_state = False  # True: forward_carried continues from the previous window's state (TBPTT)
+
+    def forward_carried(self, idx, targets, state, fresh):
+        """Recurrent models: (logits, loss, detached state), starting from `state` except in `fresh` rows."""
+        raise NotImplementedError
+
     def prepare(self, train):
         """Fit what can be fitted from the training batches before the first step (a new run only)."""
 

@@ -7,9 +7,11 @@ recurrent state is returned by `run`, so sampling costs one step per character.
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from makemore.config import check_choice, check_fraction, check_positive
+from makemore.data import IGNORE
 from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
 
@@ -70,6 +72,19 @@ class RecurrentLM(LanguageModel):
 
     def body(self, idx):
         return self.run(idx)[0]
+
+    carries_state = True
+
+    def forward_carried(self, idx, targets, state, fresh):
+        """Truncated BPTT: go on from the last window's state; rows marked fresh start from zeros."""
+        if state is not None:
+            keep = (~fresh).to(idx.device, torch.float32)[None, :, None]  # (1, B, 1) against (layers, B, H)
+            state = tuple(s * keep for s in state) if isinstance(state, tuple) else state * keep
+        features, state = self.run(idx, state)
+        logits = self.head(features)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+        detached = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        return logits, loss, detached
 
     def head(self, features):
         return self.lm_head(features)

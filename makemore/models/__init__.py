@@ -22,6 +22,11 @@ def bigram_defaults(config):
     return {"max_steps": 3000, "lr": 0.1, "weight_decay": 0.0, "eval_interval": 500}
 
 
+def wavenet_defaults(config):
+    # measured on the shared names: val 1.9877 in 30,000 steps (lr 1e-2 without dropout overfit near 2.08)
+    return {"lr": 5e-3, "weight_decay": 0.05}
+
+
 def recurrent_defaults(config):
     return {"lr": 3e-3, "max_steps": 6000, "eval_interval": 1000}
 
@@ -40,7 +45,7 @@ class ModelSpec(NamedTuple):
 MODELS = {
     "bigram": ModelSpec(BigramConfig, Bigram, train_defaults=bigram_defaults),
     "mlp": ModelSpec(MLPConfig, MLP),
-    "wavenet": ModelSpec(WaveNetConfig, WaveNet),
+    "wavenet": ModelSpec(WaveNetConfig, WaveNet, train_defaults=wavenet_defaults),
     "lstm": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "lstm"}, recurrent_defaults),
     "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
     "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),

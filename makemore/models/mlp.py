@@ -97,7 +97,7 @@ class WaveNetConfig:
     n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
     n_hidden: int = field(default=128, metadata={"help": "units in a hidden layer"})
     norm: str = field(default="batch", metadata={"help": "normalisation before each tanh: none, batch or layer", "choices": ["none", "batch", "layer"]})
-    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
+    dropout: float = field(default=0.15, metadata={"help": "dropout after each hidden layer"})
 
     def __post_init__(self):
         check_positive(self, "block_size", "n_embd", "n_hidden")

@@ -312,9 +312,8 @@ def sweep_fields():
 @click.pass_context
 def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
-    from makemore.sweep import Sweep, SweepConfig, read_space_file, run_workers, write_report
+    from makemore.sweep import Sweep, run_workers, write_report
 
-    sweep_keys = {f.name for f in sweep_fields()}
     given = {k: v for k, v in options.items() if v is not None}
     if resume or report or worker is not None:
         if not name:
@@ -327,13 +326,23 @@ def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker
             if found.work(worker, log=click.echo) == "interrupted":
                 sys.exit(130)
             return
-        if resume and run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
+        if report:
             write_report(found, log=click.echo)
-            click.echo(f"interrupted; carry on with: makemore sweep --name {name} --out-dir {out_dir} --resume", err=True)
-            sys.exit(130)
+            return
+    else:
+        found = Sweep.create(new_sweep_config(ctx, name, model, data, params, space, out_dir, given), out_dir)
+    if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
         write_report(found, log=click.echo)
-        return
+        click.echo(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume", err=True)
+        sys.exit(130)
+    write_report(found, log=click.echo)
 
+
+def new_sweep_config(ctx, name, model, data, params, space, out_dir, given):
+    """A new sweep's settings: the --space file, then the options given on the command line."""
+    from makemore.sweep import SweepConfig, read_space_file
+
+    sweep_keys = {f.name for f in sweep_fields()}
     settings = read_space_file(space) if space else {}
     source = click.core.ParameterSource.COMMANDLINE
     for key, value in (("model", model), ("data", data)):
@@ -349,13 +358,7 @@ def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker
         searched[key.strip().replace("-", "_")] = spec.strip()
     settings.update(params=searched, fixed=fixed)
     settings["name"] = name or settings.get("name") or default_run_name(out_dir, settings["model"], settings["data"])
-    cfg = SweepConfig(**settings)
-    created = Sweep.create(cfg, out_dir)
-    if run_workers(created, cfg.parallel, log=click.echo) == "interrupted":
-        write_report(created, log=click.echo)
-        click.echo(f"interrupted; carry on with: makemore sweep --name {cfg.name} --out-dir {out_dir} --resume", err=True)
-        sys.exit(130)
-    write_report(created, log=click.echo)
+    return SweepConfig(**settings)
 
 
 def main():

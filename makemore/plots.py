@@ -112,13 +112,7 @@ def sweep_plots(rows, space, importance, out_dir, title):
         ax.plot(steps, losses, "-" if r["state"] == "complete" else "--", marker=".", lw=2.2 if is_best else 0.9,
                 color="tab:red" if is_best else STATE_STYLE.get(r["state"], {}).get("color", "tab:orange"),
                 alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None, zorder=3 if is_best else 2)
-    ax.set_ylim(*ylim)
-    ax.set_xlabel("step")
-    ax.set_ylabel("val loss (nats/char)")
-    ax.set_title(title + "\nvalidation curves (dashed: pruned)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    written.append(_save(fig, out_dir / "curves.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
 
     # 3. best so far against trial number
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -130,13 +124,7 @@ def sweep_plots(rows, space, importance, out_dir, title):
     if complete:
         running = [min(r["val_loss"] for r in complete[: k + 1]) for k in range(len(complete))]
         ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
-    ax.set_ylim(*ylim)
-    ax.set_xlabel("trial")
-    ax.set_ylabel("val loss (nats/char)")
-    ax.set_title(title + "\nbest so far", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    written.append(_save(fig, out_dir / "best_so_far.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
 
     # 4. heat map of the two most important parameters: the best loss in each cell
     if len(space) >= 2:
@@ -183,6 +171,17 @@ def _bins(param, values, n=6):
         edges = [low + k * (high - low) / n for k in range(n + 1)]
     labels = [f"{a:.2g}-{b:.2g}" for a, b in zip(edges, edges[1:])]
     return (lambda v: min(n - 1, max(0, sum(v >= e for e in edges[1:-1])))), labels
+
+
+def _save_loss_axes(fig, ax, ylim, xlabel, title, path):
+    """Label a plot of validation loss against xlabel and save it."""
+    ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("val loss (nats/char)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
 
 
 def _save(fig, path):

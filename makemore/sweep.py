@@ -412,18 +412,18 @@ def run_workers(sweep, parallel, log=print):
         workers.append((proc, out))
     log(f"sweep {sweep.dir}: {budget(sweep.cfg)} trials of {sweep.cfg.model} on {sweep.cfg.data}, "
         f"{parallel} worker(s) here (logs in {logs})")
-    reported = set()
+    study, reported = sweep.study(), set()
     try:
         while True:
             alive = [p for p, _ in workers if p.poll() is None]
-            reported |= follow(sweep, reported, log)
+            reported |= follow(sweep, study, reported, log)
             if not alive:
                 break
             time.sleep(1.0)
     except KeyboardInterrupt:  # the workers got the same Ctrl-C: they save their trial and stop
         for p, _ in workers:
             p.wait()
-        follow(sweep, reported, log)
+        follow(sweep, study, reported, log)
         return "interrupted"
     finally:
         for _, out in workers:
@@ -442,12 +442,12 @@ def cuda_present():
     return torch.cuda.is_available()
 
 
-def follow(sweep, reported, log):
+def follow(sweep, study, reported, log):
     """Print each trial that finished since the last look, with the best so far."""
     from optuna.trial import TrialState
 
     new = set()
-    trials = sweep.study().get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False)
     done = sorted((t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")),
                   key=lambda t: t.datetime_complete)
     for k, t in enumerate(done):
@@ -468,10 +468,10 @@ def follow(sweep, reported, log):
 RESULT_COLUMNS = ["trial", "state", "val_loss", "train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
 
 
-def results(sweep):
+def results(sweep, study):
     """One row per trial (interrupted attempts left out: their parameters ran again)."""
     rows = []
-    for t in sweep.study().get_trials(deepcopy=False):
+    for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("interrupted"):
             continue
         a = t.user_attrs
@@ -485,14 +485,15 @@ def write_report(sweep, log=print, top=10):
     """results.csv, the plots, a ranked table and the command of the best trial."""
     from makemore import plots
 
-    rows = results(sweep)
+    study = sweep.study()
+    rows = results(sweep, study)
     columns = ["trial", "state", *sweep.cfg.params, *RESULT_COLUMNS[2:]]
     with open(sweep.dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     space = sweep.cfg.space()
-    importance = importances(sweep)
+    importance = importances(sweep, study)
     written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}")
     ranked = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
@@ -508,7 +509,7 @@ def write_report(sweep, log=print, top=10):
         for row in table:
             log("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
         best = [r for r in ranked if r["state"] == "complete"] or ranked
-        trial = sweep.study().trials[best[0]["trial"]]
+        trial = study.trials[best[0]["trial"]]
         log(f"best: trial {trial.number}, val {best[0]['val_loss']:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
     if importance:
         log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
@@ -516,12 +517,11 @@ def write_report(sweep, log=print, top=10):
     return rows
 
 
-def importances(sweep):
+def importances(sweep, study):
     """Optuna's parameter importances (its default evaluator) over complete trials; empty when too few."""
     import optuna
     from optuna.trial import TrialState
 
-    study = sweep.study()
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if len(sweep.cfg.params) < 2 or len(complete) < 4:
         return {}

@@ -141,10 +141,7 @@ class Trainer:
             raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
-        self.cursors = ckpt.get("cursors")
-        carried = ckpt.get("carried")
-        self.carried = None if carried is None else (
-            tuple(s.to(self.device) for s in carried) if isinstance(carried, (tuple, list)) else carried.to(self.device))
+        self.cursors, self.carried = ckpt.get("cursors"), ckpt.get("carried")  # the model moves the state to its device
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():

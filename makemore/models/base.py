@@ -11,6 +11,11 @@ from torch import nn
 from makemore.data import IGNORE
 
 
+def token_loss(logits, targets):
+    """Mean cross-entropy over the scored positions; float() so it is fp32 under bf16 autocast."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+
+
 class LanguageModel(nn.Module):
     # How many tokens (the current one included) a prediction reads from a sliding window; None
     # means all before it. max_input: the longest input the model accepts (None: any length).
@@ -25,11 +30,7 @@ class LanguageModel(nn.Module):
 
     def forward(self, idx, targets=None):
         logits = self.head(self.body(idx))  # (B, T, V)
-        if targets is None:
-            return logits, None
-        # float() so the loss is computed in fp32 under bf16 autocast
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
-        return logits, loss
+        return logits, None if targets is None else token_loss(logits, targets)
 
     carries_state = False  # True: forward_carried continues from the previous window's state (TBPTT)
 

@@ -7,15 +7,18 @@ recurrent state is returned by `run`, so sampling costs one step per character.
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from makemore.config import check_choice, check_fraction, check_positive
-from makemore.data import IGNORE
 from makemore.errors import MakemoreError
-from makemore.models.base import LanguageModel
+from makemore.models.base import LanguageModel, token_loss
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def map_state(fn, state):
+    """fn applied to a recurrent state: an LSTM's (h, c) pair, or one tensor for GRU and RNN."""
+    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
 
 
 @dataclass
@@ -76,15 +79,14 @@ class RecurrentLM(LanguageModel):
     carries_state = True
 
     def forward_carried(self, idx, targets, state, fresh):
-        """Truncated BPTT: go on from the last window's state; rows marked fresh start from zeros."""
+        """Truncated BPTT: go on from the last window's state (wherever a checkpoint left it);
+        rows marked fresh start from zeros."""
         if state is not None:
             keep = (~fresh).to(idx.device, torch.float32)[None, :, None]  # (1, B, 1) against (layers, B, H)
-            state = tuple(s * keep for s in state) if isinstance(state, tuple) else state * keep
+            state = map_state(lambda s: s.to(idx.device) * keep, state)
         features, state = self.run(idx, state)
         logits = self.head(features)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
-        detached = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-        return logits, loss, detached
+        return logits, token_loss(logits, targets), map_state(torch.Tensor.detach, state)
 
     def head(self, features):
         return self.lm_head(features)

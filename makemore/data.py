@@ -4,6 +4,10 @@ A source is a local file or folder, `hf:<dataset>[:<config>]` (Hugging Face `dat
 short name from CORPORA. A *lines* corpus holds one item per line (names, words): items are
 de-duplicated and shuffled into train / val / test from a seed, so no item is in two splits.
 A *stream* corpus is one long text (prose), cut into contiguous train / val / test parts.
+A *labeled* corpus pairs items with labels (a folder of `<label>.txt` files, or `label<TAB>text`
+lines): (item, label) pairs are de-duplicated and split per label (stratified), an item with two
+labels keeping both in one split. A language model trained on a labeled corpus reads its items
+in that same split, so pretraining never sees a classifier's val or test items.
 
 Batches come from tensors that live on the training device; only the few random indices of a
 batch are made on the CPU, so drawing a batch costs no host-to-device copy of data.
@@ -32,19 +36,24 @@ MAX_ITEM_LEN = 2000  # longer lines belong to prose: a line corpus pads every it
 
 @dataclass
 class DataConfig:
-    data: str = field(default="names", metadata={"help": "a text file or folder, hf:<dataset>[:<config>], or a corpus name: names, shakespeare, surnames"})
-    kind: str = field(default="auto", metadata={"help": "lines (one item per line), stream (prose), or auto (guess and say so)", "choices": ["auto", "lines", "stream"]})
+    data: str = field(default="names", metadata={"help": "a text file or folder, hf:<dataset>[:<config>], or a corpus name: names, names-sex (labeled), shakespeare, surnames (labeled)"})
+    kind: str = field(default="auto", metadata={"help": "lines (one item per line), stream (prose), labeled (label<TAB>item lines or a folder of <label>.txt), or auto (guess and say so)", "choices": ["auto", "lines", "stream", "labeled"]})
     encoding: str = field(default="utf-8", metadata={"help": "text encoding of local files, e.g. latin-1"})
     text_column: str = field(default="text", metadata={"help": "column that holds the text in a Hugging Face dataset"})
     val_frac: float = field(default=0.1, metadata={"help": "share of the corpus held out for validation"})
     test_frac: float = field(default=0.1, metadata={"help": "share of the corpus held out for the final test"})
     split_seed: int = field(default=42, metadata={"help": "seed of the train/val/test split (kept apart from the training seed)"})
     seq_len: int = field(default=128, metadata={"help": "stream corpora: characters predicted per training sequence"})
+    label_column: str = field(default="label", metadata={"help": "column that holds the label in a Hugging Face dataset (classifiers)"})
+    label_frac: float = field(default=1.0, metadata={"help": "classifiers: share of the train split's labels to train on, picked per label (the rest go unused)"})
+    label_seed: int = field(default=0, metadata={"help": "classifiers: seed that picks the labels of --label-frac"})
 
     def __post_init__(self):
         check_choice(self, "kind")
         check_positive(self, "seq_len")
         check_fraction(self, "val_frac", "test_frac")
+        if not 0 < self.label_frac <= 1:
+            raise MakemoreError(f"--label-frac must be in (0, 1], got {self.label_frac}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -62,13 +71,14 @@ class NamedCorpus:
 
 CORPORA = {
     "names": NamedCorpus("names.txt", "lines", "29,910 US baby names of 2017, shipped in data/"),
+    "names-sex": NamedCorpus("names_sex.tsv", "labeled", "the same names labeled F or M (the sex with more births), shipped in data/"),
     "shakespeare": NamedCorpus(
         "tinyshakespeare.txt", "stream", "tiny Shakespeare, 1.1 MB of plays (char-rnn)",
         url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
     ),
     "surnames": NamedCorpus(
-        "surnames", "lines", "20,074 surnames in 18 languages (PyTorch tutorial data)",
+        "surnames", "labeled", "20,074 surnames in 18 languages (PyTorch tutorial data)",
         url="https://download.pytorch.org/tutorial/data.zip",
         sha256="500ec47220045a69cc4a201be3c16e74bf605f29204ce3b7a91a187cee1e3e26",
     ),
@@ -156,7 +166,9 @@ def read_text_file(path, encoding):
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def load_hf(spec, text_column):
+def load_hf(spec, columns):
+    """Rows of a Hugging Face dataset's columns, all splits together; columns maps a column to the
+    option that names it. A class-label column gives its label names."""
     import datasets  # imported here: it is slow to import and most runs read local files
 
     name, _, config = spec.partition(":")
@@ -168,21 +180,23 @@ def load_hf(spec, text_column):
             f"could not load Hugging Face dataset '{spec}' ({reason}); check the name, "
             "or download it and pass --data PATH"
         ) from None
-    docs = []
+    rows = []
     for split in dataset.values():
-        if text_column not in split.column_names:
-            raise MakemoreError(
-                f"Hugging Face dataset '{spec}' has no column '{text_column}' "
-                f"(it has: {', '.join(split.column_names)}); pass --text-column NAME"
-            )
-        docs.extend(str(t) for t in split[text_column] if t is not None)
-    return docs
+        values = []
+        for column, option in columns.items():
+            if column not in split.column_names:
+                raise MakemoreError(
+                    f"Hugging Face dataset '{spec}' has no column '{column}' "
+                    f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
+                )
+            feature, col = split.features[column], split[column]
+            values.append([feature.int2str(v) for v in col] if hasattr(feature, "int2str") else col)
+        rows.extend(r for r in zip(*values) if None not in r)
+    return rows
 
 
-def load_documents(source, encoding="utf-8", text_column="text"):
-    """The texts of a source: one per file, or one per row of a Hugging Face dataset."""
-    if source.startswith("hf:"):
-        return load_hf(source[3:], text_column)
+def local_files(source):
+    """The path of a local source (or a named corpus) and the text files it stands for."""
     path = resolve_named(source) if source in CORPORA else Path(source)
     if not path.exists():
         names = ", ".join(CORPORA)
@@ -190,10 +204,48 @@ def load_documents(source, encoding="utf-8", text_column="text"):
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise MakemoreError(f"data folder {path} holds no .txt files; pass a text file or a folder of .txt files")
+    return path, files
+
+
+def load_documents(source, encoding="utf-8", text_column="text"):
+    """The texts of a source: one per file, or one per row of a Hugging Face dataset."""
+    if source.startswith("hf:"):
+        return [str(text) for text, in load_hf(source[3:], {text_column: "--text-column"})]
+    path, files = local_files(source)
     docs = [read_text_file(f, encoding) for f in files]
     if not any(d.strip() for d in docs):
         raise MakemoreError(f"data {path} is empty; pass a file with text in it")
     return docs
+
+
+def load_labeled_pairs(cfg):
+    """(item, label) pairs of a labeled source, in the source's order."""
+    if cfg.data.startswith("hf:"):
+        rows = load_hf(cfg.data[3:], {cfg.text_column: "--text-column", cfg.label_column: "--label-column"})
+        pairs = [(str(text).strip(), str(label).strip()) for text, label in rows]
+        return [(text, label) for text, label in pairs if text and label]
+    path, files = local_files(cfg.data)
+    pairs = []
+    if path.is_dir():  # one file per label
+        for f in files:
+            items = [line.strip() for line in read_text_file(f, cfg.encoding).split("\n") if line.strip()]
+            if not items:
+                raise MakemoreError(f"class '{f.stem}' ({f}) has no items; add items to it or remove the file")
+            pairs += [(item, f.stem) for item in items]
+        return pairs
+    for number, line in enumerate(read_text_file(path, cfg.encoding).split("\n"), 1):
+        if not line.strip():
+            continue
+        label, tab, item = line.partition("\t")
+        if not (tab and label.strip() and item.strip()):
+            raise MakemoreError(
+                f"line {number} of {path} is not label<TAB>item ({line[:40]!r}); labeled files hold a label, "
+                "a tab and an item on each line: fix or remove that line"
+            )
+        pairs.append((item.strip(), label.strip()))
+    if not pairs:
+        raise MakemoreError(f"data {path} is empty; pass a file with label<TAB>item lines")
+    return pairs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,6 +258,7 @@ class Corpus:
     train: list | str  # items (lines) or text (stream)
     val: list | str
     test: list | str
+    read_as: str = ""  # the --kind the data was read as, when it differs ("labeled" for an LM on a labeled corpus)
 
     def splits(self):
         return {"train": self.train, "val": self.val, "test": self.test}
@@ -217,9 +270,34 @@ class Corpus:
         return [self.train, self.val, self.test]
 
 
+@dataclass
+class LabeledCorpus:
+    labels: list  # label names; a pair holds an index into this list
+    train: list  # (item, label id) pairs the classifier trains on (--label-frac of the train split)
+    val: list
+    test: list
+    unused: list = field(default_factory=list)  # pairs of the train split left out by --label-frac
+    kind: str = "labeled"
+    read_as: str = ""
+
+    def splits(self):
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+    def texts(self):
+        return [item for part in (self.train, self.unused, self.val, self.test) for item, _ in part]
+
+    def as_lines(self):
+        """The items alone, in the same split (the whole train split): text for a language model."""
+        def items(pairs):
+            return list(dict.fromkeys(item for item, _ in pairs))
+        return Corpus("lines", items(self.train + self.unused), items(self.val), items(self.test), read_as="labeled")
+
+
 def guess_kind(text):
-    """Prose has paragraphs or long lines; lists of items have neither."""
+    """label<TAB>item on every line is labeled; prose has paragraphs or long lines; lists of items have neither."""
     lines = text.strip().split("\n")
+    if all("\t" in line for line in lines if line.strip()):
+        return "labeled"
     if "\n\n" in text.strip() or max(len(line) for line in lines) > 100:
         return "stream"
     return "lines"
@@ -231,13 +309,72 @@ def split_sizes(n, cfg):
     return n - n_val - n_test, n_val, n_test
 
 
-def load_corpus(cfg, log=print):
-    docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
-    kind = cfg.kind
+def split_labeled(pairs, cfg):
+    """De-duplicate (item, label) pairs and split them per label (stratified) from cfg.split_seed.
+
+    An item is the unit of the split: an item with two labels goes, with both, to the split drawn
+    for its first label, so no item is in two splits. --label-frac then keeps that share of each
+    label's train pairs (at least one), picked from cfg.label_seed.
+    """
+    pairs = list(dict.fromkeys(pairs))
+    labels = sorted({label for _, label in pairs})
+    if len(labels) < 2:
+        raise MakemoreError(f"data {cfg.data} has one class only ({labels[0]}); a classifier needs at least 2 labels")
+    index = {label: i for i, label in enumerate(labels)}
+    labels_of = {}  # item -> its label ids, first seen first
+    for item, label in pairs:
+        labels_of.setdefault(item, []).append(index[label])
+    strata = [[] for _ in labels]
+    for item, ids in labels_of.items():
+        strata[ids[0]].append(item)
+    rng = random.Random(cfg.split_seed)
+    parts = {"train": [], "val": [], "test": []}
+    for items in strata:
+        rng.shuffle(items)
+        n_val, n_test = round(len(items) * cfg.val_frac), round(len(items) * cfg.test_frac)
+        chunks = {"val": items[:n_val], "test": items[n_val:n_val + n_test], "train": items[n_val + n_test:]}
+        for name, chunk in chunks.items():
+            parts[name] += [(item, i) for item in chunk for i in labels_of[item]]
+    if not parts["train"] or (cfg.val_frac > 0 and not parts["val"]):
+        raise MakemoreError(f"data {cfg.data} has too few items ({len(labels_of)}) to split; give more items")
+    picked, unused = parts["train"], []
+    if cfg.label_frac < 1:
+        rng = random.Random(cfg.label_seed)
+        picked = []
+        for i in range(len(labels)):
+            of_label = [p for p in parts["train"] if p[1] == i]
+            rng.shuffle(of_label)
+            keep = max(1, round(len(of_label) * cfg.label_frac)) if of_label else 0
+            picked += of_label[:keep]
+            unused += of_label[keep:]
+    return LabeledCorpus(labels, picked, parts["val"], parts["test"], unused)
+
+
+def load_corpus(cfg, log=print, labeled=False):
+    """The corpus of a data config. labeled=True (classifiers) reads (item, label) pairs; a language
+    model on a labeled source reads its items, in the labeled split."""
+    kind, docs = cfg.kind, None
     if kind == "auto":
-        kind = CORPORA[cfg.data].kind if cfg.data in CORPORA else guess_kind("\n".join(docs))
-        other = "stream" if kind == "lines" else "lines"
-        log(f"data: {cfg.data} read as {kind} (pass --kind {other} to change)")
+        if labeled:
+            kind = "labeled"
+        elif cfg.data in CORPORA:
+            kind = CORPORA[cfg.data].kind
+        else:
+            docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
+            kind = guess_kind("\n".join(docs))
+        others = " or ".join(k for k in ("lines", "stream", "labeled") if k != kind)
+        log(f"data: {cfg.data} read as {kind} (pass --kind {others} to change)")
+    if labeled and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":
+        labeled_names = ", ".join(name for name, spec in CORPORA.items() if spec.kind == "labeled")
+        raise MakemoreError(f"corpus '{cfg.data}' has no labels; a classifier needs labeled data: pass --data {labeled_names}, "
+                            "a file of label<TAB>item lines or a folder of <label>.txt files")
+    if labeled and kind != "labeled":
+        raise MakemoreError(f"a classifier needs labeled data (label<TAB>item lines or a folder of <label>.txt files), "
+                            f"not --kind {kind}: drop --kind or pass --kind labeled")
+    if kind == "labeled":
+        corpus = split_labeled(load_labeled_pairs(cfg), cfg)
+        return corpus if labeled else corpus.as_lines()
+    docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if kind == "lines":
         items = [line.strip() for doc in docs for line in doc.split("\n")]
         items = list(dict.fromkeys(i for i in items if i))  # de-duplicate, keeping first-seen order
@@ -340,6 +477,49 @@ class StreamBatches:
             yield self.windows(chunk)
 
 
+class LabeledBatches:
+    """(item, label) pairs as rows: x = BOUNDARY + item, padded with BOUNDARY; y = the label id.
+
+    A classifier reads positions 1..len(item) of a row (BOUNDARY never occurs inside an item).
+    balance() makes sample() draw every label equally often.
+    """
+
+    def __init__(self, pairs, tokenizer, device, what="data", max_input=None):
+        ids = [tokenizer.encode(item, what) for item, _ in pairs]
+        self.lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included
+        width = int(self.lengths.max()) if ids else 1
+        if max_input is not None and width > max_input:
+            raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the model reads "
+                                f"(--block-size {max_input}); pass --block-size {width} or more")
+        x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
+        for row, seq in enumerate(ids):
+            x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
+        self.labels = torch.tensor([label for _, label in pairs], dtype=torch.long)
+        self.x, self.y = x.to(device), self.labels.to(device)
+        self.n_targets = len(ids)
+        self.weights = None
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def balance(self):
+        self.weights = 1.0 / torch.bincount(self.labels)[self.labels].double()
+
+    def _rows(self, rows):
+        width = int(self.lengths[rows].max())
+        rows = rows.to(self.x.device, non_blocking=True)
+        return self.x[rows, :width], self.y[rows]
+
+    def sample(self, batch_size, generator):
+        if self.weights is None:
+            return self._rows(torch.randint(len(self), (batch_size,), generator=generator))
+        return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
+
+    def iter_all(self, batch_size):
+        for start in range(0, len(self), batch_size):
+            yield self._rows(torch.arange(start, min(start + batch_size, len(self))))
+
+
 def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None):
     """Batches for every non-empty split, keyed by split name.
 
@@ -355,7 +535,9 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         if not part:
             continue
         what = f"the {name} split"
-        if corpus.kind == "lines":
+        if corpus.kind == "labeled":
+            out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
+        elif corpus.kind == "lines":
             out[name] = LineBatches(part, tokenizer, device, what)
         else:
             burn_in = seq_len if max_input is None else max_input - seq_len

@@ -12,7 +12,7 @@ import click
 from makemore.config import option_name
 from makemore.data import DataConfig
 from makemore.errors import MakemoreError
-from makemore.models import MODELS
+from makemore.models import LANGUAGE_MODELS, MODELS
 from makemore.trainer import TrainConfig
 
 PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
@@ -180,6 +180,8 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     from makemore.sampling import generate
 
     run = Run.open(run_dir)
+    if run.model_name == "classifier":
+        raise UserError(f"{run_dir} is a classifier; it labels items rather than making them: use `makemore classify --run {run_dir} ITEM...`")
     model, _ = run.load_model(checkpoint, pick_device(device))
     kind = run.data_config.kind
     options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
@@ -217,7 +219,8 @@ Examples:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def evaluate_cmd(run_dir, split, checkpoint, device):
-    """Mean negative log-likelihood per character of a run on a split of its data."""
+    """Mean negative log-likelihood per character of a run on a split of its data (a classifier's
+    accuracy, macro-F1 and per-label precision and recall)."""
     import math
 
     from makemore.checkpoint import Run
@@ -228,13 +231,26 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
     run = Run.open(run_dir)
     device = pick_device(device)
     model, ckpt = run.load_model(checkpoint, device)
-    corpus = load_corpus(run.data_config, log=lambda _: None)
+    corpus = load_corpus(run.data_config, log=lambda _: None, labeled=model.task == "classify")
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
-    loss = evaluate(model, batches[split], run.train_config.eval_batch_size, run.train_config.precision)
+    size, precision = run.train_config.eval_batch_size, run.train_config.precision
+    loss = evaluate(model, batches[split], size, precision)
+    where = f"{checkpoint}.pt at step {ckpt['step']:,}"
+    if model.task == "classify":
+        from makemore.classify import split_scores
+
+        s = split_scores(model, batches[split], size, precision)
+        click.echo(f"{split} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {loss:.4f} nats/item, "
+                   f"{len(batches[split]):,} items, {where}")
+        width = max(map(len, run.model_config.labels))
+        click.echo(f"{'label':<{width}}  precision  recall     F1  items")
+        for i, label in enumerate(run.model_config.labels):
+            click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
+        return
     click.echo(f"{split} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
-               f"{batches[split].n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
+               f"{batches[split].n_targets:,} characters, {where}")
 
 
 COMPARE_EXAMPLES = """
@@ -248,7 +264,7 @@ Examples:
 
 @cli.command(epilog=COMPARE_EXAMPLES)
 @click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
-@click.option("--models", default=",".join(MODELS), show_default=True, help="comma-separated models to compare")
+@click.option("--models", default=",".join(LANGUAGE_MODELS), show_default=True, help="comma-separated language models to compare")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True,
               help="one run per model lands here, with compare.csv, compare.md and compare.png")
 @click.option("--max-steps", type=int, default=None, help="the same step budget for every model  [default: each model's own]")
@@ -258,15 +274,143 @@ def compare(data, models, out_dir, max_steps, device):
     from makemore.compare import compare as run_compare
 
     names = [m.strip() for m in models.split(",") if m.strip()]
-    unknown = [m for m in names if m not in MODELS]
+    unknown = [m for m in names if m not in LANGUAGE_MODELS]
     if unknown or not names:
-        raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(MODELS)}")
+        raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(LANGUAGE_MODELS)}")
     overrides = {"device": device, **({"max_steps": max_steps} if max_steps is not None else {})}
     reason, _ = run_compare(names, out_dir, DataConfig(data=data), overrides)
     if reason == "interrupted":
         sys.exit(130)
     click.echo((out_dir / "compare.md").read_text(), nl=False)
     click.echo(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'compare.png'}")
+
+
+# ----------------------------------------------------------------------------------------------
+# classifiers: finetune, classify, transfer
+
+FINETUNE_EXAMPLES = """
+\b
+Examples:
+  makemore train --model lstm --data surnames --name lm-surnames        # pretrain on the items alone
+  makemore finetune --from runs/lm-surnames --data surnames --name clf-surnames
+  makemore finetune --from runs/lm-surnames --data surnames --freeze-steps 300 --body-lr-mult 0.3
+  makemore train --model classifier --encoder lstm --data surnames      # the same architecture from scratch
+"""
+
+
+def classifier_fields(exclude=()):
+    from makemore.models.classifier import ClassifierConfig
+
+    return [f for f in dataclasses.fields(ClassifierConfig) if "help" in f.metadata and f.name not in exclude]
+
+
+@cli.command(epilog=FINETUNE_EXAMPLES)
+@click.option("--from", "lm_run", type=click.Path(path_type=Path), required=True,
+              help="a language-model run (makemore train) whose body and tokenizer the classifier starts from")
+@click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
+              help="folder that holds runs")
+@field_options(classifier_fields(exclude=("encoder",)))
+@field_options([f for f in dataclasses.fields(DataConfig)])
+@field_options([f for f in dataclasses.fields(TrainConfig)])
+@click.pass_context
+def finetune(ctx, lm_run, name, out_dir, **options):
+    """Train a classifier on labeled data, starting from a pretrained language model's body.
+
+    Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
+    lines. Resume an interrupted run with `makemore train --resume --name NAME`.
+    """
+    from makemore.trainer import run_training
+
+    run_dir = out_dir / (name or default_run_name(out_dir, "classifier", options["data"]))
+    head_options = {f.name: options[f.name] for f in classifier_fields(exclude=("encoder",))}
+    reason, _ = run_training(run_dir, "classifier", head_options, subset(DataConfig, options),
+                             picked(ctx, TrainConfig, options), pretrained=lm_run)
+    if reason == "interrupted":
+        sys.exit(130)
+
+
+CLASSIFY_EXAMPLES = """
+\b
+Examples:
+  makemore classify --run runs/clf-surnames Nakamura Schmidt "O'Brien"
+  cut -f2 names.tsv | makemore classify --run runs/clf-surnames --top-k 1
+"""
+
+
+@cli.command(epilog=CLASSIFY_EXAMPLES)
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="classifier run directory")
+@click.argument("items", nargs=-1)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="labels shown per item")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+def classify(run_dir, items, top_k, checkpoint, device):
+    """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
+    from makemore.checkpoint import Run
+    from makemore.classify import top_labels
+    from makemore.device import pick_device
+
+    run = Run.open(run_dir)
+    if run.model_name != "classifier":
+        raise UserError(f"{run_dir} is a {run.model_name} language model; classify needs a classifier run "
+                        "(makemore finetune, or makemore train --model classifier)")
+    if not items:
+        items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
+    if not items:
+        raise UserError("no items to classify; pass them as arguments or on stdin")
+    model, _ = run.load_model(checkpoint, pick_device(device))
+    width = max(map(len, items))
+    for item, best in zip(items, top_labels(model, run.tokenizer, items, run.model_config.labels, top_k)):
+        click.echo(f"{item:<{width}}  " + "  ".join(f"{label} {p:.3f}" for label, p in best))
+
+
+TRANSFER_EXAMPLES = """
+\b
+Examples:
+  makemore transfer --data surnames --encoder lstm --fractions 0.01,0.05,0.2,1 --seeds 3
+  makemore transfer --data names_sex.tsv --encoder mlp --block-size 8 --max-steps 1000
+\b
+Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --unfreeze and
+--body-lr-mult apply to the pretrained classifiers; training options apply to the classifiers.
+"""
+
+
+@cli.command(epilog=TRANSFER_EXAMPLES)
+@click.option("--data", default="surnames", show_default=True, help="labeled corpus, as for finetune --data")
+@click.option("--encoder", type=click.Choice(LANGUAGE_MODELS), default="lstm", show_default=True,
+              help="the language model that is pretrained, and the classifiers' body")
+@click.option("--fractions", default="0.01,0.05,0.2,1", show_default=True, help="comma-separated shares of the train labels")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="runs per share and initialisation (seeds 1..N)")
+@click.option("--pretrain-steps", type=click.IntRange(min=1), default=None, help="steps of language-model pretraining  [default: the model's own]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"), show_default=True,
+              help="the language model, every classifier run, transfer.csv, transfer.md and transfer.png land here")
+@field_options([f for f in model_fields() if f.name != "encoder"], with_defaults=False)
+@field_options([f for f in dataclasses.fields(TrainConfig)])
+@click.pass_context
+def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
+    """Classifiers from scratch and from a pretrained language model, against the number of labels."""
+    from makemore.models.classifier import ClassifierConfig
+    from makemore.transfer import transfer as run_transfer
+
+    try:
+        shares = [float(f) for f in fractions.split(",") if f.strip()]
+    except ValueError:
+        raise UserError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}") from None
+    if not shares or not all(0 < f <= 1 for f in shares):
+        raise UserError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}")
+    own = {f.name for f in dataclasses.fields(ClassifierConfig)}
+    given = {k: v for k, v in options.items() if v is not None and k not in {f.name for f in dataclasses.fields(TrainConfig)}}
+    train_overrides = picked(ctx, TrainConfig, options)
+    pretrain = {k: v for k, v in train_overrides.items() if k in ("device", "precision")}
+    if pretrain_steps:
+        pretrain["max_steps"] = pretrain_steps
+    reason, _ = run_transfer(DataConfig(data=data), encoder, sorted(set(shares)), list(range(1, seeds + 1)), out_dir,
+                             {k: v for k, v in given.items() if k not in own}, {k: v for k, v in given.items() if k in own},
+                             train_overrides, pretrain)
+    if reason == "interrupted":
+        sys.exit(130)
+    click.echo((out_dir / "transfer.md").read_text(), nl=False)
+    click.echo(f"wrote {out_dir / 'transfer.csv'} and {out_dir / 'transfer.png'}")
 
 
 # ----------------------------------------------------------------------------------------------

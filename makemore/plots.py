@@ -189,3 +189,58 @@ def _save(fig, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# ----------------------------------------------------------------------------------------------
+# classifiers
+
+
+def confusion_matrix(confusion, labels, path, title):
+    """Rows: true label, columns: predicted; colour is the share of the row (recall on the diagonal),
+    the numbers are counts."""
+    n = len(labels)
+    counts = [[int(c) for c in row] for row in confusion]
+    shares = [[c / max(1, sum(row)) for c in row] for row in counts]
+    size = 2.5 + 0.42 * n
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            if counts[i][j]:
+                ax.text(j, i, str(counts[i][j]), ha="center", va="center", fontsize=7,
+                        color="white" if shares[i][j] > 0.5 else "black")
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), [f"{label} ({sum(row)})" for label, row in zip(labels, counts)], fontsize=8)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label (items)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label's items")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def transfer_curves(summary, path, title):
+    """Test accuracy and macro-F1 against the number of training labels: mean and min-max over seeds,
+    one curve per initialisation. summary: {init: [(n_labels, {metric: [values over seeds]}), ...]}."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, metric, name in zip(axes, ("test_accuracy", "test_macro_f1"), ("test accuracy", "test macro-F1")):
+        for init, points in summary.items():
+            xs = [n for n, _ in points]
+            values = [v[metric] for _, v in points]
+            means = [sum(v) / len(v) for v in values]
+            line, = ax.plot(xs, means, marker="o", label=f"{init} (mean of {len(values[0])} seeds)")
+            ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
+            for x, m in zip(xs, means):
+                ax.annotate(f"{m:.3f}", (x, m), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                            color=line.get_color())
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xlabel("labeled training items (log scale)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

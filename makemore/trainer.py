@@ -5,6 +5,7 @@ AdamW with linear warmup and cosine decay, gradient clipping, whole-split valida
 TensorBoard scalars, a progress bar, and exact resume: a checkpoint holds the model, optimizer,
 step and every random state, so an interrupted run ends where an uninterrupted one would.
 """
+import dataclasses
 import math
 import signal
 import time
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from makemore.checkpoint import load_checkpoint, save_checkpoint, write_json
+from makemore.classify import split_scores
 from makemore.config import check_choice, check_non_negative, check_positive
 from makemore.data import IGNORE
 from makemore.device import autocast
@@ -56,7 +58,7 @@ def lr_at(step, cfg):
 
 @torch.no_grad()
 def evaluate(model, batches, batch_size, precision="auto"):
-    """Mean negative log-likelihood per predicted character (nats) over a whole split."""
+    """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a classifier."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -64,7 +66,8 @@ def evaluate(model, batches, batch_size, precision="auto"):
     for x, y in batches.iter_all(batch_size):
         with autocast(device, precision):
             logits, _ = model(x)
-        total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE, reduction="sum")
+        # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
     model.train(was_training)
     return total.item() / batches.n_targets
 
@@ -176,7 +179,8 @@ class Trainer:
                 while self.step < cfg.max_steps:
                     lr = lr_at(self.step, cfg)
                     for group in self.optimizer.param_groups:
-                        group["lr"] = lr
+                        group["lr"] = lr * group.get("lr_mult", 1.0)
+                    model.before_step(self.step)
                     with autocast(self.device, cfg.precision):
                         if cfg.carry_state:
                             x, y, fresh = self.next_windows(train)
@@ -257,6 +261,13 @@ class Trainer:
         val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
         self.evaluated_step = self.step
         writer.add_scalar("loss/val", val, self.step)
+        scored = ""
+        if self.model.task == "classify":
+            for name in ("train", "val"):
+                s = split_scores(self.model, self.batches[name], cfg.eval_batch_size, cfg.precision)
+                writer.add_scalar(f"accuracy/{name}", s["accuracy"], self.step)
+                writer.add_scalar(f"macro_f1/{name}", s["macro_f1"], self.step)
+            scored = f" | val accuracy {s['accuracy']:.3f} macro-F1 {s['macro_f1']:.3f}"
         better = val < self.best_val
         if better:
             self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
@@ -266,20 +277,35 @@ class Trainer:
         self.save("last")
         train = "-" if train_loss is None else f"{train_loss:.4f}"
         lr = f" | lr {lr_at(self.step - 1, cfg):.2e}" if self.step else ""
-        self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {val:.4f}{' (best)' if better else ''}{lr}")
+        self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {val:.4f}{' (best)' if better else ''}{scored}{lr}")
         if self.on_validate:
             self.on_validate(self.step, val)
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
-def final_metrics(model, batches, config, trainer, device, kind, reason):
-    """metrics.json: every split of the best model, in nats per character (and bits for prose)."""
-    metrics = {"unit": "nats/char"}
+def final_metrics(model, batches, config, trainer, device, corpus, reason):
+    """metrics.json: every split of the best model, in nats per character (and bits for prose);
+    a classifier's in nats per item, with accuracy and macro-F1, and per-label figures of the test split."""
+    classifier = model.task == "classify"
+    metrics, test = {"unit": "nats/item" if classifier else "nats/char"}, None
     for name, split in batches.items():
         loss = evaluate(model, split, config.eval_batch_size, config.precision)
         metrics[f"{name}_loss"] = round(loss, 6)
-        if kind == "stream":
+        if corpus.kind == "stream":
             metrics[f"{name}_bpc"] = round(loss / math.log(2), 6)
+        if classifier:
+            s = split_scores(model, split, config.eval_batch_size, config.precision)
+            metrics[f"{name}_items"] = len(split)
+            metrics[f"{name}_accuracy"] = round(s["accuracy"], 6)
+            metrics[f"{name}_macro_f1"] = round(s["macro_f1"], 6)
+            test = s if name == "test" else None
+    if test:
+        metrics["labels"] = corpus.labels
+        metrics["test_per_label"] = {
+            label: {k: round(test[k][i], 4) for k in ("precision", "recall", "f1")} | {"support": test["support"][i]}
+            for i, label in enumerate(corpus.labels)
+        }
+        metrics["test_confusion"] = test["confusion"]
     metrics.update({
         "best_step": trainer.best_step,
         "steps": trainer.step,
@@ -294,11 +320,12 @@ def final_metrics(model, batches, config, trainer, device, kind, reason):
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
-                 resume=False, log=tqdm.write, on_validate=None):
+                 resume=False, log=tqdm.write, on_validate=None, pretrained=None):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config) and data_config;
     its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
+    pretrained: a language-model run whose body and tokenizer a new classifier starts from.
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
     max_steps) may change how it goes on. on_validate(step, val_loss) hears every validation
     (a sweep prunes poor trials from it by raising).
@@ -315,12 +342,21 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         if not (run.path / "last.pt").exists():
             raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
-        corpus = load_corpus(run.data_config, log)
+        corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
     else:
-        corpus = load_corpus(data_config, log)
-        data_config.kind = corpus.kind  # store what auto decided, so sample and eval read the run alike
-        tokenizer = CharTokenizer.from_text(corpus.texts())
-        cfg = model_config(model_name, **(model_overrides or {}), vocab_size=tokenizer.vocab_size)
+        corpus = load_corpus(data_config, log, labeled=MODELS[model_name].model.task == "classify")
+        data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
+        overrides = {**(model_overrides or {})}
+        if corpus.kind == "labeled":
+            overrides["labels"] = corpus.labels
+        if pretrained:
+            lm = open_pretrained(pretrained, corpus)
+            tokenizer = lm.tokenizer
+            overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
+            cfg = MODELS[model_name].config(**{k: v for k, v in overrides.items() if k in model_fields(model_name)})
+        else:
+            tokenizer = CharTokenizer.from_text(corpus.texts())
+            cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
         train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
         run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
 
@@ -329,6 +365,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
+    if getattr(run.model_config, "balance", None) == "sampling":
+        batches["train"].balance()
     if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
         raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
                             f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
@@ -341,10 +379,14 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     if resume:
         trainer.resume()
     else:
+        if pretrained:
+            weights, _ = lm.load_model("best")
+            model.encoder.load_state_dict(weights.state_dict())
+            log(f"body: {lm.model_name} from {lm.path / 'best.pt'}")
         model.prepare(batches["train"])
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
-    unit = "items" if corpus.kind == "lines" else "sequences"
+    unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
         f"{unit}: {sizes}, device {device}, {config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}")
 
@@ -355,18 +397,54 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         return reason, None
 
     best, _ = run.load_model("best", device)
-    metrics = final_metrics(best, batches, config, trainer, device, corpus.kind, reason)
+    metrics = final_metrics(best, batches, config, trainer, device, corpus, reason)
     write_json(run.path / "metrics.json", metrics)
-    samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed)
-    (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
+    if model.task == "classify":
+        from makemore.plots import confusion_matrix
+
+        if "test_confusion" in metrics:
+            confusion_matrix(metrics["test_confusion"], corpus.labels, run.path / "confusion.png",
+                             f"{run.path.name}: test accuracy {metrics['test_accuracy']:.3f}, macro-F1 {metrics['test_macro_f1']:.3f}")
+    else:
+        samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed)
+        (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
 
     from torch.utils.tensorboard import SummaryWriter
 
     with SummaryWriter(run.path) as writer:
         hparams = {"model": run.model_name, **asdict(run.model_config), **asdict(config)}
         hparams = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
-        writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in metrics.items() if k.endswith("_loss")}, run_name=".")
+        finals = {k: v for k, v in metrics.items() if k.endswith(("_loss", "_accuracy", "_macro_f1"))}
+        writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in finals.items()}, run_name=".")
     figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
     log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step {trainer.best_step:,}) "
-        f"{figures} nats/char")
+        f"{figures} {metrics['unit']}")
+    if model.task == "classify":
+        log(" | ".join(f"{name} accuracy {metrics[f'{name}_accuracy']:.4f} macro-F1 {metrics[f'{name}_macro_f1']:.4f}"
+                       for name in batches))
     return reason, metrics
+
+
+def model_fields(name):
+    from makemore.models import MODELS
+
+    return {f.name for f in dataclasses.fields(MODELS[name].config)}
+
+
+def open_pretrained(path, corpus):
+    """The language-model run a classifier starts from; its tokenizer must know every character of the data."""
+    from makemore.checkpoint import Run
+    from makemore.models import MODELS
+    from makemore.tokenizer import describe_char
+
+    lm = Run.open(path)
+    if MODELS[lm.model_name].model.task != "lm":
+        raise MakemoreError(f"--from {path} is a {lm.model_name} run, not a language model; pass a run of `makemore train --model lstm` (or another language model)")
+    missing = sorted(set("".join(corpus.texts())) - set(lm.tokenizer.chars))
+    if missing:
+        shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise MakemoreError(f"the tokenizer of {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "
+                            "pretrain on text that holds them (e.g. the same data) or train the classifier from scratch")
+    if not (lm.path / "best.pt").exists():
+        raise MakemoreError(f"--from {path} has no best.pt; train the language model first")
+    return lm

@@ -1,5 +1,6 @@
 """Hermetic test settings: no network, reference corpora from ../shared/data, caches in tmp."""
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,34 @@ def words_file(tmp_path):
     path = tmp_path / "words.txt"
     path.write_text("\n".join(sorted(words)) + "\n", encoding="utf-8")
     return path
+
+
+SYLLABLES = {"kappa": ["ka", "ko", "ku"], "rho": ["ri", "ra", "re"], "sigma": ["su", "si", "so", "sa"]}
+TINY_CLF = ["--n-embd", 8, "--n-hidden", 32, "--batch-size", 32, "--warmup-steps", 10, "--log-interval", 20, "--device", "cpu"]
+
+
+@pytest.fixture
+def labeled_folder(tmp_path):
+    """Three labels whose items are made of their own syllables (easy to tell apart), with repeats
+    and one item that carries two labels, as the surnames do."""
+    rng = random.Random(0)
+    folder = tmp_path / "labeled"
+    folder.mkdir()
+    for label, syllables in SYLLABLES.items():
+        n = {"kappa": 200, "rho": 60, "sigma": 40}[label]
+        items = {"".join(rng.choice(syllables) for _ in range(rng.randint(2, 5))) for _ in range(n)}
+        lines = sorted(items) + sorted(items)[:5] + ["ambo"]  # repeated pairs, and "ambo" in every class
+        (folder / f"{label}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def lm_run(tmp_path, labeled_folder):
+    """A tiny language model pretrained on the items of the labeled folder."""
+    result = run("train", "--model", "lstm", "--data", labeled_folder, "--kind", "labeled", "--out-dir", tmp_path,
+                 "--name", "lm", "--max-steps", 60, "--eval-interval", 30, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "lm"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from makemore.models import MODELS, build_model, model_config
+from makemore.models import LANGUAGE_MODELS, build_model, model_config
 
 V = 11
 
@@ -13,7 +13,7 @@ def make(name, **overrides):
     return build_model(name, model_config(name, vocab_size=V, **overrides))
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_shapes_and_loss_contract(name):
     model = make(name)
     idx = torch.randint(V, (4, 9))
@@ -24,7 +24,7 @@ def test_shapes_and_loss_contract(name):
     assert loss.shape == () and math.isfinite(loss.item())
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_first_loss_is_about_uniform(name):
     model = make(name)
     idx = torch.randint(V, (64, 12))
@@ -32,7 +32,7 @@ def test_first_loss_is_about_uniform(name):
     assert abs(loss.item() - math.log(V)) < 0.1
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_causal_a_later_character_never_changes_an_earlier_prediction(name):
     model = make(name).eval()
     idx = torch.randint(V, (2, 10))
@@ -82,7 +82,7 @@ def test_state_carried_across_windows_equals_one_long_forward_pass(name):
     assert torch.allclose(torch.cat([first, second], dim=1), whole, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_stepping_one_token_at_a_time_matches_the_full_forward(name):
     model = make(name).eval()
     idx = torch.randint(V, (2, 7))

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from makemore.errors import MakemoreError
 from makemore.models.bigram import Bigram, BigramConfig
+from makemore.models.classifier import Classifier, ClassifierConfig
 from makemore.models.mlp import MLP, MLPConfig, WaveNet, WaveNetConfig
 from makemore.models.recurrent import RecurrentConfig, RecurrentLM
 from makemore.models.transformer import Transformer, TransformerConfig
@@ -35,6 +36,11 @@ def transformer_defaults(config):
     return {"lr": 2e-3, "max_steps": 20000, "eval_interval": 1000}
 
 
+def classifier_defaults(config):
+    # items are short: an epoch of the surnames' train split is about 225 steps of 64
+    return {"lr": 3e-3, "max_steps": 3000, "eval_interval": 250}
+
+
 class ModelSpec(NamedTuple):
     config: type
     model: type
@@ -50,7 +56,9 @@ MODELS = {
     "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
     "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),
     "transformer": ModelSpec(TransformerConfig, Transformer, train_defaults=transformer_defaults),
+    "classifier": ModelSpec(ClassifierConfig, Classifier, train_defaults=classifier_defaults),
 }
+LANGUAGE_MODELS = [name for name, spec in MODELS.items() if spec.model.task == "lm"]
 
 
 def model_config(name, **overrides):
@@ -58,8 +66,10 @@ def model_config(name, **overrides):
     if name not in MODELS:
         raise MakemoreError(f"unknown model '{name}'; pass --model with one of: {', '.join(MODELS)}")
     spec = MODELS[name]
+    if hasattr(spec.config, "from_options"):  # a config that passes options on, e.g. to a classifier's body
+        return spec.config.from_options(**{**overrides, **spec.fixed})
     known = {f.name for f in dataclasses.fields(spec.config)}
-    return spec.config(**{k: v for k, v in overrides.items() if k in known}, **spec.fixed)
+    return spec.config(**{**{k: v for k, v in overrides.items() if k in known}, **spec.fixed})
 
 
 def build_model(name, config):

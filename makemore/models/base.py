@@ -17,6 +17,8 @@ def token_loss(logits, targets):
 
 
 class LanguageModel(nn.Module):
+    task = "lm"  # "classify" for models that give one label per item (models/classifier.py)
+    head_prefix = "lm_head."  # parameters named so belong to the head, not the body
     # How many tokens (the current one included) a prediction reads from a sliding window; None
     # means all before it. max_input: the longest input the model accepts (None: any length).
     context_size = None
@@ -40,6 +42,13 @@ class LanguageModel(nn.Module):
 
     def prepare(self, train):
         """Fit what can be fitted from the training batches before the first step (a new run only)."""
+
+    def head_parameters(self):
+        """The head's own parameters (a weight tied to the embedding is the body's)."""
+        return [p for name, p in self.named_parameters() if name.startswith(self.head_prefix)]
+
+    def before_step(self, step):
+        """Called before each training step (a classifier freezes and unfreezes its body here)."""
 
     def optimizer_groups(self, weight_decay):
         """Decay matrices (weights, embeddings); leave biases and norm gains alone."""

@@ -30,6 +30,7 @@ class BigramConfig:
 
 class Bigram(LanguageModel):
     context_size = 1
+    head_prefix = "W"  # the body is a one-hot of the last character; all weights are the head's
 
     def __init__(self, config):
         super().__init__()

@@ -1,0 +1,154 @@
+"""A character classifier: a language model's body, a pooling over the item, and a linear head.
+
+The body is any language model of the registry (its `body(idx)` gives features (B, T, H)), so a
+classifier can start from a pretrained language model (`makemore finetune --from runs/<lm>`) or
+from scratch (`makemore train --model classifier --encoder lstm`), with the same architecture.
+Finetuning options follow ULMFiT (Howard & Ruder 2018): the body can stay frozen while the head
+learns first, then unfreeze at once or gradually from the top, and learn at a smaller rate.
+
+Rows are BOUNDARY + item, padded with BOUNDARY (see data.LabeledBatches); position t >= 1 holds
+the features after reading the item's first t characters, so pooling reads positions 1..len.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
+from makemore.errors import MakemoreError
+from makemore.models.base import LanguageModel
+from makemore.tokenizer import BOUNDARY
+
+POOLINGS = ["last", "mean", "max", "concat"]  # concat: last, max and mean side by side (ULMFiT's concat pooling)
+
+
+@dataclass
+class ClassifierConfig:
+    encoder: str = field(default="lstm", metadata={"help": "classifier: the language model whose body reads the item (a --model name)"})
+    encoder_config: dict = field(default_factory=dict)  # the body's model config; filled by from_options or --from
+    labels: list = field(default_factory=list)  # label names, filled from the labeled data
+    pooling: str = field(default="concat", metadata={"help": "classifier: features of the item's last position, their mean or max over the item, or all three side by side", "choices": POOLINGS})
+    head_dropout: float = field(default=0.0, metadata={"help": "classifier: dropout on the pooled features, before the head"})
+    balance: str = field(default="none", metadata={"help": "classifier: against unequal classes, weight the loss by inverse class frequency or sample classes equally", "choices": ["none", "loss", "sampling"]})
+    freeze_steps: int = field(default=0, metadata={"help": "classifier: steps for which only the head learns; the body then unfreezes (see --unfreeze)"})
+    unfreeze: str = field(default="all", metadata={"help": "classifier: after --freeze-steps, unfreeze the body at once, or gradually from its top over as many steps again", "choices": ["all", "gradual"]})
+    body_lr_mult: float = field(default=1.0, metadata={"help": "classifier: the body's learning rate as a share of --lr (discriminative finetuning)"})
+    pretrained: str = ""  # the language-model run the body came from, for the record
+
+    @property
+    def n_classes(self):
+        return len(self.labels)
+
+    def __post_init__(self):
+        from makemore.models import LANGUAGE_MODELS, model_config
+
+        if self.encoder not in LANGUAGE_MODELS:
+            raise MakemoreError(f"--encoder must be a language model: one of {', '.join(LANGUAGE_MODELS)}, got {self.encoder!r}")
+        check_choice(self, "pooling")
+        check_choice(self, "balance")
+        check_choice(self, "unfreeze")
+        check_non_negative(self, "freeze_steps")
+        check_fraction(self, "head_dropout")
+        check_positive(self, "body_lr_mult")
+        # validates the body's fields and stores all of them, so the run is rebuilt exactly
+        self.encoder_config = dataclasses.asdict(model_config(self.encoder, **self.encoder_config))
+
+    @classmethod
+    def from_options(cls, **options):
+        """The classifier's own fields from options; the rest configure the body (e.g. --n-hidden)."""
+        own = {f.name for f in dataclasses.fields(cls)}
+        body = {k: v for k, v in options.items() if k not in own}
+        return cls(**{k: v for k, v in options.items() if k in own}, encoder_config=body)
+
+
+def pool(features, idx, how):
+    """(B, T, H) features of rows BOUNDARY + item + padding -> (B, H) over each item's positions
+    ((B, 3H) for concat)."""
+    if how == "concat":
+        return torch.cat([pool(features, idx, h) for h in ("last", "max", "mean")], dim=-1)
+    mask = idx != BOUNDARY  # the item's positions: the start token and the padding are BOUNDARY
+    mask[:, 0] = False
+    if how == "last":
+        last = mask.sum(1)  # the item's last position is its length
+        return features[torch.arange(len(features), device=features.device), last]
+    mask = mask.unsqueeze(-1)  # (B, T, 1)
+    if how == "mean":
+        return (features * mask).sum(1) / mask.sum(1)
+    return features.masked_fill(~mask, float("-inf")).amax(1)
+
+
+class Classifier(LanguageModel):
+    """Keeps the language-model contract (forward(idx, targets) -> (logits, loss)) with logits
+    (B, n_classes) and targets (B,): one label per item."""
+
+    task = "classify"
+
+    def __init__(self, config):
+        super().__init__()
+        from makemore.models import build_model, model_config
+
+        self.config = config
+        self.encoder = build_model(config.encoder, model_config(config.encoder, **config.encoder_config))
+        self.context_size, self.max_input = self.encoder.context_size, self.encoder.max_input
+        n_features = self._n_features() * (3 if config.pooling == "concat" else 1)
+        self.head_drop = nn.Dropout(config.head_dropout)
+        self.classifier_head = nn.Linear(n_features, config.n_classes)
+        nn.init.normal_(self.classifier_head.weight, std=0.01)  # first loss about ln(n_classes)
+        nn.init.zeros_(self.classifier_head.bias)
+        self.register_buffer("class_weights", torch.ones(config.n_classes))
+
+    @torch.no_grad()
+    def _n_features(self):
+        was_training = self.encoder.training
+        self.encoder.eval()  # a batch of one would upset BatchNorm in training mode
+        n = self.encoder.body(torch.zeros(1, 2, dtype=torch.long)).shape[-1]
+        self.encoder.train(was_training)
+        return n
+
+    def body(self, idx):
+        return pool(self.encoder.body(idx), idx, self.config.pooling)  # (B, H)
+
+    def head(self, features):
+        return self.classifier_head(self.head_drop(features))  # (B, n_classes)
+
+    def forward(self, idx, targets=None):
+        logits = self.head(self.body(idx))
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits.float(), targets, weight=self.class_weights)
+
+    def prepare(self, train):
+        if self.config.balance == "loss":  # inverse class frequency, 1 on average over the items
+            counts = torch.bincount(train.labels, minlength=self.config.n_classes).float()
+            self.class_weights.copy_(len(train) / (self.config.n_classes * counts.clamp(min=1)))
+
+    def body_parameters(self):
+        """The body's parameters that the classifier uses, in order from input to output."""
+        unused = {id(p) for p in self.encoder.head_parameters()}
+        return [p for p in self.encoder.parameters() if id(p) not in unused]
+
+    def optimizer_groups(self, weight_decay):
+        groups = []
+        for params, mult in ((self.body_parameters(), self.config.body_lr_mult), (self.classifier_head.parameters(), 1.0)):
+            params = list(params)
+            groups += [
+                {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, "lr_mult": mult},
+                {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, "lr_mult": mult},
+            ]
+        return groups
+
+    def before_step(self, step):
+        """Freeze the body for freeze_steps, then unfreeze it at once or from the top down."""
+        cfg = self.config
+        params = self.body_parameters()
+        for i, p in enumerate(params):
+            if cfg.unfreeze == "gradual":  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps
+                at = cfg.freeze_steps + cfg.freeze_steps * (len(params) - 1 - i) // len(params)
+            else:
+                at = cfg.freeze_steps
+            p.requires_grad_(step >= at)
+
+    def start(self, idx):
+        raise MakemoreError("a classifier does not generate text; use `makemore classify`")

@@ -1,0 +1,105 @@
+"""The transfer experiment: when does pretraining a language model on the items help a classifier
+that has few labels?
+
+One language model is pretrained on the items of the labeled corpus's train split (labels unused;
+never the val or test items). Then, for each share of the train labels and each seed, two
+classifiers of the same architecture train with the same budget: one from scratch, one from the
+pretrained body. The seed picks the labels (--label-seed) and the initialisation and batches; val
+and test splits are the same for every run. Every run is an ordinary run directory under the
+experiment's folder; a finished run is read back, not retrained, so an interrupted experiment
+carries on where it stopped.
+"""
+import csv
+import json
+import statistics
+from dataclasses import asdict
+
+from makemore.data import DataConfig
+from makemore.trainer import run_training
+
+COLUMNS = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "val_accuracy", "val_macro_f1",
+           "best_step", "seconds"]
+INITS = ("scratch", "pretrained")
+FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for a body that starts at random
+
+
+def finished(run_dir, log, model_name, overrides, data_config, train_overrides, pretrained=None):
+    """metrics.json of run_dir, after training the run (or resuming it) if it is not done."""
+    path = run_dir / "metrics.json"
+    if path.exists():
+        log(f"{run_dir.name}: done before, read from {path}")
+        return json.loads(path.read_text())
+    resume = (run_dir / "last.pt").exists()
+    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
+    _, metrics = run_training(run_dir, model_name, overrides, None if resume else data_config, train_overrides,
+                              resume=resume, log=log, pretrained=None if resume else pretrained)
+    return metrics
+
+
+def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=None, classifier_overrides=None,
+             train_overrides=None, pretrain_overrides=None, log=print):
+    """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
+    lm_dir = out_dir / "lm"
+    lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0})
+    if finished(lm_dir, log, encoder, body_overrides, lm_data, pretrain_overrides) is None:
+        return "interrupted", []
+    rows = []
+    for fraction in fractions:
+        for seed in seeds:
+            data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": fraction, "label_seed": seed})
+            for init in INITS:
+                run_dir = out_dir / f"frac{fraction:g}-seed{seed}-{init}"
+                if init == "scratch":
+                    overrides = {k: v for k, v in classifier_overrides.items() if k not in FINETUNE_ONLY}
+                    overrides.update(body_overrides, encoder=encoder)
+                else:
+                    overrides = dict(classifier_overrides)
+                metrics = finished(run_dir, log, "classifier", overrides, data, {**(train_overrides or {}), "seed": seed},
+                                   pretrained=lm_dir if init == "pretrained" else None)
+                if metrics is None:
+                    return "interrupted", rows
+                rows.append({"fraction": fraction, "labels": metrics["train_items"], "seed": seed, "init": init,
+                             **{k: metrics[k] for k in COLUMNS[4:]}})
+    write_results(rows, out_dir, f"{encoder} classifier on {data_config.data}: from scratch and pretrained")
+    return "done", rows
+
+
+def summarise(rows):
+    """{init: [(labels, {metric: [values over seeds]}), ...]} in order of fraction."""
+    summary = {}
+    for init in INITS:
+        points = {}
+        for r in rows:
+            if r["init"] == init:
+                point = points.setdefault(r["fraction"], (r["labels"], {"test_accuracy": [], "test_macro_f1": []}))
+                for metric in point[1]:
+                    point[1][metric].append(r[metric])
+        summary[init] = [points[f] for f in sorted(points)]
+    return summary
+
+
+def mean_sd(values):
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def write_results(rows, out_dir, title):
+    from makemore.plots import transfer_curves
+
+    with open(out_dir / "transfer.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarise(rows)
+    table = ["| labels | scratch accuracy | pretrained accuracy | gain (points) | scratch macro-F1 | pretrained macro-F1 |",
+             "|---|---|---|---|---|---|"]
+    for (n, scratch), (_, pre) in zip(summary["scratch"], summary["pretrained"]):
+        gain = 100 * (statistics.mean(pre["test_accuracy"]) - statistics.mean(scratch["test_accuracy"]))
+        table.append(f"| {n:,} | {mean_sd(scratch['test_accuracy'])} | {mean_sd(pre['test_accuracy'])} | {gain:+.1f} | "
+                     f"{mean_sd(scratch['test_macro_f1'])} | {mean_sd(pre['test_macro_f1'])} |")
+    seeds = len(summary["scratch"][0][1]["test_accuracy"]) if summary["scratch"] else 0
+    note = f"\nTest split, mean ± standard deviation over {seeds} seed(s).\n"
+    (out_dir / "transfer.md").write_text("\n".join(table) + "\n" + note)
+    transfer_curves(summary, out_dir / "transfer.png", title)

@@ -1,0 +1,54 @@
+"""Bad input to classifiers: labeled data, finetune --from, classify. Each a one-line error, exit 2."""
+from conftest import TINY_CLF, assert_user_error, run, snapshot
+
+
+def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
+    before = snapshot(lm_run)
+    clf = run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c",
+              "--max-steps", 5, "--eval-interval", 5, *TINY_CLF)
+    assert clf.exit_code == 0, clf.output
+    assert_user_error(run("finetune", "--from", tmp_path / "c", "--data", labeled_folder, "--out-dir", tmp_path),
+                      "is a classifier run, not a language model")
+    # the names model knows a-z only: the labeled data has no capitals, so give it some
+    capitals = tmp_path / "capitals.tsv"
+    capitals.write_text("".join(f"{'A' if i % 2 else 'B'}\t{'ab'[i % 2] * (1 + i // 2)}{'É' if i == 7 else ''}\n" for i in range(40)))
+    assert_user_error(run("finetune", "--from", trained_run, "--data", capitals, "--out-dir", tmp_path),
+                      "lacks 1 character(s)", "U+00C9")
+    assert_user_error(run("finetune", "--from", tmp_path / "nothing", "--data", labeled_folder, "--out-dir", tmp_path),
+                      "not a makemore run")
+    assert snapshot(lm_run) == before
+
+
+def test_labeled_data_bad_input(tmp_path, labeled_folder):
+    (labeled_folder / "empty.txt").write_text("\n\n", encoding="utf-8")
+    assert_user_error(run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path),
+                      "class 'empty'", "has no items")
+    (labeled_folder / "empty.txt").unlink()
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("F\temma\nM\tliam\nolivia\n", encoding="utf-8")
+    assert_user_error(run("train", "--model", "classifier", "--data", bad, "--out-dir", tmp_path),
+                      "line 3 of", "not label<TAB>item")
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "English.txt").write_text("smith\njones\nbrown\n", encoding="utf-8")
+    assert_user_error(run("train", "--model", "classifier", "--data", one, "--out-dir", tmp_path),
+                      "one class only (English)", "at least 2 labels")
+    words = tmp_path / "words.txt"
+    words.write_text("anna\nbob\ncleo\n", encoding="utf-8")
+    assert_user_error(run("train", "--model", "classifier", "--data", words, "--kind", "lines", "--out-dir", tmp_path),
+                      "a classifier needs labeled data")
+    assert_user_error(run("train", "--model", "classifier", "--encoder", "classifier", "--data", labeled_folder),
+                      "--encoder")
+    assert_user_error(run("train", "--model", "classifier", "--data", labeled_folder, "--label-frac", 0),
+                      "--label-frac must be in (0, 1]")
+
+
+def test_classify_and_transfer_bad_input(tmp_path, trained_run, labeled_folder):
+    assert_user_error(run("train", "--model", "classifier", "--data", "names", "--out-dir", tmp_path),
+                      "corpus 'names' has no labels", "--data names-sex, surnames")
+    assert_user_error(run("classify", "--run", trained_run, "emma"), "is a mlp language model", "makemore finetune")
+    assert_user_error(run("classify", "--run", tmp_path / "nothing", "emma"), "not a makemore run")
+    for fractions in ("0,0.5", "half", "1.5"):
+        assert_user_error(run("transfer", "--data", labeled_folder, "--fractions", fractions, "--out-dir", tmp_path),
+                          "--fractions must be comma-separated numbers in (0, 1]")
+    assert not (tmp_path / "lm").exists()

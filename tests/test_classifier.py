@@ -1,0 +1,188 @@
+"""Labeled corpora, the classifier, finetuning from a language model, classify and transfer."""
+import json
+
+import pytest
+import torch
+from conftest import SHARED, TINY_CLF, assert_user_error, needs_shared, run
+
+from makemore.checkpoint import Run, load_checkpoint
+from makemore.data import DataConfig, LabeledBatches, guess_kind, load_corpus
+from makemore.errors import MakemoreError
+from makemore.models import build_model, model_config
+from makemore.models.classifier import pool
+from makemore.tokenizer import CharTokenizer
+
+
+def quiet(_):
+    pass
+
+
+def test_labeled_split_is_deduplicated_stratified_and_without_leakage(labeled_folder):
+    corpus = load_corpus(DataConfig(data=str(labeled_folder)), quiet, labeled=True)
+    assert corpus.labels == ["kappa", "rho", "sigma"]
+    pairs = corpus.train + corpus.val + corpus.test
+    assert len(pairs) == len(set(pairs))  # de-duplicated (item, label) pairs
+    items = {name: {item for item, _ in part} for name, part in corpus.splits().items()}
+    assert not items["train"] & items["val"] and not items["train"] & items["test"] and not items["val"] & items["test"]
+    assert sum(item == "ambo" for item, _ in pairs) == 3  # its three labels, all in one split
+    for i in range(3):  # stratified: each label keeps its share in val and test
+        n = sum(label == i for _, label in pairs)
+        n_val = sum(label == i for _, label in corpus.val)
+        assert abs(n_val - 0.1 * n) <= 1.5, (i, n, n_val)
+    again = load_corpus(DataConfig(data=str(labeled_folder)), quiet, labeled=True)
+    assert again.val == corpus.val and again.test == corpus.test
+
+    # a language model on the same data reads the items of the same split
+    lines = load_corpus(DataConfig(data=str(labeled_folder), kind="labeled"), quiet)
+    assert lines.kind == "lines" and lines.read_as == "labeled"
+    assert set(lines.train) == items["train"] and set(lines.val) == items["val"] and set(lines.test) == items["test"]
+
+
+def test_label_fraction_keeps_a_share_of_each_label(labeled_folder):
+    full = load_corpus(DataConfig(data=str(labeled_folder)), quiet, labeled=True)
+    part = load_corpus(DataConfig(data=str(labeled_folder), label_frac=0.1, label_seed=1), quiet, labeled=True)
+    assert set(part.train) < set(full.train) and set(part.train + part.unused) == set(full.train)
+    assert part.val == full.val and part.test == full.test
+    for i in range(3):
+        n = sum(label == i for _, label in full.train)
+        assert sum(label == i for _, label in part.train) == max(1, round(0.1 * n))
+    other = load_corpus(DataConfig(data=str(labeled_folder), label_frac=0.1, label_seed=2), quiet, labeled=True)
+    assert set(other.train) != set(part.train)
+    assert part.texts() == full.texts() or sorted(part.texts()) == sorted(full.texts())  # one vocabulary for every share
+
+
+def test_tab_separated_labels_are_read_and_guessed(tmp_path):
+    path = tmp_path / "sex.tsv"
+    path.write_text("F\temma\nM\tliam\nF\tolivia\nM\tnoah\nF\tava\nM\toliver\nF\tmia\nM\tjack\n" * 2, encoding="utf-8")
+    assert guess_kind(path.read_text()) == "labeled"
+    corpus = load_corpus(DataConfig(data=str(path), val_frac=0.25, test_frac=0.25), quiet, labeled=True)
+    assert corpus.labels == ["F", "M"] and len(corpus.train + corpus.val + corpus.test) == 8
+
+
+def test_pooling_reads_only_the_item():
+    features = torch.arange(2 * 5 * 3, dtype=torch.float).view(2, 5, 3)
+    idx = torch.tensor([[0, 4, 5, 6, 0], [0, 7, 0, 0, 0]])  # items of 3 and 1 characters, then padding
+    assert torch.equal(pool(features, idx, "last"), features[[0, 1], [3, 1]])
+    assert torch.allclose(pool(features, idx, "mean"), torch.stack([features[0, 1:4].mean(0), features[1, 1]]))
+    assert torch.equal(pool(features, idx, "max"), torch.stack([features[0, 1:4].amax(0), features[1, 1]]))
+    concat = pool(features, idx, "concat")
+    assert concat.shape == (2, 9) and torch.equal(concat[:, 3:6], pool(features, idx, "max"))
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "mlp", "transformer", "wavenet"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "concat"])
+def test_classifier_shapes_and_padding_do_not_matter(encoder, pooling):
+    torch.manual_seed(0)
+    cfg = model_config("classifier", encoder=encoder, pooling=pooling, n_embd=8, n_hidden=16, vocab_size=10, labels=["a", "b", "c"])
+    model = build_model("classifier", cfg).eval()
+    tok = CharTokenizer.from_text("abcdefghi")
+    batches = LabeledBatches([("abc", 0), ("defghi", 1), ("a", 2)], tok, "cpu")
+    x, y = next(batches.iter_all(8))
+    logits, loss = model(x, y)
+    assert logits.shape == (3, 3) and loss.shape == ()
+    for row in range(3):  # an item gives the same logits alone as padded inside a batch
+        alone, _ = model(x[row:row + 1, :int(batches.lengths[row])])
+        assert torch.allclose(alone[0], logits[row], atol=1e-5)
+
+
+def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
+    result = run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c",
+                 "--max-steps", 150, "--eval-interval", 50, "--lr", 1e-2, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    assert "read as labeled" in result.output and "val accuracy" in result.output
+    metrics = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert metrics["unit"] == "nats/item" and metrics["test_loss"] < 0.5 * torch.log(torch.tensor(3.0)).item()
+    assert metrics["val_accuracy"] >= 0.85 and 0 < metrics["test_macro_f1"] <= 1
+    assert set(metrics["test_per_label"]) == {"kappa", "rho", "sigma"}
+    assert sum(map(sum, metrics["test_confusion"])) == metrics["test_items"]
+    assert (tmp_path / "c" / "confusion.png").stat().st_size > 10_000
+
+    result = run("eval", "--run", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("test accuracy ") and "kappa" in result.stdout
+
+    result = run("classify", "--run", tmp_path / "c", "kakoku", "rirare", "--top-k", 2)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].split()[:2] == ["kakoku", "kappa"] and lines[1].split()[:2] == ["rirare", "rho"]
+    probs = [float(p) for p in lines[0].split()[2::2]]
+    assert len(probs) == 2 and probs[0] >= probs[1] and sum(probs) <= 1.0001
+
+    assert_user_error(run("classify", "--run", tmp_path / "c", "kaZ"), "'Z'", "not in this model's vocabulary")
+    assert_user_error(run("sample", "--run", tmp_path / "c"), "is a classifier", "makemore classify")
+
+
+def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labeled_folder, lm_run):
+    lm_weights = load_checkpoint(lm_run / "best.pt")["model"]
+    result = run("finetune", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path, "--name", "frozen",
+                 "--max-steps", 40, "--eval-interval", 20, "--freeze-steps", 40, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    assert "body: lstm from" in result.output
+    run_ = Run.open(tmp_path / "frozen")
+    assert run_.model_config.encoder == "lstm" and run_.model_config.pretrained == str(lm_run)
+    assert run_.tokenizer.chars == Run.open(lm_run).tokenizer.chars
+    last = load_checkpoint(tmp_path / "frozen" / "last.pt")["model"]
+    for name, tensor in lm_weights.items():  # frozen for every step: the body is the language model's, bit for bit
+        assert torch.equal(last[f"encoder.{name}"], tensor), name
+    first = build_model("classifier", run_.model_config).state_dict()["classifier_head.weight"]
+    assert not torch.equal(last["classifier_head.weight"], first)  # while the head learned
+
+    result = run("finetune", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path, "--name", "thawed",
+                 "--max-steps", 40, "--eval-interval", 20, "--freeze-steps", 10, "--body-lr-mult", 0.5, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    last = load_checkpoint(tmp_path / "thawed" / "last.pt")["model"]
+    assert not torch.equal(last["encoder.rnn.weight_hh_l0"], lm_weights["rnn.weight_hh_l0"])
+
+
+def test_gradual_unfreezing_thaws_the_body_from_the_top():
+    cfg = model_config("classifier", encoder="mlp", n_layer=2, n_embd=4, n_hidden=8, vocab_size=5, labels=["a", "b"],
+                       freeze_steps=100, unfreeze="gradual", body_lr_mult=0.25)
+    model = build_model("classifier", cfg)
+    body = model.body_parameters()
+    assert len(body) == 1 + 2 * 2  # the embedding, then a weight and a bias per layer
+    thawed = []
+    for step in (0, 99, 100, 150, 199, 200):
+        model.before_step(step)
+        thawed.append([p.requires_grad for p in body])
+    assert not any(thawed[0]) and not any(thawed[1])
+    assert thawed[2][-1] and not thawed[2][0]  # the top first
+    assert sum(thawed[3]) > sum(thawed[2]) and all(thawed[5])
+    assert all(p.requires_grad for p in model.classifier_head.parameters())
+    groups = model.optimizer_groups(0.01)
+    assert {g["lr_mult"] for g in groups} == {0.25, 1.0}
+    assert sum(len(g["params"]) for g in groups) == len(body) + 2  # the language model's own head is left out
+
+
+def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
+    out = tmp_path / "transfer"
+    args = ["transfer", "--data", labeled_folder, "--encoder", "lstm", "--fractions", "0.2,1", "--seeds", 2,
+            "--out-dir", out, "--pretrain-steps", 40, "--max-steps", 30, "--eval-interval", 15, *TINY_CLF]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "| labels | scratch accuracy | pretrained accuracy |" in result.stdout
+    rows = (out / "transfer.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 2 and rows[0].startswith("fraction,labels,seed,init,test_accuracy")
+    assert (out / "transfer.png").stat().st_size > 20_000
+    pretrained = Run.open(out / "frac0.2-seed1-pretrained")
+    assert pretrained.model_config.pretrained == str(out / "lm") and pretrained.data_config.label_frac == 0.2
+    assert Run.open(out / "frac0.2-seed2-scratch").data_config.label_seed == 2
+    again = run(*args)  # finished runs are read back, not retrained
+    assert again.exit_code == 0 and "training" not in again.output.replace("done before", "")
+
+
+@needs_shared
+def test_surnames_split_matches_the_issue():
+    corpus = load_corpus(DataConfig(data=str(SHARED / "surnames")), quiet, labeled=True)
+    pairs = corpus.train + corpus.val + corpus.test
+    assert len(pairs) == 18_015 and len(corpus.labels) == 18
+    items = [{item for item, _ in part} for part in corpus.splits().values()]
+    assert not (items[0] & items[1] or items[0] & items[2] or items[1] & items[2])
+    russian = corpus.labels.index("Russian")
+    assert round(sum(label == russian for _, label in pairs) / len(pairs), 2) == 0.52
+
+
+def test_classifier_config_rejects_bad_options():
+    with pytest.raises(MakemoreError, match="--pooling must be one of"):
+        model_config("classifier", pooling="sum", vocab_size=5, labels=["a", "b"])
+    with pytest.raises(MakemoreError, match="--body-lr-mult must be positive"):
+        model_config("classifier", body_lr_mult=0, vocab_size=5, labels=["a", "b"])

@@ -186,3 +186,15 @@ def test_classifier_config_rejects_bad_options():
         model_config("classifier", pooling="sum", vocab_size=5, labels=["a", "b"])
     with pytest.raises(MakemoreError, match="--body-lr-mult must be positive"):
         model_config("classifier", body_lr_mult=0, vocab_size=5, labels=["a", "b"])
+
+
+def test_hugging_face_labeled_path_on_local_files(tmp_path):
+    folder = tmp_path / "hfdata"
+    folder.mkdir()
+    rows = [f"{label}{i},{label}" for label in ("ka", "ri") for i in range(20)]
+    (folder / "train.csv").write_text("name,lang\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    corpus = load_corpus(DataConfig(data=f"hf:{folder}", text_column="name", label_column="lang"), quiet, labeled=True)
+    assert corpus.labels == ["ka", "ri"] and len(corpus.train + corpus.val + corpus.test) == 40
+    assert all(item.startswith(corpus.labels[label]) for item, label in corpus.train + corpus.val + corpus.test)
+    with pytest.raises(MakemoreError, match="no column 'label'.*--label-column"):
+        load_corpus(DataConfig(data=f"hf:{folder}", text_column="name"), quiet, labeled=True)

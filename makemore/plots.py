@@ -220,25 +220,31 @@ def confusion_matrix(confusion, labels, path, title):
     plt.close(fig)
 
 
-def transfer_curves(summary, path, title):
+def transfer_curves(summary, path, title, majority=None):
     """Test accuracy and macro-F1 against the number of training labels: mean and min-max over seeds,
-    one curve per initialisation. summary: {init: [(n_labels, {metric: [values over seeds]}), ...]}."""
+    one curve per initialisation. summary: {init: [(n_labels, {metric: [values over seeds]}), ...]};
+    majority: (label, test accuracy of always answering it), drawn as a reference line."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, metric, name in zip(axes, ("test_accuracy", "test_macro_f1"), ("test accuracy", "test macro-F1")):
-        for init, points in summary.items():
+        for k, (init, points) in enumerate(summary.items()):
             xs = [n for n, _ in points]
             values = [v[metric] for _, v in points]
             means = [sum(v) / len(v) for v in values]
             line, = ax.plot(xs, means, marker="o", label=f"{init} (mean of {len(values[0])} seeds)")
             ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
-            for x, m in zip(xs, means):
-                ax.annotate(f"{m:.3f}", (x, m), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
-                            color=line.get_color())
+            for x, m in zip(xs, means):  # the last curve's labels above its points, the others' below
+                above = k == len(summary) - 1
+                ax.annotate(f"{m:.3f}", (x, m), textcoords="offset points", xytext=(0, 7 if above else -12),
+                            ha="center", fontsize=7, color=line.get_color())
+        if majority and metric == "test_accuracy":
+            ax.axhline(majority[1], color="gray", linestyle="--", linewidth=1,
+                       label=f"always {majority[0]} ({majority[1]:.3f})")
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        ax.minorticks_off()
         ax.set_xlabel("labeled training items (log scale)")
         ax.set_ylabel(name)
-        ax.grid(alpha=0.3, which="both")
+        ax.grid(alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

@@ -103,7 +103,7 @@ class Trainer:
         self.generator = torch.Generator()  # batch indices are drawn on the CPU, so this state is portable
         self.generator.manual_seed(config.seed)
         self.step = 0
-        self.best_val = math.inf
+        self.best_val = math.inf  # what the best checkpoint minimises: val loss (a classifier's: see validate)
         self.best_step = 0
         self.evals_since_best = 0
         self.seconds = 0.0  # training time, summed over resumes
@@ -149,7 +149,7 @@ class Trainer:
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        self.log(f"resumed {self.run.path} at step {self.step} (best val {self.best_val:.4f} at step {self.best_step})")
+        self.log(f"resumed {self.run.path} at step {self.step} (best at step {self.best_step})")
 
     # -- the loop -------------------------------------------------------------------------------
     def train(self):
@@ -256,21 +256,27 @@ class Trainer:
         bar.update(steps)
 
     def validate(self, writer, train_loss):
-        """Evaluate on the whole val split, keep the best checkpoint; True means stop early."""
+        """Evaluate on the whole val split, keep the best checkpoint; True means stop early.
+
+        The best checkpoint has the lowest val loss; a classifier's, the lowest val error rate
+        (1 - accuracy, the loss breaking ties), since a classifier's loss keeps rising with its
+        confidence while its accuracy still improves.
+        """
         cfg = self.config
         val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
         self.evaluated_step = self.step
         writer.add_scalar("loss/val", val, self.step)
-        scored = ""
+        scored, criterion = "", val
         if self.model.task == "classify":
             for name in ("train", "val"):
                 s = split_scores(self.model, self.batches[name], cfg.eval_batch_size, cfg.precision)
                 writer.add_scalar(f"accuracy/{name}", s["accuracy"], self.step)
                 writer.add_scalar(f"macro_f1/{name}", s["macro_f1"], self.step)
             scored = f" | val accuracy {s['accuracy']:.3f} macro-F1 {s['macro_f1']:.3f}"
-        better = val < self.best_val
+            criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(val, 100)  # error rate first, loss on a tie
+        better = criterion < self.best_val
         if better:
-            self.best_val, self.best_step, self.evals_since_best = val, self.step, 0
+            self.best_val, self.best_step, self.evals_since_best = criterion, self.step, 0
             self.save("best")
         else:
             self.evals_since_best += 1

@@ -62,7 +62,10 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
                     return "interrupted", rows
                 rows.append({"fraction": fraction, "labels": metrics["train_items"], "seed": seed, "init": init,
                              **{k: metrics[k] for k in COLUMNS[4:]}})
-    write_results(rows, out_dir, f"{encoder} classifier on {data_config.data}: from scratch and pretrained")
+    support = {label: v["support"] for label, v in metrics["test_per_label"].items()}
+    top = max(support, key=support.get)
+    write_results(rows, out_dir, f"{encoder} classifier on {data_config.data}: from scratch and pretrained",
+                  (top, support[top] / sum(support.values())))
     return "done", rows
 
 
@@ -85,7 +88,7 @@ def mean_sd(values):
     return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
-def write_results(rows, out_dir, title):
+def write_results(rows, out_dir, title, majority=None):
     from makemore.plots import transfer_curves
 
     with open(out_dir / "transfer.csv", "w", newline="") as f:
@@ -100,6 +103,9 @@ def write_results(rows, out_dir, title):
         table.append(f"| {n:,} | {mean_sd(scratch['test_accuracy'])} | {mean_sd(pre['test_accuracy'])} | {gain:+.1f} | "
                      f"{mean_sd(scratch['test_macro_f1'])} | {mean_sd(pre['test_macro_f1'])} |")
     seeds = len(summary["scratch"][0][1]["test_accuracy"]) if summary["scratch"] else 0
-    note = f"\nTest split, mean ± standard deviation over {seeds} seed(s).\n"
+    note = f"\nTest split, mean ± standard deviation over {seeds} seed(s)."
+    if majority:
+        note += f" Always answering the most frequent label ({majority[0]}) scores accuracy {majority[1]:.3f}."
+    note += "\n"
     (out_dir / "transfer.md").write_text("\n".join(table) + "\n" + note)
-    transfer_curves(summary, out_dir / "transfer.png", title)
+    transfer_curves(summary, out_dir / "transfer.png", title, majority)

@@ -55,6 +55,7 @@ def top_labels(model, tokenizer, items, labels, k=3):
     for i, item in enumerate(items):
         if not item:
             raise MakemoreError(f"item {i + 1} is empty; pass non-empty items to classify")
+        tokenizer.encode(item, f"the item {item!r}")  # an unknown character: say which item holds it
     batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the item", model.max_input)
     out = []
     for x, _ in batches.iter_all(1024):

@@ -226,14 +226,14 @@ def transfer_curves(summary, path, title, majority=None):
     majority: (label, test accuracy of always answering it), drawn as a reference line."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, metric, name in zip(axes, ("test_accuracy", "test_macro_f1"), ("test accuracy", "test macro-F1")):
-        for k, (init, points) in enumerate(summary.items()):
+        means = {init: [sum(v[metric]) / len(v[metric]) for _, v in points] for init, points in summary.items()}
+        for init, points in summary.items():
             xs = [n for n, _ in points]
             values = [v[metric] for _, v in points]
-            means = [sum(v) / len(v) for v in values]
-            line, = ax.plot(xs, means, marker="o", label=f"{init} (mean of {len(values[0])} seeds)")
+            line, = ax.plot(xs, means[init], marker="o", label=f"{init} (mean of {len(values[0])} seeds)")
             ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
-            for x, m in zip(xs, means):  # the last curve's labels above its points, the others' below
-                above = k == len(summary) - 1
+            for i, (x, m) in enumerate(zip(xs, means[init])):  # the higher curve's label above its point, others below
+                above = m >= max(other[i] for other in means.values())
                 ax.annotate(f"{m:.3f}", (x, m), textcoords="offset points", xytext=(0, 7 if above else -12),
                             ha="center", fontsize=7, color=line.get_color())
         if majority and metric == "test_accuracy":

@@ -198,3 +198,11 @@ def test_hugging_face_labeled_path_on_local_files(tmp_path):
     assert all(item.startswith(corpus.labels[label]) for item, label in corpus.train + corpus.val + corpus.test)
     with pytest.raises(MakemoreError, match="no column 'label'.*--label-column"):
         load_corpus(DataConfig(data=f"hf:{folder}", text_column="name"), quiet, labeled=True)
+
+
+def test_classifier_resumes_from_its_run_directory(tmp_path, labeled_folder):
+    args = ["--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c", "--eval-interval", 20, *TINY_CLF]
+    assert run("train", *args, "--max-steps", 20).exit_code == 0
+    result = run("train", "--resume", "--name", "c", "--out-dir", tmp_path, "--max-steps", 40)
+    assert result.exit_code == 0, result.output
+    assert "resumed" in result.output and json.loads((tmp_path / "c" / "metrics.json").read_text())["steps"] == 40

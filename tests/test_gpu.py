@@ -30,3 +30,12 @@ def test_sampling_on_cuda_is_repeatable(tmp_path):
     a = generate(model, run.tokenizer, 16, "lines", prefix="ma", seed=1)
     assert a == generate(model, run.tokenizer, 16, "lines", prefix="ma", seed=1)
     assert all(s.startswith("ma") for s in a)
+
+
+def test_cuda_classifier_finetunes_with_bf16_autocast(tmp_path, labeled_folder):
+    train = {**TINY_TRAIN, "device": "cuda", "max_steps": 100, "eval_interval": 50}
+    data = DataConfig(data=str(labeled_folder), kind="labeled")
+    run_training(tmp_path / "lm", "lstm", dict(TINY_MODEL), data, train, log=lambda _: None)
+    _, metrics = run_training(tmp_path / "clf", "classifier", {"freeze_steps": 20}, DataConfig(data=str(labeled_folder)),
+                              train, log=lambda _: None, pretrained=tmp_path / "lm")
+    assert metrics["device"].startswith("cuda") and metrics["val_accuracy"] > 0.6

@@ -3,24 +3,7 @@ top-k predictions for new items."""
 import torch
 
 from makemore.data import LabeledBatches
-from makemore.device import autocast
 from makemore.errors import MakemoreError
-
-
-@torch.no_grad()
-def predict(model, batches, batch_size, precision="auto"):
-    """(true labels, predicted labels) of a whole split, on the CPU."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    true, pred = [], []
-    for x, y in batches.iter_all(batch_size):
-        with autocast(device, precision):
-            logits, _ = model(x)
-        true.append(y.cpu())
-        pred.append(logits.argmax(-1).cpu())
-    model.train(was_training)
-    return torch.cat(true), torch.cat(pred)
 
 
 def scores(true, pred, n_classes):
@@ -45,7 +28,11 @@ def scores(true, pred, n_classes):
 
 
 def split_scores(model, batches, batch_size, precision="auto"):
-    return scores(*predict(model, batches, batch_size, precision), model.config.n_classes)
+    """scores() of a whole split, and its loss (nats per item), from one pass over it."""
+    from makemore.trainer import evaluate  # the trainer imports this module
+
+    loss, true, pred = evaluate(model, batches, batch_size, precision, predictions=True)
+    return {"loss": loss, **scores(true, pred, model.config.n_classes)}
 
 
 @torch.no_grad()

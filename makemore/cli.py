@@ -236,19 +236,19 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
     size, precision = run.train_config.eval_batch_size, run.train_config.precision
-    loss = evaluate(model, batches[split], size, precision)
     where = f"{checkpoint}.pt at step {ckpt['step']:,}"
     if model.task == "classify":
         from makemore.classify import split_scores
 
         s = split_scores(model, batches[split], size, precision)
-        click.echo(f"{split} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {loss:.4f} nats/item, "
+        click.echo(f"{split} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
                    f"{len(batches[split]):,} items, {where}")
         width = max(map(len, run.model_config.labels))
         click.echo(f"{'label':<{width}}  precision  recall     F1  items")
         for i, label in enumerate(run.model_config.labels):
             click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
         return
+    loss = evaluate(model, batches[split], size, precision)
     click.echo(f"{split} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
                f"{batches[split].n_targets:,} characters, {where}")
 
@@ -279,10 +279,15 @@ def compare(data, models, out_dir, max_steps, device):
         raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(LANGUAGE_MODELS)}")
     overrides = {"device": device, **({"max_steps": max_steps} if max_steps is not None else {})}
     reason, _ = run_compare(names, out_dir, DataConfig(data=data), overrides)
+    show_results(reason, out_dir, "compare")
+
+
+def show_results(reason, out_dir, stem):
+    """An experiment's table (STEM.md) and where its CSV and plot are; exit 130 if it was interrupted."""
     if reason == "interrupted":
         sys.exit(130)
-    click.echo((out_dir / "compare.md").read_text(), nl=False)
-    click.echo(f"wrote {out_dir / 'compare.csv'} and {out_dir / 'compare.png'}")
+    click.echo((out_dir / f"{stem}.md").read_text(), nl=False)
+    click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,10 +412,7 @@ def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **op
     reason, _ = run_transfer(DataConfig(data=data), encoder, sorted(set(shares)), list(range(1, seeds + 1)), out_dir,
                              {k: v for k, v in given.items() if k not in own}, {k: v for k, v in given.items() if k in own},
                              train_overrides, pretrain)
-    if reason == "interrupted":
-        sys.exit(130)
-    click.echo((out_dir / "transfer.md").read_text(), nl=False)
-    click.echo(f"wrote {out_dir / 'transfer.csv'} and {out_dir / 'transfer.png'}")
+    show_results(reason, out_dir, "transfer")
 
 
 # ----------------------------------------------------------------------------------------------

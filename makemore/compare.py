@@ -4,11 +4,9 @@ Each model is an ordinary run under the compare directory; a model whose run alr
 read back, not retrained, so an interrupted comparison carries on where it stopped.
 """
 import csv
-import json
 
-from makemore.data import DataConfig
 from makemore.plots import loss_bars
-from makemore.trainer import run_training
+from makemore.trainer import finished_run
 
 COLUMNS = ["model", "parameters", "train_loss", "val_loss", "test_loss", "steps", "seconds", "device"]
 
@@ -17,18 +15,9 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in models:
-        run_dir = out_dir / name
-        metrics_path = run_dir / "metrics.json"
-        if metrics_path.exists():
-            log(f"{name}: done before, read from {metrics_path}")
-            metrics = json.loads(metrics_path.read_text())
-        else:
-            log(f"{name}: training")
-            resume = (run_dir / "last.pt").exists()
-            data = None if resume else DataConfig(**vars(data_config))
-            reason, metrics = run_training(run_dir, name, {}, data, train_overrides, resume=resume, log=log)
-            if metrics is None:
-                return reason, rows
+        metrics = finished_run(out_dir / name, name, {}, data_config, train_overrides, log)
+        if metrics is None:
+            return "interrupted", rows
         rows.append({"model": name, **{k: metrics[k] for k in COLUMNS[1:]}})
     with open(out_dir / "compare.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)

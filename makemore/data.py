@@ -477,7 +477,7 @@ class StreamBatches:
             yield self.windows(chunk)
 
 
-class LabeledBatches:
+class LabeledBatches(LineBatches):
     """(item, label) pairs as rows: x = BOUNDARY + item, padded with BOUNDARY; y = the label id.
 
     A classifier reads positions 1..len(item) of a row (BOUNDARY never occurs inside an item).
@@ -499,25 +499,18 @@ class LabeledBatches:
         self.n_targets = len(ids)
         self.weights = None
 
-    def __len__(self):
-        return len(self.lengths)
-
     def balance(self):
         self.weights = 1.0 / torch.bincount(self.labels)[self.labels].double()
 
     def _rows(self, rows):
-        width = int(self.lengths[rows].max())
+        width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
         rows = rows.to(self.x.device, non_blocking=True)
         return self.x[rows, :width], self.y[rows]
 
     def sample(self, batch_size, generator):
         if self.weights is None:
-            return self._rows(torch.randint(len(self), (batch_size,), generator=generator))
+            return super().sample(batch_size, generator)
         return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
-
-    def iter_all(self, batch_size):
-        for start in range(0, len(self), batch_size):
-            yield self._rows(torch.arange(start, min(start + batch_size, len(self))))
 
 
 def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None):

@@ -5,7 +5,7 @@ AdamW with linear warmup and cosine decay, gradient clipping, whole-split valida
 TensorBoard scalars, a progress bar, and exact resume: a checkpoint holds the model, optimizer,
 step and every random state, so an interrupted run ends where an uninterrupted one would.
 """
-import dataclasses
+import json
 import math
 import signal
 import time
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from makemore.checkpoint import load_checkpoint, save_checkpoint, write_json
 from makemore.classify import split_scores
 from makemore.config import check_choice, check_non_negative, check_positive
-from makemore.data import IGNORE
+from makemore.data import IGNORE, DataConfig
 from makemore.device import autocast
 from makemore.errors import MakemoreError
 
@@ -57,19 +57,25 @@ def lr_at(step, cfg):
 
 
 @torch.no_grad()
-def evaluate(model, batches, batch_size, precision="auto"):
-    """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a classifier."""
+def evaluate(model, batches, batch_size, precision="auto", predictions=False):
+    """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
+    classifier. predictions=True also returns the targets and the argmax predictions (on the CPU)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros((), device=device, dtype=torch.float64)
+    true, pred = [], []
     for x, y in batches.iter_all(batch_size):
         with autocast(device, precision):
             logits, _ = model(x)
         # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        if predictions:
+            true.append(y.cpu())
+            pred.append(logits.argmax(-1).cpu())
     model.train(was_training)
-    return total.item() / batches.n_targets
+    loss = total.item() / batches.n_targets
+    return (loss, torch.cat(true), torch.cat(pred)) if predictions else loss
 
 
 class StopRequest:
@@ -263,17 +269,19 @@ class Trainer:
         confidence while its accuracy still improves.
         """
         cfg = self.config
-        val = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
-        self.evaluated_step = self.step
-        writer.add_scalar("loss/val", val, self.step)
-        scored, criterion = "", val
+        scored = ""
         if self.model.task == "classify":
-            for name in ("train", "val"):
+            for name in ("train", "val"):  # the val pass also gives the val loss
                 s = split_scores(self.model, self.batches[name], cfg.eval_batch_size, cfg.precision)
                 writer.add_scalar(f"accuracy/{name}", s["accuracy"], self.step)
                 writer.add_scalar(f"macro_f1/{name}", s["macro_f1"], self.step)
+            val = s["loss"]
             scored = f" | val accuracy {s['accuracy']:.3f} macro-F1 {s['macro_f1']:.3f}"
             criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(val, 100)  # error rate first, loss on a tie
+        else:
+            val = criterion = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
+        self.evaluated_step = self.step
+        writer.add_scalar("loss/val", val, self.step)
         better = criterion < self.best_val
         if better:
             self.best_val, self.best_step, self.evals_since_best = criterion, self.step, 0
@@ -295,12 +303,15 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
     classifier = model.task == "classify"
     metrics, test = {"unit": "nats/item" if classifier else "nats/char"}, None
     for name, split in batches.items():
-        loss = evaluate(model, split, config.eval_batch_size, config.precision)
+        if classifier:
+            s = split_scores(model, split, config.eval_batch_size, config.precision)
+            loss = s["loss"]
+        else:
+            loss = evaluate(model, split, config.eval_batch_size, config.precision)
         metrics[f"{name}_loss"] = round(loss, 6)
         if corpus.kind == "stream":
             metrics[f"{name}_bpc"] = round(loss / math.log(2), 6)
         if classifier:
-            s = split_scores(model, split, config.eval_batch_size, config.precision)
             metrics[f"{name}_items"] = len(split)
             metrics[f"{name}_accuracy"] = round(s["accuracy"], 6)
             metrics[f"{name}_macro_f1"] = round(s["macro_f1"], 6)
@@ -359,10 +370,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             lm = open_pretrained(pretrained, corpus)
             tokenizer = lm.tokenizer
             overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
-            cfg = MODELS[model_name].config(**{k: v for k, v in overrides.items() if k in model_fields(model_name)})
         else:
             tokenizer = CharTokenizer.from_text(corpus.texts())
-            cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
+        cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
         train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
         run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
 
@@ -431,10 +441,19 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     return reason, metrics
 
 
-def model_fields(name):
-    from makemore.models import MODELS
-
-    return {f.name for f in dataclasses.fields(MODELS[name].config)}
+def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None):
+    """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
+    if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
+    path = run_dir / "metrics.json"
+    if path.exists():
+        log(f"{run_dir.name}: done before, read from {path}")
+        return json.loads(path.read_text())
+    resume = (run_dir / "last.pt").exists()
+    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
+    data = None if resume else DataConfig(**asdict(data_config))  # run_training records the kind it decided
+    _, metrics = run_training(run_dir, model_name, overrides, data, train_overrides, resume=resume, log=log,
+                              pretrained=None if resume else pretrained)
+    return metrics
 
 
 def open_pretrained(path, corpus):

@@ -10,30 +10,16 @@ experiment's folder; a finished run is read back, not retrained, so an interrupt
 carries on where it stopped.
 """
 import csv
-import json
 import statistics
 from dataclasses import asdict
 
 from makemore.data import DataConfig
-from makemore.trainer import run_training
+from makemore.trainer import finished_run
 
 COLUMNS = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "val_accuracy", "val_macro_f1",
            "best_step", "seconds"]
 INITS = ("scratch", "pretrained")
 FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for a body that starts at random
-
-
-def finished(run_dir, log, model_name, overrides, data_config, train_overrides, pretrained=None):
-    """metrics.json of run_dir, after training the run (or resuming it) if it is not done."""
-    path = run_dir / "metrics.json"
-    if path.exists():
-        log(f"{run_dir.name}: done before, read from {path}")
-        return json.loads(path.read_text())
-    resume = (run_dir / "last.pt").exists()
-    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
-    _, metrics = run_training(run_dir, model_name, overrides, None if resume else data_config, train_overrides,
-                              resume=resume, log=log, pretrained=None if resume else pretrained)
-    return metrics
 
 
 def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=None, classifier_overrides=None,
@@ -43,7 +29,7 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
     lm_dir = out_dir / "lm"
     lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0})
-    if finished(lm_dir, log, encoder, body_overrides, lm_data, pretrain_overrides) is None:
+    if finished_run(lm_dir, encoder, body_overrides, lm_data, pretrain_overrides, log) is None:
         return "interrupted", []
     rows = []
     for fraction in fractions:
@@ -56,8 +42,8 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
                     overrides.update(body_overrides, encoder=encoder)
                 else:
                     overrides = dict(classifier_overrides)
-                metrics = finished(run_dir, log, "classifier", overrides, data, {**(train_overrides or {}), "seed": seed},
-                                   pretrained=lm_dir if init == "pretrained" else None)
+                metrics = finished_run(run_dir, "classifier", overrides, data, {**(train_overrides or {}), "seed": seed},
+                                       log, pretrained=lm_dir if init == "pretrained" else None)
                 if metrics is None:
                     return "interrupted", rows
                 rows.append({"fraction": fraction, "labels": metrics["train_items"], "seed": seed, "init": init,

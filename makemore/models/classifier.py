@@ -57,10 +57,12 @@ class ClassifierConfig:
 
     @classmethod
     def from_options(cls, **options):
-        """The classifier's own fields from options; the rest configure the body (e.g. --n-hidden)."""
+        """The classifier's own fields from options; the rest configure the body (e.g. --n-hidden),
+        unless the body's config is given whole (a pretrained body's)."""
         own = {f.name for f in dataclasses.fields(cls)}
-        body = {k: v for k, v in options.items() if k not in own}
-        return cls(**{k: v for k, v in options.items() if k in own}, encoder_config=body)
+        fields = {k: v for k, v in options.items() if k in own}
+        fields.setdefault("encoder_config", {k: v for k, v in options.items() if k not in own})
+        return cls(**fields)
 
 
 def pool(features, idx, how):
@@ -142,6 +144,8 @@ class Classifier(LanguageModel):
     def before_step(self, step):
         """Freeze the body for freeze_steps, then unfreeze it at once or from the top down."""
         cfg = self.config
+        if step > 2 * cfg.freeze_steps:  # all thawed by now (a resumed model starts thawed)
+            return
         params = self.body_parameters()
         for i, p in enumerate(params):
             if cfg.unfreeze == "gradual":  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps

@@ -444,6 +444,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None):
     """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
     if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
+    if (run_dir / "config.json").exists():
+        check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
     path = run_dir / "metrics.json"
     if path.exists():
         log(f"{run_dir.name}: done before, read from {path}")
@@ -454,6 +456,29 @@ def finished_run(run_dir, model_name, overrides, data_config, train_overrides=No
     _, metrics = run_training(run_dir, model_name, overrides, data, train_overrides, resume=resume, log=log,
                               pretrained=None if resume else pretrained)
     return metrics
+
+
+NOT_COMPARED = {"device", "log_interval", "eval_batch_size"}  # options that change where and how fast, not what
+
+
+def check_same_run(run_dir, model_name, overrides, data_config, train_overrides):
+    """An experiment reads back (or resumes) a run only if it was made with the options asked for now;
+    otherwise a one-line error names the options that differ."""
+    from makemore.checkpoint import Run
+
+    run = Run.open(run_dir)
+    model = asdict(run.model_config)
+    model = {**(model.get("encoder_config") or {}), **model}  # a classifier's body options count too
+    data = {k: v for k, v in asdict(data_config).items() if not (k == "kind" and v == "auto")}
+    asked = [("model", model_name, run.model_name)]
+    asked += [(k, v, model.get(k)) for k, v in (overrides or {}).items()]
+    asked += [(k, v, getattr(run.data_config, k)) for k, v in data.items()]
+    asked += [(k, v, getattr(run.train_config, k)) for k, v in (train_overrides or {}).items() if k not in NOT_COMPARED]
+    same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # tuples read back as lists
+    differ = [f"{k} {had!r} (asked: {want!r})" for k, want, had in asked if not same(want, had)]
+    if differ:
+        raise MakemoreError(f"{run_dir} holds a run made with other options: {', '.join(differ)}; "
+                            "pass another --out-dir to train anew, or the same options to read it back")
 
 
 def open_pretrained(path, corpus):

@@ -168,6 +168,8 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     assert Run.open(out / "frac0.2-seed2-scratch").data_config.label_seed == 2
     again = run(*args)  # finished runs are read back, not retrained
     assert again.exit_code == 0 and "training" not in again.output.replace("done before", "")
+    bigger = run(*args, "--head-dropout", 0.5)  # a finished run is never read back as one made another way
+    assert bigger.exit_code == 2 and "frac0.2-seed1-scratch holds a run made with other options: head_dropout" in bigger.stderr
 
 
 @needs_shared

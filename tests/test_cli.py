@@ -92,4 +92,8 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == ["bigram", "mlp"]
     again = run("compare", "--models", "bigram,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
     assert again.output.count("done before") == 2  # finished runs are read back, not retrained
+    before = (out / "mlp" / "metrics.json").read_bytes()
+    other = run("compare", "--models", "mlp", "--max-steps", 40, "--out-dir", out, "--device", "cpu")
+    assert other.exit_code == 2 and "max_steps 30 (asked: 40)" in other.stderr  # never a run made another way
+    assert (out / "mlp" / "metrics.json").read_bytes() == before
     assert run("compare", "--models", "gpt9").exit_code == 2

@@ -115,7 +115,8 @@ def main():
     device = pick_device(args.device)
     corpus = load_corpus(DataConfig(data=args.data), log=lambda _: None)
     tokenizer = CharTokenizer.from_text(corpus.texts())
-    cfg = model_config("transformer", vocab_size=tokenizer.vocab_size, block_size=16, n_layer=4, n_head=4, n_embd=64)
+    cfg = model_config("transformer", vocab_size=tokenizer.vocab_size, block_size=16, n_layer=4, n_head=4, n_embd=64,
+                       dropout=0.0)
     print(f"device {device}, torch {torch.__version__}, {cfg}, batch {args.batch_size}, {args.steps} steps a side")
     with tempfile.TemporaryDirectory() as tmp:
         ours, train = our_ms_per_step(corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp)

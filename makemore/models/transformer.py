@@ -21,8 +21,8 @@ class TransformerConfig:
     block_size: int = field(default=32, metadata={"help": "characters of context each prediction reads"})
     n_layer: int = field(default=4, metadata={"help": "number of hidden layers"})
     n_head: int = field(default=4, metadata={"help": "transformer: attention heads per layer"})
-    n_embd: int = field(default=128, metadata={"help": "embedding size of a character"})
-    dropout: float = field(default=0.3, metadata={"help": "dropout after each hidden layer"})
+    n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
+    dropout: float = field(default=0.2, metadata={"help": "dropout after each hidden layer"})
 
     def __post_init__(self):
         check_positive(self, "block_size", "n_layer", "n_head", "n_embd")

@@ -4,6 +4,7 @@ Each model is an ordinary run under the compare directory; a model whose run alr
 read back, not retrained, so an interrupted comparison carries on where it stopped.
 """
 import csv
+from pathlib import Path
 
 from makemore.plots import loss_bars
 from makemore.trainer import finished_run
@@ -28,5 +29,6 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
         table.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) and c.endswith("loss") else
                                        f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in COLUMNS) + " |")
     (out_dir / "compare.md").write_text("\n".join(table) + "\n")
-    loss_bars(rows, out_dir / "compare.png", f"makemore models on {data_config.data}")
+    data = Path(data_config.data)
+    loss_bars(rows, out_dir / "compare.png", f"makemore models on {data.name if data.exists() else data_config.data}")
     return "done", rows

@@ -368,6 +368,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             overrides["labels"] = corpus.labels
         if pretrained:
             lm = open_pretrained(pretrained, corpus)
+            check_no_leak(lm, corpus, log)
             tokenizer = lm.tokenizer
             overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
         else:
@@ -498,3 +499,26 @@ def open_pretrained(path, corpus):
     if not (lm.path / "best.pt").exists():
         raise MakemoreError(f"--from {path} has no best.pt; train the language model first")
     return lm
+
+
+def check_no_leak(lm, corpus, log):
+    """A body pretrained on items of the classifier's val or test split has seen them: refuse it.
+
+    The language model's train split is read again from its data options (a labeled corpus read by
+    an LM keeps the labeled split, so the same data and split options never leak)."""
+    from makemore.data import load_corpus
+
+    try:
+        seen = load_corpus(lm.data_config, log=lambda *args: None)
+    except MakemoreError as e:
+        log(f"warning: cannot read the pretraining data of {lm.path} to check that it holds no val or test item: {e}")
+        return
+    lines = seen.train if seen.kind == "lines" else seen.train.split("\n")
+    held_out = {item for item, _ in corpus.val + corpus.test}
+    leaked = sorted(held_out.intersection(line.strip() for line in lines))
+    if leaked:
+        shown = ", ".join(leaked[:3]) + (f" and {len(leaked) - 3} more" if len(leaked) > 3 else "")
+        raise MakemoreError(
+            f"{lm.path} was pretrained on {len(leaked)} item(s) of this classifier's val and test splits ({shown}); "
+            f"pretrain on the labeled data itself with the same --split-seed, --val-frac and --test-frac "
+            f"(its LM split leaves them out), or on text without them")

@@ -14,6 +14,9 @@ def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
     capitals.write_text("".join(f"{'A' if i % 2 else 'B'}\t{'ab'[i % 2] * (1 + i // 2)}{'É' if i == 7 else ''}\n" for i in range(40)))
     assert_user_error(run("finetune", "--from", trained_run, "--data", capitals, "--out-dir", tmp_path),
                       "lacks 1 character(s)", "U+00C9")
+    # the language model's train split (split seed 42) holds items of this split's val and test
+    assert_user_error(run("finetune", "--from", lm_run, "--data", labeled_folder, "--split-seed", 7, "--out-dir", tmp_path),
+                      "was pretrained on", "item(s) of this classifier's val and test splits", "--split-seed")
     assert_user_error(run("finetune", "--from", tmp_path / "nothing", "--data", labeled_folder, "--out-dir", tmp_path),
                       "not a makemore run")
     assert snapshot(lm_run) == before

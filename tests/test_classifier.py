@@ -134,6 +134,16 @@ def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labele
     assert not torch.equal(last["encoder.rnn.weight_hh_l0"], lm_weights["rnn.weight_hh_l0"])
 
 
+def test_finetune_from_a_model_whose_pretraining_data_is_gone_warns_and_goes_on(tmp_path, labeled_folder, lm_run):
+    config = json.loads((lm_run / "config.json").read_text())
+    config["data"]["data"] = str(tmp_path / "moved-away")
+    (lm_run / "config.json").write_text(json.dumps(config))
+    result = run("finetune", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c",
+                 "--max-steps", 10, "--eval-interval", 10, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    assert f"warning: cannot read the pretraining data of {lm_run} to check that it holds no val or test item" in result.output
+
+
 def test_gradual_unfreezing_thaws_the_body_from_the_top():
     cfg = model_config("classifier", encoder="mlp", n_layer=2, n_embd=4, n_hidden=8, vocab_size=5, labels=["a", "b"],
                        freeze_steps=100, unfreeze="gradual", body_lr_mult=0.25)

@@ -41,6 +41,7 @@ def main():
     parser.add_argument("--model", default="transformer", choices=sorted(MODELS))
     parser.add_argument("--out-dir", default="runs/makemore-py-split")
     parser.add_argument("--max-steps", type=int, help="default: the model's own")
+    parser.add_argument("--lr", type=float, help="default: the model's own")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -53,7 +54,7 @@ def main():
     device = pick_device(args.device)
     tokenizer = CharTokenizer.from_text(train + test)
     cfg = model_config(args.model, vocab_size=tokenizer.vocab_size)
-    overrides = {"device": str(device)} | ({"max_steps": args.max_steps} if args.max_steps else {})
+    overrides = {"device": str(device)} | {k: v for k, v in (("max_steps", args.max_steps), ("lr", args.lr)) if v}
     train_cfg = TrainConfig(**{**MODELS[args.model].train_defaults(cfg), **overrides})
     run = Run.create(Path(args.out_dir) / args.model, args.model, cfg, DataConfig(data=args.data), train_cfg, tokenizer)
     torch.manual_seed(train_cfg.seed)

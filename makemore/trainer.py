@@ -367,8 +367,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         if corpus.kind == "labeled":
             overrides["labels"] = corpus.labels
         if pretrained:
-            lm = open_pretrained(pretrained, corpus)
-            check_no_leak(lm, corpus, log)
+            lm = open_pretrained(pretrained, corpus, log)
             tokenizer = lm.tokenizer
             overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
         else:
@@ -482,8 +481,9 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
                             "pass another --out-dir to train anew, or the same options to read it back")
 
 
-def open_pretrained(path, corpus):
-    """The language-model run a classifier starts from; its tokenizer must know every character of the data."""
+def open_pretrained(path, corpus, log):
+    """The language-model run a classifier starts from; its tokenizer must know every character of the data,
+    and its train split must hold no item of the classifier's val or test split (see check_no_leak)."""
     from makemore.checkpoint import Run
     from makemore.models import MODELS
     from makemore.tokenizer import describe_char
@@ -498,6 +498,7 @@ def open_pretrained(path, corpus):
                             "pretrain on text that holds them (e.g. the same data) or train the classifier from scratch")
     if not (lm.path / "best.pt").exists():
         raise MakemoreError(f"--from {path} has no best.pt; train the language model first")
+    check_no_leak(lm, corpus, log)
     return lm
 
 

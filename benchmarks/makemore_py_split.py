@@ -7,7 +7,8 @@ reports test loss near 1.92 for its transformer on names.txt. makemore's own spl
 distinct names only, 80/10/10, so no name is in two splits. This script draws makemore.py's split,
 trains a makemore model on it with val = test (makemore.py's protocol: the best checkpoint by test
 loss), and prints the test loss on all test lines, on those that also occur in the train split, and
-on those that do not.
+on those that do not. The run directory keeps the checkpoints, but its config.json names the file
+only: `makemore eval` or `sample --unique` on it read makemore's own split, not this one.
 
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --out-dir runs/makemore-py-split
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --model mlp --max-steps 30000
@@ -54,7 +55,7 @@ def main():
     device = pick_device(args.device)
     tokenizer = CharTokenizer.from_text(train + test)
     cfg = model_config(args.model, vocab_size=tokenizer.vocab_size)
-    overrides = {"device": str(device)} | {k: v for k, v in (("max_steps", args.max_steps), ("lr", args.lr)) if v}
+    overrides = {"device": str(device)} | {k: v for k, v in (("max_steps", args.max_steps), ("lr", args.lr)) if v is not None}
     train_cfg = TrainConfig(**{**MODELS[args.model].train_defaults(cfg), **overrides})
     run = Run.create(Path(args.out_dir) / args.model, args.model, cfg, DataConfig(data=args.data), train_cfg, tokenizer)
     torch.manual_seed(train_cfg.seed)

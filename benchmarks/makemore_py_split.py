@@ -12,8 +12,15 @@ only: `makemore eval` or `sample --unique` on it read makemore's own split, not 
 
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --out-dir runs/makemore-py-split
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --model mlp --max-steps 30000
+
+makemore.py's own training configuration for its transformer (batch 32, AdamW at a constant 5e-4,
+weight decay 0.01, no dropout), stopped when the test loss has not improved for 3 validations:
+
+    python benchmarks/makemore_py_split.py ../shared/data/names.txt --batch-size 32 --lr 5e-4 \
+        --weight-decay 0.01 --dropout 0 --warmup-steps 0 --min-lr-frac 1 --max-steps 100000 --patience 3
 """
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -24,6 +31,8 @@ from makemore.device import pick_device
 from makemore.models import MODELS, model_config
 from makemore.tokenizer import CharTokenizer
 from makemore.trainer import TrainConfig, Trainer, evaluate
+
+TRAIN_OPTIONS = ("max_steps", "batch_size", "lr", "weight_decay", "warmup_steps", "min_lr_frac", "patience")
 
 
 def makemore_py_split(path, seed=3407):
@@ -41,8 +50,11 @@ def main():
     parser.add_argument("data", help="names.txt, e.g. ../shared/data/names.txt")
     parser.add_argument("--model", default="transformer", choices=sorted(MODELS))
     parser.add_argument("--out-dir", default="runs/makemore-py-split")
-    parser.add_argument("--max-steps", type=int, help="default: the model's own")
-    parser.add_argument("--lr", type=float, help="default: the model's own")
+    train_fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name in TRAIN_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), type=train_fields[name].type,
+                            help=f"{train_fields[name].metadata['help']} (default: the model's own)")
+    parser.add_argument("--dropout", type=float, help="the model's dropout, where it has one (default: its own)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
@@ -54,8 +66,9 @@ def main():
 
     device = pick_device(args.device)
     tokenizer = CharTokenizer.from_text(train + test)
-    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size)
-    overrides = {"device": str(device)} | {k: v for k, v in (("max_steps", args.max_steps), ("lr", args.lr)) if v is not None}
+    given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, "dropout") if getattr(args, name) is not None}
+    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size, **given)
+    overrides = {"device": str(device)} | {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
     train_cfg = TrainConfig(**{**MODELS[args.model].train_defaults(cfg), **overrides})
     run = Run.create(Path(args.out_dir) / args.model, args.model, cfg, DataConfig(data=args.data), train_cfg, tokenizer)
     torch.manual_seed(train_cfg.seed)

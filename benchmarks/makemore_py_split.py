@@ -14,7 +14,8 @@ only: `makemore eval` or `sample --unique` on it read makemore's own split, not 
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --model mlp --max-steps 30000
 
 makemore.py's own training configuration for its transformer (batch 32, AdamW at a constant 5e-4,
-weight decay 0.01, no dropout), stopped when the test loss has not improved for 3 validations:
+weight decay 0.01, no dropout); makemore.py trains until it is stopped, this run stops when the
+test loss has not improved for 3 validations:
 
     python benchmarks/makemore_py_split.py ../shared/data/names.txt --batch-size 32 --lr 5e-4 \
         --weight-decay 0.01 --dropout 0 --warmup-steps 0 --min-lr-frac 1 --max-steps 100000 --patience 3

@@ -29,7 +29,7 @@ class TrainConfig:
     batch_size: int = field(default=64, metadata={"help": "items (lines) or sequences (stream) per step"})
     lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of weight matrices and embeddings"})
-    warmup_steps: int = field(default=300, metadata={"help": "steps of linear learning-rate warmup"})
+    warmup_steps: int = field(default=300, metadata={"help": "steps of linear learning-rate warmup (at most half of --max-steps)"})
     min_lr_frac: float = field(default=0.02, metadata={"help": "the cosine decay ends at this share of --lr"})
     grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0: no clipping)"})
     eval_interval: int = field(default=2000, metadata={"help": "steps between validations on the whole val split"})
@@ -48,10 +48,12 @@ class TrainConfig:
 
 
 def lr_at(step, cfg):
-    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps. The
+    warmup takes at most half the run, so a short run (a quick try, a test) still decays."""
+    warmup = min(cfg.warmup_steps, cfg.max_steps // 2)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, cfg.max_steps - warmup)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
 

@@ -123,6 +123,12 @@ def test_schedule_warms_up_then_decays():
     assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
 
 
+def test_a_short_run_warms_up_for_half_its_steps_at_most_then_decays():
+    cfg = TrainConfig(lr=1.0, warmup_steps=300, max_steps=100, min_lr_frac=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.02) and lr_at(49, cfg) == pytest.approx(1.0)
+    assert lr_at(75, cfg) == pytest.approx(0.55) and lr_at(100, cfg) == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
     import subprocess

@@ -52,6 +52,12 @@ class DataConfig:
         check_choice(self, "kind")
         check_positive(self, "seq_len")
         check_fraction(self, "val_frac", "test_frac")
+        if self.val_frac == 0:
+            raise MakemoreError("--val-frac must be above 0: training keeps the model with the best loss on the val split; "
+                                "pass e.g. --val-frac 0.1")
+        if self.val_frac + self.test_frac >= 1:
+            raise MakemoreError(f"--val-frac + --test-frac must be below 1 to leave a train split, got "
+                                f"{self.val_frac} + {self.test_frac}; pass smaller shares, e.g. 0.1 each")
         if not 0 < self.label_frac <= 1:
             raise MakemoreError(f"--label-frac must be in (0, 1], got {self.label_frac}")
 
@@ -304,7 +310,7 @@ def guess_kind(text):
 
 
 def split_sizes(n, cfg):
-    n_val = max(1, round(n * cfg.val_frac)) if cfg.val_frac > 0 else 0
+    n_val = max(1, round(n * cfg.val_frac))
     n_test = max(1, round(n * cfg.test_frac)) if cfg.test_frac > 0 else 0
     return n - n_val - n_test, n_val, n_test
 
@@ -335,7 +341,7 @@ def split_labeled(pairs, cfg):
         chunks = {"val": items[:n_val], "test": items[n_val:n_val + n_test], "train": items[n_val + n_test:]}
         for name, chunk in chunks.items():
             parts[name] += [(item, i) for item in chunk for i in labels_of[item]]
-    if not parts["train"] or (cfg.val_frac > 0 and not parts["val"]):
+    if not parts["train"] or not parts["val"]:
         raise MakemoreError(f"data {cfg.data} has too few items ({len(labels_of)}) to split; give more items")
     picked, unused = parts["train"], []
     if cfg.label_frac < 1:
@@ -385,7 +391,7 @@ def load_corpus(cfg, log=print, labeled=False):
                 f"(at most {MAX_ITEM_LEN:,}): pass --kind stream to read it as prose"
             )
         n_train, n_val, _ = split_sizes(len(items), cfg)
-        if n_train < 1 or (cfg.val_frac > 0 and n_val < 1):
+        if n_train < 1:
             raise MakemoreError(f"data {cfg.data} has only {len(items)} distinct item(s); give at least 3 lines")
         random.Random(cfg.split_seed).shuffle(items)
         return Corpus("lines", items[:n_train], items[n_train:n_train + n_val], items[n_train + n_val:])

@@ -105,10 +105,15 @@ def test_unknown_device(tmp_path):
 @pytest.mark.parametrize("option,value", [
     ("--lr", 0), ("--lr", -1e-3), ("--max-steps", -5), ("--batch-size", 0), ("--n-hidden", 0),
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),
-    ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
+    ("--val-frac", 0), ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
 ])
 def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
     assert_user_error(run("train", option, value, "--out-dir", tmp_path), option)
+
+
+def test_held_out_shares_must_leave_a_train_split(tmp_path):
+    assert_user_error(run("train", "--val-frac", 0.6, "--test-frac", 0.5, "--out-dir", tmp_path),
+                      "--val-frac + --test-frac must be below 1", "0.6 + 0.5")
 
 
 def test_tied_weights_need_equal_sizes(tmp_path):

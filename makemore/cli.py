@@ -428,7 +428,7 @@ Examples:
   makemore sweep --name mlp-names --report          # table and plots of what is there
   makemore sweep --name mlp-names --resume --storage postgresql://host/db   # join from a second machine
 \b
---param NAME=VALUES: a,b,c (choices), 3..8 (integers), log:1e-4:1e-2 (log-uniform),
+--param NAME=VALUES: a,b,c (choices), 3..8 (integers), 0..0.5 (floats), log:1e-4:1e-2 (log-uniform),
 float:0:0.5 (uniform), int:16:512 / intlog:16:512 (integers, log-spaced).
 Other options of `makemore train` (--max-steps, --device, ...) are fixed for every trial.
 """

@@ -46,6 +46,15 @@ def loss_limits(values):
     return low - pad, max(high, low) + 2 * pad
 
 
+def range_limits(low, high, scale):
+    """Axis limits that show a searched range with a small margin on either side."""
+    if scale == "log":
+        margin = (high / low) ** 0.04
+        return low / margin, high * margin
+    margin = 0.04 * (high - low)
+    return low - margin, high + margin
+
+
 def numeric_axis(values):
     """How to place a parameter's values on an axis: 'log', 'linear' or 'category'."""
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -83,8 +92,10 @@ def sweep_plots(rows, space, importance, out_dir, title):
                 ax.scatter(xs, [r["val_loss"] for r in pts], label=state, alpha=0.8, **style)
         _, scale, labels = _place(param, [r[param.name] for r in scored])
         ax.set_xscale(scale)
-        if scale == "log":
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # labelled minor ticks overlap
+        if param.low is not None:  # a range: show all of it, so one sees where the trials fell in it
+            ax.set_xlim(*range_limits(param.low, param.high, scale))
+        if scale == "log" and math.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) >= 1:
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades are labelled; minor labels would overlap
         if labels:
             ax.set_xticks(range(len(labels)), labels)
         elif param.choices is not None:

@@ -83,15 +83,18 @@ def parse_value(text):
 
 
 def parse_param(name, spec):
-    """`a,b,c` (choices), `lo..hi` (integers), `log:lo:hi`, `float:lo:hi`, `int:lo:hi`, `intlog:lo:hi`, or one value."""
+    """`a,b,c` (choices), `lo..hi` (integers if both ends are, else floats), `log:lo:hi`, `float:lo:hi`,
+    `int:lo:hi`, `intlog:lo:hi`, or one value."""
     if isinstance(spec, list):
         return Param(name, choices=[parse_value(str(v)) if isinstance(v, str) else v for v in spec])
     spec = str(spec).strip()
-    fix = f"write it as {name}=a,b,c or {name}=3..8 or {name}=log:1e-4:1e-2"
+    fix = f"write it as {name}=a,b,c or {name}=3..8 or {name}=0.1..0.5 or {name}=log:1e-4:1e-2"
     try:
         if ".." in spec and ":" not in spec:
-            low, high = (int(v) for v in spec.split(".."))
-            param = Param(name, low=low, high=high, integer=True)
+            ends = spec.split("..")
+            integer = all(v.strip().lstrip("-").isdigit() for v in ends)
+            low, high = ((int if integer else float)(v) for v in ends)
+            param = Param(name, low=low, high=high, integer=integer)
         elif ":" in spec:
             kind, low, high = spec.split(":")
             if kind not in ("log", "float", "int", "intlog"):

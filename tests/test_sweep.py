@@ -27,6 +27,8 @@ def test_parse_param_forms():
     assert parse_param("n_hidden", "64,128").choices == [64, 128]
     assert parse_param("norm", "none,batch").choices == ["none", "batch"]
     assert parse_param("dropout", "float:0:0.5").high == 0.5 and not parse_param("dropout", "float:0:0.5").log
+    dropout = parse_param("dropout", "0..0.5")  # an end that is not an integer makes a float range
+    assert (dropout.low, dropout.high, dropout.integer, dropout.log) == (0.0, 0.5, False, False)
     assert parse_param("n_hidden", [64, 128]).choices == [64, 128]  # from a TOML list
 
 

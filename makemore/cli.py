@@ -267,7 +267,7 @@ Examples:
 @click.option("--models", default=",".join(LANGUAGE_MODELS), show_default=True, help="comma-separated language models to compare")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True,
               help="one run per model lands here, with compare.csv, compare.md and compare.png")
-@click.option("--max-steps", type=int, default=None, help="the same step budget for every model  [default: each model's own]")
+@click.option("--max-steps", type=int, default=None, help="the same step budget for every model that trains by steps  [default: each model's own]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def compare(data, models, out_dir, max_steps, device):
     """Train every model with its defaults on one split and seed; write a table and a bar chart."""

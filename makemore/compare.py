@@ -6,6 +6,7 @@ read back, not retrained, so an interrupted comparison carries on where it stopp
 import csv
 from pathlib import Path
 
+from makemore.models import MODELS, model_config
 from makemore.plots import loss_bars
 from makemore.trainer import finished_run
 
@@ -16,7 +17,10 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in models:
-        metrics = finished_run(out_dir / name, name, {}, data_config, train_overrides, log)
+        overrides = dict(train_overrides or {})
+        if MODELS[name].train_defaults(model_config(name)).get("max_steps") == 0:
+            overrides.pop("max_steps", None)  # a model fitted without steps (the counted bigram) has no step budget
+        metrics = finished_run(out_dir / name, name, {}, data_config, overrides, log)
         if metrics is None:
             return "interrupted", rows
         rows.append({"model": name, **{k: metrics[k] for k in COLUMNS[1:]}})

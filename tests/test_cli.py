@@ -90,6 +90,7 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert {"compare.csv", "compare.md", "compare.png"} <= {p.name for p in out.iterdir()}
     rows = (out / "compare.csv").read_text().splitlines()
     assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == ["bigram", "mlp"]
+    assert [r.split(",")[5] for r in rows[1:]] == ["0", "30"]  # the counted bigram takes no steps of the budget
     again = run("compare", "--models", "bigram,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
     assert again.output.count("done before") == 2  # finished runs are read back, not retrained
     before = (out / "mlp" / "metrics.json").read_bytes()

@@ -174,12 +174,18 @@ def read_text_file(path, encoding):
 
 def load_hf(spec, columns):
     """Rows of a Hugging Face dataset's columns, all splits together; columns maps a column to the
-    option that names it. A class-label column gives its label names."""
+    option that names it. A class-label column gives its label names. The dataset is a hub name, a
+    folder of data files, or a folder written by save_to_disk."""
     import datasets  # imported here: it is slow to import and most runs read local files
 
     name, _, config = spec.partition(":")
+    saved = Path(name) / "state.json", Path(name) / "dataset_dict.json"  # a folder of Dataset.save_to_disk
     try:
-        dataset = datasets.load_dataset(name, config or None)
+        if any(p.exists() for p in saved):
+            dataset = datasets.load_from_disk(name)
+            dataset = {"train": dataset} if isinstance(dataset, datasets.Dataset) else dataset
+        else:
+            dataset = datasets.load_dataset(name, config or None)
     except Exception as e:  # datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MakemoreError(

@@ -101,6 +101,16 @@ def test_hugging_face_path_on_local_files(tmp_path):
         load_corpus(DataConfig(data=f"hf:{folder}"), log=lambda _: None)
 
 
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
+    import datasets
+
+    dataset = datasets.Dataset.from_dict({"name": ["anna", "bob", "cleo", "dora", "emil"]})
+    (datasets.DatasetDict(train=dataset) if as_dict else dataset).save_to_disk(str(tmp_path / "saved"))
+    corpus = load_corpus(DataConfig(data=f"hf:{tmp_path / 'saved'}", text_column="name", kind="lines"), log=lambda _: None)
+    assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
+
+
 def test_missing_named_corpus_offline_says_what_to_pass(monkeypatch, tmp_path):
     monkeypatch.setenv("MAKEMORE_DATA", str(tmp_path))
     with pytest.raises(MakemoreError, match="not cached and downloads are off.*--data PATH"):

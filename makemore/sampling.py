@@ -20,6 +20,8 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
         raise MakemoreError(f"--temperature must be positive, got {temperature}; use e.g. 0.8 (lower is more conservative)")
     if top_k is not None and top_k <= 0:
         raise MakemoreError(f"--top-k must be positive, got {top_k}")
+    if max_len is not None and max_len <= 0:
+        raise MakemoreError(f"--max-len must be positive, got {max_len}")
     max_len = max_len or (64 if kind == "lines" else 500)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)

@@ -15,7 +15,7 @@ BOUNDARY = 0
 
 def describe_char(ch):
     """A character as a person can read it in an error message: 'é' (U+00E9 LATIN SMALL LETTER E WITH ACUTE)."""
-    name = unicodedata.name(ch, "unnamed")
+    name = unicodedata.name(ch, "CONTROL CHARACTER" if unicodedata.category(ch) == "Cc" else "UNNAMED")
     return f"{ch!r} (U+{ord(ch):04X} {name})"
 
 

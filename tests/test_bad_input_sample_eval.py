@@ -26,7 +26,7 @@ def test_a_directory_that_is_not_a_run(tmp_path, command):
 def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
     before = snapshot(trained_run)
     assert_user_error(run("sample", "--run", trained_run, "--prefix", "Zoë"), "'Z' (U+005A LATIN CAPITAL LETTER Z)", "vocabulary")
-    assert_user_error(run("sample", "--run", trained_run, "--prefix", "a\tb"), "U+0009")
+    assert_user_error(run("sample", "--run", trained_run, "--prefix", "a\tb"), "U+0009 CONTROL CHARACTER")
     assert snapshot(trained_run) == before
 
 
@@ -35,6 +35,7 @@ def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
     (["--temperature", -1], "--temperature must be positive"),
     (["--top-k", 0], "--top-k must be positive"),
     (["-n", 0], "-n must be positive"),
+    (["--max-len", 0], "--max-len must be positive"),
     (["--split", "dev"], "--split"),
     (["--checkpoint", "final"], "--checkpoint"),
     (["--bogus"], "No such option"),

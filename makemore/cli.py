@@ -182,8 +182,11 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     run = Run.open(run_dir)
     if run.model_name == "classifier":
         raise UserError(f"{run_dir} is a classifier; it labels items rather than making them: use `makemore classify --run {run_dir} ITEM...`")
-    model, _ = run.load_model(checkpoint, pick_device(device))
     kind = run.data_config.kind
+    if unique and kind != "lines":
+        raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run_dir} was trained on "
+                        f"{kind} text: drop --unique")
+    model, _ = run.load_model(checkpoint, pick_device(device))
     options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
     if kind != "lines":

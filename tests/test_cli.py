@@ -1,5 +1,5 @@
 """The commands as a user runs them. Bad input lives in test_bad_input_*.py."""
-from conftest import run, tiny_args
+from conftest import assert_user_error, run, tiny_args
 
 
 def test_train_sample_eval(trained_run):
@@ -51,6 +51,7 @@ def test_train_on_prose(tmp_path):
     assert "read as stream" in result.output and "bits" not in result.output
     result = run("sample", "--run", tmp_path / "p", "-n", 2, "--max-len", 40, "--prefix", "To", "--seed", 0)
     assert result.exit_code == 0 and result.stdout.startswith("To")
+    assert_user_error(run("sample", "--run", tmp_path / "p", "--unique"), "--unique is for line corpora")
 
 
 def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):

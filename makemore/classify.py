@@ -43,6 +43,9 @@ def top_labels(model, tokenizer, items, labels, k=3):
         if not item:
             raise MakemoreError(f"item {i + 1} is empty; pass non-empty items to classify")
         tokenizer.encode(item, f"the item {item!r}")  # an unknown character: say which item holds it
+        if model.max_input is not None and len(item) >= model.max_input:  # the start token takes a position
+            raise MakemoreError(f"item {i + 1} is {len(item)} characters long; this classifier reads at most "
+                                f"{model.max_input - 1} (it was trained with --block-size {model.max_input}): shorten it")
     batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the item", model.max_input)
     out = []
     for x, _ in batches.iter_all(1024):

@@ -501,8 +501,8 @@ class LabeledBatches(LineBatches):
         self.lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included
         width = int(self.lengths.max()) if ids else 1
         if max_input is not None and width > max_input:
-            raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the model reads "
-                                f"(--block-size {max_input}); pass --block-size {width} or more")
+            raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
+                                f"--block-size {max_input} reads; pass --block-size {width} or more")
         x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
         for row, seq in enumerate(ids):
             x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)

@@ -6,6 +6,7 @@ import torch
 from conftest import SHARED, TINY_CLF, assert_user_error, needs_shared, run
 
 from makemore.checkpoint import Run, load_checkpoint
+from makemore.classify import top_labels
 from makemore.data import DataConfig, LabeledBatches, guess_kind, load_corpus
 from makemore.errors import MakemoreError
 from makemore.models import build_model, model_config
@@ -83,6 +84,15 @@ def test_classifier_shapes_and_padding_do_not_matter(encoder, pooling):
     for row in range(3):  # an item gives the same logits alone as padded inside a batch
         alone, _ = model(x[row:row + 1, :int(batches.lengths[row])])
         assert torch.allclose(alone[0], logits[row], atol=1e-5)
+
+
+def test_classify_says_which_item_is_longer_than_the_model_reads():
+    cfg = model_config("classifier", encoder="transformer", block_size=8, n_embd=8, vocab_size=3, labels=["a", "b"])
+    model = build_model("classifier", cfg).eval()
+    tok = CharTokenizer.from_text("ab")
+    assert len(top_labels(model, tok, ["ab" * 3 + "a"], ["a", "b"])) == 1  # 7 characters and the start: 8 positions
+    with pytest.raises(MakemoreError, match="item 2 is 8 characters long; this classifier reads at most 7"):
+        top_labels(model, tok, ["ab", "ab" * 4], ["a", "b"])
 
 
 def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):

@@ -126,10 +126,13 @@ def train(ctx, model, name, out_dir, resume, **options):
         if not name:
             raise UserError("--resume needs --name of the run to continue, e.g. --name mlp-names")
         model_options = {f.name for f in model_fields()}
-        ignored = [k for k, v in options.items() if k in model_options and v is not None]
+        ignored = ["model"] if ctx.get_parameter_source("model") == click.core.ParameterSource.COMMANDLINE else []
+        ignored += [k for k, v in options.items() if k in model_options and v is not None]
         ignored += list(picked(ctx, DataConfig, options))
         if ignored:
             raise UserError(f"--resume keeps the run's model and data; drop {', '.join(option_name(k) for k in ignored)}")
+        if not (out_dir / name / "config.json").exists():
+            raise UserError(f"there is no run {out_dir / name} to resume; check --name and --out-dir, or train it without --resume")
         reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
     else:
         run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))

@@ -392,16 +392,19 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):
         raise MakemoreError(f"run {run.path} already exists; pass --resume to continue it, or another --name")
-    run.save()
     trainer = Trainer(model, batches, config, run, device, log, on_validate)
     if resume:
         trainer.resume()
+        if trainer.step > config.max_steps:  # checked before the run's config is rewritten
+            raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
+                                f"pass a larger --max-steps to train on")
     else:
         if pretrained:
             weights, _ = lm.load_model("best")
             model.encoder.load_state_dict(weights.state_dict())
             log(f"body: {lm.model_name} from {lm.path / 'best.pt'}")
         model.prepare(batches["train"])
+    run.save()  # a resumed run's config records the training options it goes on with
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
     unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]

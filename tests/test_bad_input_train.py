@@ -129,7 +129,8 @@ def test_an_existing_run_is_never_overwritten(trained_run):
 
 
 def test_resume_of_a_run_that_does_not_exist(tmp_path):
-    assert_user_error(run("train", "--resume", "--name", "ghost", "--out-dir", tmp_path), "not a makemore run")
+    assert_user_error(run("train", "--resume", "--name", "ghost", "--out-dir", tmp_path),
+                      f"there is no run {tmp_path / 'ghost'} to resume", "--name and --out-dir")
     assert_user_error(run("train", "--resume", "--out-dir", tmp_path), "--resume needs --name")
 
 
@@ -137,6 +138,8 @@ def test_resume_keeps_the_model_and_data(trained_run):
     before = snapshot(trained_run)
     assert_user_error(run("train", "--resume", "--name", trained_run.name, "--out-dir", trained_run.parent,
                           "--n-hidden", 512), "drop --n-hidden")
+    assert_user_error(run("train", "--resume", "--name", trained_run.name, "--out-dir", trained_run.parent,
+                          "--model", "lstm"), "drop --model")
     assert snapshot(trained_run) == before
 
 

@@ -95,6 +95,10 @@ def test_resume_can_extend_training(tmp_path):
     train_tiny(tmp_path / "run")
     _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)
     assert metrics["steps"] == 400
+    config = (tmp_path / "run" / "config.json").read_bytes()
+    with pytest.raises(MakemoreError, match="is at step 400, past --max-steps 200; pass a larger --max-steps"):
+        run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 200}, log=lambda _: None)
+    assert (tmp_path / "run" / "config.json").read_bytes() == config  # the run still says how it was trained
 
 
 def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_path):

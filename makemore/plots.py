@@ -72,8 +72,9 @@ def _place(param, values):
     return [labels.index(str(v)) for v in values], "linear", labels
 
 
-def sweep_plots(rows, space, importance, out_dir, title):
-    """Validation loss against each hyperparameter, the learning curves, best so far, and a heat map."""
+def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
+    """Validation loss against each hyperparameter, the learning curves, best so far, and a heat map.
+    unit: of the loss, nats/char (language models) or nats/item (classifiers)."""
     scored = [r for r in rows if r["val_loss"] is not None and math.isfinite(r["val_loss"])]
     if not scored:
         return []
@@ -105,7 +106,7 @@ def sweep_plots(rows, space, importance, out_dir, title):
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
-        ax.set_ylabel("val loss (nats/char)")
+        ax.set_ylabel(f"val loss ({unit})")
     for ax in list(axes.flat)[len(space):]:
         ax.remove()
     axes.flat[0].legend(fontsize=8)
@@ -123,19 +124,21 @@ def sweep_plots(rows, space, importance, out_dir, title):
         ax.plot(steps, losses, "-" if r["state"] == "complete" else "--", marker=".", lw=2.2 if is_best else 0.9,
                 color="tab:red" if is_best else STATE_STYLE.get(r["state"], {}).get("color", "tab:orange"),
                 alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None, zorder=3 if is_best else 2)
-    written.append(_save_loss_axes(fig, ax, ylim, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, unit, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
 
     # 3. best so far against trial number
     fig, ax = plt.subplots(figsize=(7, 4))
     ordered = sorted(scored, key=lambda r: r["trial"])
     for state, style in STATE_STYLE.items():
         pts = [r for r in ordered if r["state"] == state]
-        ax.scatter([r["trial"] for r in pts], [r["val_loss"] for r in pts], label=state, alpha=0.7, **style)
+        if pts:
+            ax.scatter([r["trial"] for r in pts], [r["val_loss"] for r in pts], label=state, alpha=0.7, **style)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # trials are numbered
     complete = [r for r in ordered if r["state"] == "complete"]
     if complete:
         running = [min(r["val_loss"] for r in complete[: k + 1]) for k in range(len(complete))]
         ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
-    written.append(_save_loss_axes(fig, ax, ylim, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, unit, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
 
     # 4. heat map of the two most important parameters: the best loss in each cell
     if len(space) >= 2:
@@ -184,11 +187,11 @@ def _bins(param, values, n=6):
     return (lambda v: min(n - 1, max(0, sum(v >= e for e in edges[1:-1])))), labels
 
 
-def _save_loss_axes(fig, ax, ylim, xlabel, title, path):
+def _save_loss_axes(fig, ax, ylim, unit, xlabel, title, path):
     """Label a plot of validation loss against xlabel and save it."""
     ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("val loss (nats/char)")
+    ax.set_ylabel(f"val loss ({unit})")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -487,6 +487,7 @@ def results(sweep, study):
 def write_report(sweep, log=print, top=10):
     """results.csv, the plots, a ranked table and the command of the best trial."""
     from makemore import plots
+    from makemore.models import MODELS
 
     study = sweep.study()
     rows = results(sweep, study)
@@ -497,7 +498,9 @@ def write_report(sweep, log=print, top=10):
         writer.writerows(rows)
     space = sweep.cfg.space()
     importance = importances(sweep, study)
-    written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}")
+    unit = "nats/item" if MODELS[sweep.cfg.model].model.task == "classify" else "nats/char"
+    written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}",
+                                unit)
     ranked = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
                                             for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))

@@ -49,6 +49,21 @@ def test_a_tiny_sweep_on_two_workers_writes_results_and_every_plot(tmp_path):
     assert "best: trial" in result.output and "makemore train --model mlp --data names" in result.output
 
 
+def test_plots_show_the_searched_range_the_loss_unit_and_whole_trial_numbers(tmp_path, monkeypatch):
+    from makemore import plots
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault(path.name, fig.axes[0]))
+    rows = [{"trial": k, "state": "complete", "lr": lr, "val_loss": loss, "curve": {10: loss + 0.1, 20: loss}}
+            for k, (lr, loss) in enumerate([(0.012, 0.43), (0.02, 0.42), (0.015, 0.44)])]
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", unit="nats/item")
+    by_param, best = saved["loss_vs_params.png"], saved["best_so_far.png"]
+    low, high = by_param.get_xlim()
+    assert low < 1e-3 and high > 1e-1 and by_param.get_ylabel() == "val loss (nats/item)"
+    assert all(float(t).is_integer() for t in best.get_xticks())
+    assert [t.get_text() for t in best.get_legend().get_texts()] == ["complete", "best so far"]  # no empty "pruned"
+
+
 def test_a_trial_that_raises_is_recorded_and_the_others_finish(tmp_path):
     out = tmp_path / "sweeps"
     result = run("sweep", "--name", "bad", "--out-dir", out, "--sampler", "grid", "--pruner", "none",

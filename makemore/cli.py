@@ -216,6 +216,7 @@ EVAL_EXAMPLES = """
 Examples:
   makemore eval --run runs/mlp-names
   makemore eval --run runs/mlp-names --split val --checkpoint last
+  makemore eval --run runs/mlp-names --data more_names.txt
 """
 
 
@@ -223,31 +224,46 @@ Examples:
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="which split")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--data", help="score all of this file (or folder, or hf:<dataset>) instead of a split, read as the run "
+                             "reads its data (lines, prose or labeled)")
+@click.option("--encoding", help="text encoding of --data  [default: the run's]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
-def evaluate_cmd(run_dir, split, checkpoint, device):
-    """Mean negative log-likelihood per character of a run on a split of its data (a classifier's
-    accuracy, macro-F1 and per-label precision and recall)."""
+@click.pass_context
+def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
+    """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
+    yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
     import math
+    from dataclasses import replace
 
     from makemore.checkpoint import Run
-    from makemore.data import load_corpus, make_batches
+    from makemore.data import load_corpus, load_whole, make_batches
     from makemore.device import pick_device
     from makemore.trainer import evaluate
 
+    if data is None and encoding is not None:
+        raise UserError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
+    if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
+        raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
     run = Run.open(run_dir)
     device = pick_device(device)
     model, ckpt = run.load_model(checkpoint, device)
-    corpus = load_corpus(run.data_config, log=lambda _: None, labeled=model.task == "classify")
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
+    classify = model.task == "classify"
+    if data is None:
+        corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+    else:
+        cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
+        corpus, source, split = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input, source)
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
     size, precision = run.train_config.eval_batch_size, run.train_config.precision
     where = f"{checkpoint}.pt at step {ckpt['step']:,}"
-    if model.task == "classify":
+    scored = data or split
+    if classify:
         from makemore.classify import split_scores
 
         s = split_scores(model, batches[split], size, precision)
-        click.echo(f"{split} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
+        click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
                    f"{len(batches[split]):,} items, {where}")
         width = max(map(len, run.model_config.labels))
         click.echo(f"{'label':<{width}}  precision  recall     F1  items")
@@ -255,7 +271,7 @@ def evaluate_cmd(run_dir, split, checkpoint, device):
             click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
         return
     loss = evaluate(model, batches[split], size, precision)
-    click.echo(f"{split} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
+    click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
                f"{batches[split].n_targets:,} characters, {where}")
 
 

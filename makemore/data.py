@@ -414,6 +414,28 @@ def load_corpus(cfg, log=print, labeled=False):
     return corpus
 
 
+def load_whole(cfg, labels=None):
+    """All of a source as the test part of a corpus, read as a run reads its data (cfg.kind), so that
+    a trained model can score a file of the user's. Lines are scored as they are, repeats included.
+    labels: a classifier's label names; the source's labels must be among them."""
+    if cfg.kind == "labeled":
+        pairs = load_labeled_pairs(cfg)
+        if labels is None:  # a language model trained on the items of labeled data
+            return Corpus("lines", [], [], [item for item, _ in pairs])
+        unknown = sorted({label for _, label in pairs} - set(labels))
+        if unknown:
+            raise MakemoreError(f"data {cfg.data} has label(s) this classifier does not know: {', '.join(unknown[:5])}"
+                                f"{' and more' if len(unknown) > 5 else ''}; it knows {', '.join(labels)}")
+        return LabeledCorpus(labels, [], [], [(item, labels.index(label)) for item, label in pairs])
+    docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
+    if cfg.kind == "lines":
+        return Corpus("lines", [], [], [line.strip() for doc in docs for line in doc.split("\n") if line.strip()])
+    text = "\n".join(docs)
+    if len(text) < 2:
+        raise MakemoreError(f"data {cfg.data} is one character: nothing to predict; give more text")
+    return Corpus("stream", [], [], text)
+
+
 # ----------------------------------------------------------------------------------------------
 # batches
 
@@ -525,8 +547,8 @@ class LabeledBatches(LineBatches):
         return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
 
 
-def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None):
-    """Batches for every non-empty split, keyed by split name.
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None):
+    """Batches for every non-empty split, keyed by split name. Errors name the split, or source if given.
 
     On stream corpora a model with a sliding context of `context_size` tokens reads a full context
     before its first scored character. Other models train from each sequence's start and are
@@ -539,7 +561,7 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
     for name, part in corpus.splits().items():
         if not part:
             continue
-        what = f"the {name} split"
+        what = source or f"the {name} split"
         if corpus.kind == "labeled":
             out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
         elif corpus.kind == "lines":

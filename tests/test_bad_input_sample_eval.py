@@ -17,6 +17,19 @@ def damaged(trained_run, tmp_path):
     return copy
 
 
+def test_eval_of_a_file_the_model_cannot_read(trained_run, tmp_path):
+    before = snapshot(trained_run)
+    (tmp_path / "caps.txt").write_text("emma\nZoe\n", encoding="utf-8")
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt"),
+                      f"'Z' (U+005A LATIN CAPITAL LETTER Z) in data {tmp_path / 'caps.txt'} is not in this model's vocabulary")
+    (tmp_path / "latin.txt").write_bytes("anaïs\n".encode("latin-1"))
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "latin.txt"), "not valid utf-8", "--encoding")
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "none.txt"), "does not exist")
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt", "--split", "val"), "pass one of them")
+    assert_user_error(run("eval", "--run", trained_run, "--encoding", "latin-1"), "--encoding is the encoding of --data")
+    assert snapshot(trained_run) == before
+
+
 @pytest.mark.parametrize("command", ["sample", "eval"])
 def test_a_directory_that_is_not_a_run(tmp_path, command):
     assert_user_error(run(command, "--run", tmp_path), "not a makemore run", "--run runs/<name>")

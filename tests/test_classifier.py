@@ -110,6 +110,13 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
     result = run("eval", "--run", tmp_path / "c")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("test accuracy ") and "kappa" in result.stdout
+    lines = sum(len(f.read_text().split()) for f in labeled_folder.iterdir())
+    result = run("eval", "--run", tmp_path / "c", "--data", labeled_folder)  # all of it, repeats included
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{labeled_folder} accuracy ") and f" {lines:,} items" in result.stdout
+    (tmp_path / "other.tsv").write_text("kappa\tkaku\ntau\tkoko\n", encoding="utf-8")
+    assert_user_error(run("eval", "--run", tmp_path / "c", "--data", tmp_path / "other.tsv"),
+                      "label(s) this classifier does not know: tau")
 
     result = run("classify", "--run", tmp_path / "c", "kakoku", "rirare", "--top-k", 2)
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
 """The commands as a user runs them. Bad input lives in test_bad_input_*.py."""
+import pytest
 from conftest import assert_user_error, run, tiny_args
 
 
@@ -52,6 +53,12 @@ def test_train_on_prose(tmp_path):
     result = run("sample", "--run", tmp_path / "p", "-n", 2, "--max-len", 40, "--prefix", "To", "--seed", 0)
     assert result.exit_code == 0 and result.stdout.startswith("To")
     assert_user_error(run("sample", "--run", tmp_path / "p", "--unique"), "--unique is for line corpora")
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+
+    (tmp_path / "test.txt").write_text(load_corpus(Run.open(tmp_path / "p").data_config, log=lambda _: None).test, encoding="utf-8")
+    split, mine = run("eval", "--run", tmp_path / "p"), run("eval", "--run", tmp_path / "p", "--data", tmp_path / "test.txt")
+    assert split.stdout.split(" loss ")[1] == mine.stdout.split(" loss ")[1]  # prose is scored as its test split is
 
 
 def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):
@@ -82,6 +89,25 @@ def test_default_run_names_do_not_collide(tmp_path, words_file):
         result = run("train", "--data", words_file, "--out-dir", tmp_path, *tiny_args(max_steps=20, eval_interval=10))
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["mlp-words", "mlp-words-2"]
+
+
+def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_run):
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+
+    def loss(result):
+        assert result.exit_code == 0, result.output
+        return float(result.stdout.split(" loss ")[1].split()[0])
+
+    test_items = load_corpus(Run.open(trained_run).data_config, log=lambda _: None).test
+    mine = tmp_path / "mine.txt"
+    mine.write_text("\n".join(reversed(test_items)) + "\n", encoding="utf-8")
+    result = run("eval", "--run", trained_run, "--data", mine)
+    assert result.stdout.startswith(f"{mine} loss ") and f"{sum(len(i) + 1 for i in test_items):,} characters" in result.stdout
+    assert loss(result) == pytest.approx(loss(run("eval", "--run", trained_run)), abs=1e-4)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("\n".join(test_items).encode("latin-1"))
+    assert loss(run("eval", "--run", trained_run, "--data", latin, "--encoding", "latin-1")) == pytest.approx(loss(result), abs=1e-4)
 
 
 def test_compare_writes_a_table_and_a_chart(tmp_path):

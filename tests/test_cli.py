@@ -1,4 +1,6 @@
 """The commands as a user runs them. Bad input lives in test_bad_input_*.py."""
+import json
+
 import pytest
 from conftest import assert_user_error, run, tiny_args
 
@@ -80,8 +82,11 @@ def test_transformer_on_prose_reads_at_most_its_block(tmp_path):
     assert result.exit_code == 0, result.output
     result = run("sample", "--run", tmp_path / "t", "-n", 2, "--max-len", 100, "--seed", 0)  # longer than the block
     assert result.exit_code == 0, result.output
-    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32)
-    assert result.exit_code == 2 and "--seq-len 32 is longer than the model reads" in result.stderr
+    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32, *tiny_args(max_steps=20, eval_interval=10))
+    assert result.exit_code == 0, result.output  # a sequence is cut to what the block reads, and the run says so
+    assert "sequences of 16 characters, all that --block-size 16 reads (pass --block-size 32" in result.output
+    assert json.loads((tmp_path / "t2" / "config.json").read_text())["data"]["seq_len"] == 16
+    assert run("eval", "--run", tmp_path / "t2").exit_code == 0
 
 
 def test_default_run_names_do_not_collide(tmp_path, words_file):

@@ -185,7 +185,7 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     run = Run.open(run_dir)
     if run.model_name == "classifier":
         raise UserError(f"{run_dir} is a classifier; it labels items rather than making them: use `makemore classify --run {run_dir} ITEM...`")
-    kind = run.data_config.kind
+    kind = {"labeled": "lines"}.get(run.data_config.kind, run.data_config.kind)  # a language model of labeled items makes items
     if unique and kind != "lines":
         raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run_dir} was trained on "
                         f"{kind} text: drop --unique")

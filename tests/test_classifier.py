@@ -151,6 +151,13 @@ def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labele
     assert not torch.equal(last["encoder.rnn.weight_hh_l0"], lm_weights["rnn.weight_hh_l0"])
 
 
+def test_a_language_model_of_labeled_items_samples_items(lm_run):
+    result = run("sample", "--run", lm_run, "-n", 5, "--seed", 0, "--unique")
+    assert result.exit_code == 0, result.output
+    samples = result.stdout.splitlines()
+    assert len(samples) == 5 and "---" not in samples and all(len(s) < 64 for s in samples)  # items, not run-on text
+
+
 def test_finetune_from_a_model_whose_pretraining_data_is_gone_warns_and_goes_on(tmp_path, labeled_folder, lm_run):
     config = json.loads((lm_run / "config.json").read_text())
     config["data"]["data"] = str(tmp_path / "moved-away")

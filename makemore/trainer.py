@@ -246,11 +246,9 @@ class Trainer:
         self.seconds += elapsed
         self.chars += chars
         if not math.isfinite(train_loss):
-            raise MakemoreError(
-                f"the training loss became {train_loss} by step {self.step}; nothing was saved after "
-                f"step {self.step - steps} (last.pt and best.pt hold the last good model): "
-                "lower --lr or set --grad-clip"
-            )
+            saved = (f"nothing was saved after step {self.step - steps} (last.pt and best.pt hold the last good model)"
+                     if (self.run.path / "last.pt").exists() else "no checkpoint had been saved yet")
+            raise MakemoreError(f"the training loss became {train_loss} by step {self.step}; {saved}: lower --lr or set --grad-clip")
         speed = chars / max(elapsed, 1e-9)
         writer.add_scalar("loss/train", train_loss, self.step)
         writer.add_scalar("lr", lr, self.step)

@@ -553,10 +553,11 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
     On stream corpora a model with a sliding context of `context_size` tokens reads a full context
     before its first scored character. Other models train from each sequence's start and are
     evaluated after a burn-in of up to seq_len characters (no more than fits in `max_input`), so the
-    whole-split loss is not inflated by predictions made from almost no context.
+    whole-split loss is not inflated by predictions made from almost no context. A sequence is at
+    most `max_input` characters (a transformer's block).
     """
-    if corpus.kind == "stream" and max_input is not None and seq_len > max_input:
-        raise MakemoreError(f"--seq-len {seq_len} is longer than the model reads (--block-size {max_input}); pass --seq-len {max_input}")
+    if max_input is not None:
+        seq_len = min(seq_len, max_input)
     out = {}
     for name, part in corpus.splits().items():
         if not part:

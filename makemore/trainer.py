@@ -381,10 +381,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
     seq_len, limit = run.data_config.seq_len, model.max_input
-    if corpus.kind == "stream" and limit is not None and seq_len > limit:  # a transformer on prose: its block bounds a sequence
+    if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
         log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
             f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
-        run.data_config.seq_len = limit  # recorded, so eval and resume read the text alike
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
     if getattr(run.model_config, "balance", None) == "sampling":
         batches["train"].balance()

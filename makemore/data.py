@@ -12,6 +12,7 @@ in that same split, so pretraining never sees a classifier's val or test items.
 Batches come from tensors that live on the training device; only the few random indices of a
 batch are made on the CPU, so drawing a batch costs no host-to-device copy of data.
 """
+import codecs
 import hashlib
 import io
 import os
@@ -157,8 +158,13 @@ def resolve_named(name):
 
 
 def read_text_file(path, encoding):
+    """A text file's text, with Unix line ends and without a byte-order mark (Windows editors write one)."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
     raw = path.read_bytes()
-    if b"\0" in raw:
+    if b"\0" in raw and not codec.startswith(("utf-16", "utf-32")):  # their text is full of NUL bytes
         raise MakemoreError(f"data file {path} looks binary (it contains NUL bytes); pass a text file")
     try:
         text = raw.decode(encoding)
@@ -167,9 +173,7 @@ def read_text_file(path, encoding):
             f"data file {path} is not valid {encoding} (byte 0x{raw[e.start]:02x} at offset {e.start}); "
             "pass --encoding with the file's encoding, e.g. --encoding latin-1"
         ) from None
-    except LookupError:
-        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load_hf(spec, columns):

@@ -23,6 +23,16 @@ def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
 
 
 @needs_shared
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "latin-1"])
+def test_files_from_other_editors_read_the_same(tmp_path, encoding):
+    # a byte-order mark (Windows editors, and every UTF-16 file) is not a character of the data
+    path = tmp_path / "names.txt"
+    path.write_bytes("anna\r\nbob\r\ncleo\r\ndora\r\nemil\r\n".encode(encoding))
+    read_as = "utf-8" if encoding == "utf-8-sig" else encoding
+    corpus = load_corpus(DataConfig(data=str(path), encoding=read_as, kind="lines"), log=lambda _: None)
+    assert sorted(corpus.texts()) == ["anna", "bob", "cleo", "dora", "emil"]
+
+
 def test_stream_corpus_is_cut_in_order():
     corpus = load_corpus(DataConfig(data="shakespeare"), log=lambda _: None)
     text = (SHARED / "tinyshakespeare.txt").read_text(encoding="utf-8")

@@ -195,7 +195,16 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     if kind != "lines":
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
         return
-    seen = set(load_corpus(run.data_config, log=lambda _: None).train)
+    try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
+        seen = set(load_corpus(run.data_config, log=lambda _: None).train)
+    except MakemoreError as e:
+        reason = str(e).split(";")[0]
+        if unique:
+            raise UserError(f"--unique needs the run's training data, which cannot be read here ({reason}); "
+                            "run from the folder it was trained in, or drop --unique") from None
+        click.echo("\n".join(samples))
+        click.echo(f"novel: not counted, the training data cannot be read here ({reason})", err=True)
+        return
     drawn = list(samples)
     if unique:
         for round_ in range(1, 50):

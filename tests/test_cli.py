@@ -43,6 +43,18 @@ def test_train_on_a_text_file_and_resume(tmp_path, words_file):
     assert "resumed" in result.output and "after 200 steps" in result.output
 
 
+def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
+    data = tmp_path / "moved.txt"
+    data.write_text(words_file.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run("train", "--data", data, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=20, eval_interval=10))
+    assert result.exit_code == 0, result.output
+    data.unlink()  # the run directory alone is enough to sample; counting novel samples needs the data
+    result = run("sample", "--run", tmp_path / "w", "-n", 4, "--seed", 0)
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 4 and "novel: not counted" in result.stderr and "does not exist" in result.stderr
+    assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data")
+
+
 def test_train_on_prose(tmp_path):
     text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
     (tmp_path / "prose.txt").write_text(text, encoding="utf-8")

@@ -234,6 +234,11 @@ def load_documents(source, encoding="utf-8", text_column="text"):
     return docs
 
 
+def item_lines(text):
+    """The items of a text read as lines: each line stripped, empty lines left out."""
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
 def load_labeled_pairs(cfg):
     """(item, label) pairs of a labeled source, in the source's order."""
     if cfg.data.startswith("hf:"):
@@ -244,7 +249,7 @@ def load_labeled_pairs(cfg):
     pairs = []
     if path.is_dir():  # one file per label
         for f in files:
-            items = [line.strip() for line in read_text_file(f, cfg.encoding).split("\n") if line.strip()]
+            items = item_lines(read_text_file(f, cfg.encoding))
             if not items:
                 raise MakemoreError(f"class '{f.stem}' ({f}) has no items; add items to it or remove the file")
             pairs += [(item, f.stem) for item in items]
@@ -392,8 +397,7 @@ def load_corpus(cfg, log=print, labeled=False):
         return corpus if labeled else corpus.as_lines()
     docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if kind == "lines":
-        items = [line.strip() for doc in docs for line in doc.split("\n")]
-        items = list(dict.fromkeys(i for i in items if i))  # de-duplicate, keeping first-seen order
+        items = list(dict.fromkeys(item for doc in docs for item in item_lines(doc)))  # de-duplicated, first seen first
         longest = max(items, key=len, default="")
         if len(longest) > MAX_ITEM_LEN:
             raise MakemoreError(
@@ -433,7 +437,7 @@ def load_whole(cfg, labels=None):
         return LabeledCorpus(labels, [], [], [(item, labels.index(label)) for item, label in pairs])
     docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if cfg.kind == "lines":
-        return Corpus("lines", [], [], [line.strip() for doc in docs for line in doc.split("\n") if line.strip()])
+        return Corpus("lines", [], [], [item for doc in docs for item in item_lines(doc)])
     text = "\n".join(docs)
     if len(text) < 2:
         raise MakemoreError(f"data {cfg.data} is one character: nothing to predict; give more text")

@@ -58,6 +58,14 @@ def write_atomic(path, write):
             os.close(fd)
 
 
+def make_dir(path):
+    """Make a folder (and its parents) for a command's output, or say in one line why it cannot be made."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MakemoreError(f"cannot make the folder {path} ({e.strerror or e}); pass an --out-dir where you can write") from None
+
+
 def write_json(path, obj):
     write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()))
 
@@ -105,13 +113,6 @@ class Run:
         self.train_config = train_config
         self.tokenizer = tokenizer
         self._lock = None
-
-    @classmethod
-    def create(cls, path, model_name, model_config, data_config, train_config, tokenizer):
-        run = cls(path, model_name, model_config, data_config, train_config, tokenizer)
-        run.path.mkdir(parents=True, exist_ok=True)
-        run.save()
-        return run
 
     def save(self):
         """Write config.json and tokenizer.json."""

@@ -6,6 +6,7 @@ read back, not retrained, so an interrupted comparison carries on where it stopp
 import csv
 from pathlib import Path
 
+from makemore.checkpoint import make_dir
 from makemore.models import MODELS, model_config
 from makemore.plots import loss_bars
 from makemore.trainer import finished_run
@@ -14,7 +15,7 @@ COLUMNS = ["model", "parameters", "train_loss", "val_loss", "test_loss", "steps"
 
 
 def compare(models, out_dir, data_config, train_overrides=None, log=print):
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     rows = []
     for name in models:
         overrides = dict(train_overrides or {})

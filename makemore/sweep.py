@@ -29,6 +29,7 @@ from pathlib import Path
 
 import tomllib
 
+from makemore.checkpoint import make_dir
 from makemore.config import check_choice, check_positive, option_name
 from makemore.errors import MakemoreError
 
@@ -244,7 +245,7 @@ class Sweep:
         sweep_dir = Path(out_dir) / cfg.name
         if (sweep_dir / "sweep.json").exists():
             raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(sweep_dir)
         (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         open_study(cfg, sweep_dir, create=True)
         return cls(cfg, sweep_dir)
@@ -273,7 +274,7 @@ class Sweep:
         if name not in summaries or "config" not in summaries[name].user_attrs:
             raise MakemoreError(f"the store {storage} has no sweep named {name}; check --name")
         cfg = SweepConfig(**{**summaries[name].user_attrs["config"], "storage": storage})
-        sweep_dir.mkdir(parents=True, exist_ok=True)
+        make_dir(sweep_dir)
         path.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         return cls(cfg, sweep_dir)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from makemore.checkpoint import load_checkpoint, save_checkpoint, write_json
+from makemore.checkpoint import load_checkpoint, make_dir, save_checkpoint, write_json
 from makemore.classify import split_scores
 from makemore.config import check_choice, check_non_negative, check_positive
 from makemore.data import IGNORE, DataConfig
@@ -390,7 +390,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
         raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
                             f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
-    run.path.mkdir(parents=True, exist_ok=True)
+    make_dir(run.path)
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):
         raise MakemoreError(f"run {run.path} already exists; pass --resume to continue it, or another --name")

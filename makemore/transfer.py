@@ -13,6 +13,7 @@ import csv
 import statistics
 from dataclasses import asdict
 
+from makemore.checkpoint import make_dir
 from makemore.data import DataConfig
 from makemore.trainer import finished_run
 
@@ -25,7 +26,7 @@ FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for 
 def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=None, classifier_overrides=None,
              train_overrides=None, pretrain_overrides=None, log=print):
     """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
     lm_dir = out_dir / "lm"
     lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0})

@@ -102,6 +102,12 @@ def test_unknown_device(tmp_path):
     assert_user_error(run("train", "--device", "tpu9", "--out-dir", tmp_path), "unknown device", "--device auto")
 
 
+def test_an_out_dir_that_cannot_be_made(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder\n")
+    assert_user_error(run("train", "--out-dir", tmp_path / "taken" / "runs", *tiny_args(max_steps=2)),
+                      f"cannot make the folder {tmp_path / 'taken' / 'runs'}", "--out-dir")
+
+
 @pytest.mark.parametrize("option,value", [
     ("--lr", 0), ("--lr", -1e-3), ("--max-steps", -5), ("--batch-size", 0), ("--n-hidden", 0),
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),

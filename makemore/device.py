@@ -26,10 +26,15 @@ def pick_device(name="auto"):
     return device
 
 
+def check_precision(precision, device):
+    """Training in bf16 needs CUDA: refused elsewhere, before a run writes anything."""
+    if precision == "bf16" and device.type != "cuda":
+        raise MakemoreError(f"--precision bf16 needs a CUDA device, and this run is on {device}; pass --precision auto or fp32")
+
+
 def autocast(device, precision="auto"):
-    """bf16 autocast on CUDA (unless fp32 is asked for); full precision elsewhere."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
-        if device.type != "cuda":
-            raise MakemoreError("--precision bf16 needs a CUDA device; pass --precision auto or fp32")
+    """bf16 autocast on CUDA (unless fp32 is asked for); full precision elsewhere, so a run trained
+    in bf16 on a GPU still evaluates and samples on a CPU."""
+    if device.type == "cuda" and precision != "fp32":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

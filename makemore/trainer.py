@@ -349,7 +349,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     """
     from makemore.checkpoint import Run
     from makemore.data import load_corpus, make_batches
-    from makemore.device import pick_device
+    from makemore.device import check_precision, pick_device
     from makemore.models import MODELS, model_config
     from makemore.sampling import generate
     from makemore.tokenizer import CharTokenizer
@@ -378,6 +378,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 
     config = run.train_config
     device = pick_device(config.device)
+    check_precision(config.precision, device)
     torch.manual_seed(config.seed)
     model = run.build_model().to(device)
     seq_len, limit = run.data_config.seq_len, model.max_input

@@ -102,6 +102,13 @@ def test_unknown_device(tmp_path):
     assert_user_error(run("train", "--device", "tpu9", "--out-dir", tmp_path), "unknown device", "--device auto")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_bf16_without_a_gpu_is_refused_before_the_run_is_written(tmp_path):
+    assert_user_error(run("train", "--precision", "bf16", "--out-dir", tmp_path, "--name", "x"),
+                      "--precision bf16 needs a CUDA device", "--precision auto or fp32")
+    assert not (tmp_path / "x").exists()
+
+
 def test_an_out_dir_that_cannot_be_made(tmp_path):
     (tmp_path / "taken").write_text("a file, not a folder\n")
     assert_user_error(run("train", "--out-dir", tmp_path / "taken" / "runs", *tiny_args(max_steps=2)),

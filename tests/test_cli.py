@@ -17,6 +17,20 @@ def test_train_sample_eval(trained_run):
     assert result.stdout.startswith("test loss ") and "nats/char" in result.stdout
 
 
+def test_a_run_trained_in_bf16_on_a_gpu_evaluates_and_samples_on_a_cpu(trained_run, tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "bf16"
+    shutil.copytree(trained_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["train"]["precision"] = "bf16"  # as `makemore train --precision bf16` on CUDA records it
+    (copy / "config.json").write_text(json.dumps(config))
+    for args in (["eval", "--run", copy, "--device", "cpu"], ["sample", "--run", copy, "-n", 2, "--device", "cpu"]):
+        assert run(*args).exit_code == 0, run(*args).output
+    assert run("eval", "--run", copy, "--device", "cpu").stdout == run("eval", "--run", trained_run, "--device", "cpu").stdout
+
+
 def test_unique_samples_are_not_in_the_training_split(trained_run):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus

@@ -84,6 +84,9 @@ def main():
           f"{trainer.seconds:.0f} s; best checkpoint (step {trainer.best_step:,}), test loss in nats per character:")
     for name, items in (("all test lines", test), ("also in train", test_seen),
                         ("not in train", [line for line in test if line not in seen])):
+        if not items:  # e.g. no test line is also in train: a file without repeats
+            print(f"  {name:<15}     0 lines  -")
+            continue
         loss = evaluate(best, LineBatches(items, tokenizer, device), train_cfg.eval_batch_size, train_cfg.precision)
         print(f"  {name:<15} {len(items):>5,} lines  {loss:.4f}")
 

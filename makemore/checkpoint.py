@@ -114,6 +114,14 @@ class Run:
         self.tokenizer = tokenizer
         self._lock = None
 
+    @classmethod
+    def create(cls, path, model_name, model_config, data_config, train_config, tokenizer):
+        """A new run directory with its config and tokenizer written (the benchmarks make theirs so)."""
+        run = cls(path, model_name, model_config, data_config, train_config, tokenizer)
+        make_dir(run.path)
+        run.save()
+        return run
+
     def save(self):
         """Write config.json and tokenizer.json."""
         write_atomic(self.path / "tokenizer.json", lambda f: f.write(self.tokenizer.to_json().encode()))

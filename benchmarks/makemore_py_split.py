@@ -68,7 +68,7 @@ def main():
     device = pick_device(args.device)
     tokenizer = CharTokenizer.from_text(train + test)
     given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, "dropout") if getattr(args, name) is not None}
-    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size, **given)
+    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size, **{k: v for k, v in given.items() if k == "dropout"})
     overrides = {"device": str(device)} | {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
     train_cfg = TrainConfig(**{**MODELS[args.model].train_defaults(cfg), **overrides})
     run = Run.create(Path(args.out_dir) / args.model, args.model, cfg, DataConfig(data=args.data), train_cfg, tokenizer)

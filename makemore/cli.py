@@ -136,7 +136,7 @@ def train(ctx, model, name, out_dir, resume, **options):
         reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
     else:
         run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
-        model_overrides = {k: v for k, v in options.items() if v is not None}
+        model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
         reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options), picked(ctx, TrainConfig, options))
     if reason == "interrupted":
         sys.exit(130)

@@ -135,7 +135,7 @@ class SweepConfig:
         space = self.space()  # parse now, so a bad spec fails before anything starts
         if self.sampler == "grid":
             [p.grid() for p in space]
-        known = config_fields(self.model)
+        known = config_fields(self.model, self.fixed.get("encoder"))
         unknown = [k for k in [*self.params, *self.fixed] if k not in known]
         if unknown:
             raise MakemoreError(f"model {self.model} has no setting {', '.join(unknown)}; "
@@ -145,8 +145,9 @@ class SweepConfig:
         return [parse_param(k, v) for k, v in self.params.items()]
 
 
-def config_fields(model):
-    """Every field a trial may set: the model's config, the data config and the train config."""
+def config_fields(model, encoder=None):
+    """Every field a trial may set: the model's config (a classifier's and its body's), the data
+    config and the train config."""
     from makemore.data import DataConfig
     from makemore.models import MODELS
     from makemore.trainer import TrainConfig
@@ -156,6 +157,8 @@ def config_fields(model):
     spec = MODELS[model]
     names = {f.name for cls in (spec.config, TrainConfig) for f in dataclasses.fields(cls)}
     names |= {f.name for f in dataclasses.fields(DataConfig)} - {"data"}
+    if spec.model.task == "classify":  # options a classifier does not have configure its body
+        names |= config_fields(encoder or next(f.default for f in dataclasses.fields(spec.config) if f.name == "encoder"))
     return names - {"vocab_size", *spec.fixed}
 
 

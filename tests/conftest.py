@@ -19,10 +19,11 @@ TINY_TRAIN = {"max_steps": 300, "batch_size": 32, "eval_interval": 100, "log_int
 
 
 def tiny_args(**extra):
-    """CLI arguments for a tiny training run."""
+    """CLI arguments for a tiny training run; an option given as None is left out."""
     args = []
     for key, value in {**TINY_MODEL, **TINY_TRAIN, **extra}.items():
-        args += ["--" + key.replace("_", "-"), str(value)]
+        if value is not None:
+            args += ["--" + key.replace("_", "-"), str(value)]
     return args
 
 

@@ -124,6 +124,19 @@ def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
     assert_user_error(run("train", option, value, "--out-dir", tmp_path), option)
 
 
+@pytest.mark.parametrize("args,fragments", [
+    (["--model", "bigram", "--block-size", 5], ["the bigram model has no --block-size", "bigram takes --fit, --smoothing"]),
+    (["--model", "mlp", "--n-head", 8], ["the mlp model has no --n-head", "--n-hidden"]),
+    (["--model", "lstm", "--block-size", 8, "--norm", "batch"], ["the lstm model has no --block-size, --norm"]),
+    (["--model", "mlp", "--encoder", "gru"], ["the mlp model has no --encoder"]),
+    (["--model", "classifier", "--data", "names-sex", "--smoothing", 2],
+     ["the classifier's body (--encoder lstm): the lstm model has no --smoothing"]),
+])
+def test_an_option_the_model_does_not_have_is_refused(tmp_path, args, fragments):
+    assert_user_error(run("train", *args, "--out-dir", tmp_path, "--name", "x"), *fragments, "drop it")
+    assert not (tmp_path / "x").exists()
+
+
 def test_held_out_shares_must_leave_a_train_split(tmp_path):
     assert_user_error(run("train", "--val-frac", 0.6, "--test-frac", 0.5, "--out-dir", tmp_path),
                       "--val-frac + --test-frac must be below 1", "0.6 + 0.5")

@@ -74,7 +74,8 @@ def test_pooling_reads_only_the_item():
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "concat"])
 def test_classifier_shapes_and_padding_do_not_matter(encoder, pooling):
     torch.manual_seed(0)
-    cfg = model_config("classifier", encoder=encoder, pooling=pooling, n_embd=8, n_hidden=16, vocab_size=10, labels=["a", "b", "c"])
+    sizes = {"n_embd": 8} | ({} if encoder == "transformer" else {"n_hidden": 16})  # a transformer has no n_hidden
+    cfg = model_config("classifier", encoder=encoder, pooling=pooling, **sizes, vocab_size=10, labels=["a", "b", "c"])
     model = build_model("classifier", cfg).eval()
     tok = CharTokenizer.from_text("abcdefghi")
     batches = LabeledBatches([("abc", 0), ("defghi", 1), ("a", 2)], tok, "cpu")

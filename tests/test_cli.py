@@ -102,11 +102,11 @@ def test_transformer_on_prose_reads_at_most_its_block(tmp_path):
     text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
     (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
     args = ["train", "--model", "transformer", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path]
-    result = run(*args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32))
+    result = run(*args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32, n_hidden=None))
     assert result.exit_code == 0, result.output
     result = run("sample", "--run", tmp_path / "t", "-n", 2, "--max-len", 100, "--seed", 0)  # longer than the block
     assert result.exit_code == 0, result.output
-    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32, *tiny_args(max_steps=20, eval_interval=10))
+    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32, *tiny_args(max_steps=20, eval_interval=10, n_hidden=None))
     assert result.exit_code == 0, result.output  # a sequence is cut to what the block reads, and the run says so
     assert "sequences of 16 characters, all that --block-size 16 reads (pass --block-size 32" in result.output
     assert run("eval", "--run", tmp_path / "t2").exit_code == 0  # eval cuts them alike

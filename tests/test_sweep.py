@@ -64,6 +64,18 @@ def test_plots_show_the_searched_range_the_loss_unit_and_whole_trial_numbers(tmp
     assert [t.get_text() for t in best.get_legend().get_texts()] == ["complete", "best so far"]  # no empty "pruned"
 
 
+def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
+    from makemore.checkpoint import Run
+
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--model", "classifier", "--data", labeled_folder, "--name", "clf", "--out-dir", out,
+                 "--sampler", "grid", "--pruner", "none", "--param", "n_hidden=8,16", *TINY)
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "clf")
+    assert sorted(r["n_hidden"] for r in rows) == ["16", "8"] and {r["state"] for r in rows} == {"complete"}
+    assert sorted(Run.open(r["run_dir"]).model_config.encoder_config["n_hidden"] for r in rows) == [8, 16]
+
+
 def test_a_trial_that_raises_is_recorded_and_the_others_finish(tmp_path):
     out = tmp_path / "sweeps"
     result = run("sweep", "--name", "bad", "--out-dir", out, "--sampler", "grid", "--pruner", "none",

@@ -4,6 +4,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
+from makemore.config import option_name
 from makemore.errors import MakemoreError
 from makemore.models.bigram import Bigram, BigramConfig
 from makemore.models.classifier import Classifier, ClassifierConfig
@@ -67,14 +68,19 @@ LANGUAGE_MODELS = [name for name, spec in MODELS.items() if spec.model.task == "
 
 
 def model_config(name, **overrides):
-    """The named model's config with its defaults, updated with the given fields it has."""
+    """The named model's config with its defaults, updated with the given fields. A field the model
+    does not have is an error (a user's --n-head on an MLP would otherwise do nothing, unseen)."""
     if name not in MODELS:
         raise MakemoreError(f"unknown model '{name}'; pass --model with one of: {', '.join(MODELS)}")
     spec = MODELS[name]
     if hasattr(spec.config, "from_options"):  # a config that passes options on, e.g. to a classifier's body
         return spec.config.from_options(**{**overrides, **spec.fixed})
-    known = {f.name for f in dataclasses.fields(spec.config)}
-    return spec.config(**{**{k: v for k, v in overrides.items() if k in known}, **spec.fixed})
+    fields = dataclasses.fields(spec.config)
+    unknown = [k for k in overrides if k not in {f.name for f in fields}]
+    if unknown:
+        takes = ", ".join(option_name(f.name) for f in fields if "help" in f.metadata and f.name not in spec.fixed)
+        raise MakemoreError(f"the {name} model has no {', '.join(map(option_name, unknown))}: drop it ({name} takes {takes})")
+    return spec.config(**{**overrides, **spec.fixed})
 
 
 def build_model(name, config):

@@ -53,7 +53,10 @@ class ClassifierConfig:
         check_fraction(self, "head_dropout")
         check_positive(self, "body_lr_mult")
         # validates the body's fields and stores all of them, so the run is rebuilt exactly
-        self.encoder_config = dataclasses.asdict(model_config(self.encoder, **self.encoder_config))
+        try:
+            self.encoder_config = dataclasses.asdict(model_config(self.encoder, **self.encoder_config))
+        except MakemoreError as e:
+            raise MakemoreError(f"the classifier's body (--encoder {self.encoder}): {e}") from None
 
     @classmethod
     def from_options(cls, **options):

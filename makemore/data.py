@@ -448,21 +448,32 @@ def load_whole(cfg, labels=None):
 # batches
 
 
+def item_rows(ids, what, max_input=None):
+    """Rows BOUNDARY + item, padded with BOUNDARY, and each row's length: (lengths, x). An item whose
+    row is longer than a model reads (`max_input`, a transformer's block) is an error."""
+    lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included (on the CPU)
+    width = int(lengths.max()) if ids else 1
+    if max_input is not None and width > max_input:
+        raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
+                            f"--block-size {max_input} reads; pass --block-size {width} or more")
+    x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
+    for row, seq in enumerate(ids):
+        x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
+    return lengths, x
+
+
 class LineBatches:
-    """Items as rows: x = BOUNDARY + item, y = item + BOUNDARY, padded (x with 0, y with IGNORE).
+    """Items as rows: x = BOUNDARY + item, y = item + BOUNDARY, padded (x with BOUNDARY, y with IGNORE).
 
     Position t of a row predicts y[t] from x[<=t]; a model with a finite context sees BOUNDARY
     ids before the item's start, so the first prediction of every item reads BOUNDARY*block_size.
     """
 
-    def __init__(self, items, tokenizer, device, what="data"):
+    def __init__(self, items, tokenizer, device, what="data", max_input=None):
         ids = [tokenizer.encode(item, what) for item in items]
-        self.lengths = torch.tensor([len(i) + 1 for i in ids])  # predicted characters per item, on the CPU
-        width = int(self.lengths.max()) if ids else 1
-        x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
-        y = torch.full((len(ids), width), IGNORE, dtype=torch.long)
+        self.lengths, x = item_rows(ids, what, max_input)  # a row's length is also its predicted characters
+        y = torch.full(x.shape, IGNORE, dtype=torch.long)
         for row, seq in enumerate(ids):
-            x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
             y[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
             y[row, len(seq)] = BOUNDARY
         self.x, self.y = x.to(device), y.to(device)
@@ -528,14 +539,7 @@ class LabeledBatches(LineBatches):
 
     def __init__(self, pairs, tokenizer, device, what="data", max_input=None):
         ids = [tokenizer.encode(item, what) for item, _ in pairs]
-        self.lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included
-        width = int(self.lengths.max()) if ids else 1
-        if max_input is not None and width > max_input:
-            raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
-                                f"--block-size {max_input} reads; pass --block-size {width} or more")
-        x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
-        for row, seq in enumerate(ids):
-            x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
+        self.lengths, x = item_rows(ids, what, max_input)
         self.labels = torch.tensor([label for _, label in pairs], dtype=torch.long)
         self.x, self.y = x.to(device), self.labels.to(device)
         self.n_targets = len(ids)
@@ -561,8 +565,8 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
     On stream corpora a model with a sliding context of `context_size` tokens reads a full context
     before its first scored character. Other models train from each sequence's start and are
     evaluated after a burn-in of up to seq_len characters (no more than fits in `max_input`), so the
-    whole-split loss is not inflated by predictions made from almost no context. A sequence is at
-    most `max_input` characters (a transformer's block).
+    whole-split loss is not inflated by predictions made from almost no context. A sequence is cut
+    to `max_input` characters (a transformer's block); an item longer than that is an error.
     """
     if max_input is not None:
         seq_len = min(seq_len, max_input)
@@ -574,7 +578,7 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         if corpus.kind == "labeled":
             out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
         elif corpus.kind == "lines":
-            out[name] = LineBatches(part, tokenizer, device, what)
+            out[name] = LineBatches(part, tokenizer, device, what, max_input)
         else:
             burn_in = seq_len if max_input is None else max_input - seq_len
             warmup = context_size - 1 if context_size else (0 if name == "train" else burn_in)

@@ -137,6 +137,12 @@ def test_an_option_the_model_does_not_have_is_refused(tmp_path, args, fragments)
     assert not (tmp_path / "x").exists()
 
 
+def test_a_transformer_block_shorter_than_an_item_is_refused_before_the_run_is_written(tmp_path, words_file):
+    assert_user_error(run("train", "--model", "transformer", "--data", words_file, "--block-size", 4, "--out-dir", tmp_path,
+                          "--name", "x"), "the train split has an item of", "more than the 3 that --block-size 4 reads")
+    assert not (tmp_path / "x").exists()
+
+
 def test_held_out_shares_must_leave_a_train_split(tmp_path):
     assert_user_error(run("train", "--val-frac", 0.6, "--test-frac", 0.5, "--out-dir", tmp_path),
                       "--val-frac + --test-frac must be below 1", "0.6 + 0.5")

@@ -455,7 +455,7 @@ def item_rows(ids, what, max_input=None):
     width = int(lengths.max()) if ids else 1
     if max_input is not None and width > max_input:
         raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
-                            f"--block-size {max_input} reads; pass --block-size {width} or more")
+                            f"--block-size {max_input} reads; train with --block-size {width} or more, or leave that item out")
     x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
     for row, seq in enumerate(ids):
         x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)

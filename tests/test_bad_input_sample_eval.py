@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import assert_user_error, run, snapshot
+from conftest import assert_user_error, run, snapshot, tiny_args
 
 
 @pytest.fixture
@@ -28,6 +28,16 @@ def test_eval_of_a_file_the_model_cannot_read(trained_run, tmp_path):
     assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt", "--split", "val"), "pass one of them")
     assert_user_error(run("eval", "--run", trained_run, "--encoding", "latin-1"), "--encoding is the encoding of --data")
     assert snapshot(trained_run) == before
+
+
+def test_eval_of_an_item_longer_than_a_transformer_reads(tmp_path, words_file):
+    result = run("train", "--model", "transformer", "--data", words_file, "--block-size", 12, "--out-dir", tmp_path,
+                 "--name", "t", *tiny_args(max_steps=4, eval_interval=2, n_hidden=None))
+    assert result.exit_code == 0, result.output
+    (tmp_path / "long.txt").write_text("kalo\n" + "ka" * 10 + "\n", encoding="utf-8")
+    assert_user_error(run("eval", "--run", tmp_path / "t", "--data", tmp_path / "long.txt"),
+                      f"data {tmp_path / 'long.txt'} has an item of 20 characters, more than the 11 that --block-size 12 reads",
+                      "leave that item out")
 
 
 @pytest.mark.parametrize("command", ["sample", "eval"])

@@ -502,9 +502,8 @@ def write_report(sweep, log=print, top=10):
         writer.writerows(rows)
     space = sweep.cfg.space()
     importance = importances(sweep, study)
-    unit = "nats/item" if MODELS[sweep.cfg.model].model.task == "classify" else "nats/char"
     written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}",
-                                unit)
+                                MODELS[sweep.cfg.model].model.loss_unit)
     ranked = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
                                             for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))

@@ -301,7 +301,7 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
     """metrics.json: every split of the best model, in nats per character (and bits for prose);
     a classifier's in nats per item, with accuracy and macro-F1, and per-label figures of the test split."""
     classifier = model.task == "classify"
-    metrics, test = {"unit": "nats/item" if classifier else "nats/char"}, None
+    metrics, test = {"unit": model.loss_unit}, None
     for name, split in batches.items():
         if classifier:
             s = split_scores(model, split, config.eval_batch_size, config.precision)

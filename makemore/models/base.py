@@ -18,6 +18,7 @@ def token_loss(logits, targets):
 
 class LanguageModel(nn.Module):
     task = "lm"  # "classify" for models that give one label per item (models/classifier.py)
+    loss_unit = "nats/char"  # what a loss is averaged over: a predicted character (a classifier's: an item)
     head_prefix = "lm_head."  # parameters named so belong to the head, not the body
     # How many tokens (the current one included) a prediction reads from a sliding window; None
     # means all before it. max_input: the longest input the model accepts (None: any length).

@@ -89,6 +89,7 @@ class Classifier(LanguageModel):
     (B, n_classes) and targets (B,): one label per item."""
 
     task = "classify"
+    loss_unit = "nats/item"
 
     def __init__(self, config):
         super().__init__()

@@ -46,6 +46,15 @@ def words_file(tmp_path):
     return path
 
 
+@pytest.fixture
+def prose_file(tmp_path):
+    """A few kilobytes of prose, read as a stream corpus."""
+    path = tmp_path / "prose.txt"
+    path.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40,
+                    encoding="utf-8")
+    return path
+
+
 SYLLABLES = {"kappa": ["ka", "ko", "ku"], "rho": ["ri", "ra", "re"], "sigma": ["su", "si", "so", "sa"]}
 TINY_CLF = ["--n-embd", 8, "--n-hidden", 32, "--batch-size", 32, "--warmup-steps", 10, "--log-interval", 20, "--device", "cpu"]
 

@@ -10,28 +10,12 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def names_file(tmp_path):
-    path = tmp_path / "names.txt"
-    path.write_text("\n".join(f"{a}{b}{c}" for a in "abcdefg" for b in "aeiou" for c in "lmnrst") + "\n", encoding="utf-8")
-    return path
-
-
-def prose_file(tmp_path):
-    path = tmp_path / "prose.txt"
-    path.write_text("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 60,
-                    encoding="utf-8")
-    return path
-
-
-CASES = {  # benchmark: (its arguments for a quick run, a line its output must hold)
-    "bench_mlp_throughput.py": (lambda tmp: ["--data", names_file(tmp), "--steps", 20, "--repeats", 1], "ratio ours / reference"),
-    "bench_lstm.py": (lambda tmp: ["--data", prose_file(tmp), "--steps", 3, "--n-hidden", 32, "--samples", 2,
-                                   "--length", 20], "ratio carried / re-run"),
-    "bench_transformer.py": (lambda tmp: ["--data", names_file(tmp), "--steps", 3], "speed-up ours vs reference"),
-    "bench_sweep_parallel.py": (lambda tmp: ["--data", names_file(tmp), "--max-steps", 5, "--lrs", 0.01,
-                                             "--device", "cpu"], "--parallel 2"),
-    "makemore_py_split.py": (lambda tmp: [names_file(tmp), "--max-steps", 5, "--out-dir", tmp / "runs",
-                                          "--device", "cpu"], "not in train"),
+CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the fixtures' files; a line its output holds)
+    "bench_mlp_throughput.py": ("--data {words} --steps 20 --repeats 1", "ratio ours / reference"),
+    "bench_lstm.py": ("--data {prose} --steps 3 --n-hidden 32 --samples 2 --length 20", "ratio carried / re-run"),
+    "bench_transformer.py": ("--data {words} --steps 3", "speed-up ours vs reference"),
+    "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", "--parallel 2"),
+    "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", "not in train"),
 }
 
 
@@ -40,9 +24,10 @@ def test_every_benchmark_has_a_case():
 
 
 @pytest.mark.parametrize("script", sorted(CASES))
-def test_benchmark_runs(script, tmp_path):
+def test_benchmark_runs(script, tmp_path, words_file, prose_file):
     args, expected = CASES[script]
-    result = subprocess.run([sys.executable, BENCHMARKS / script, *map(str, args(tmp_path))], check=False, cwd=tmp_path,
+    args = [arg.format(words=words_file, prose=prose_file) for arg in args.split()]
+    result = subprocess.run([sys.executable, BENCHMARKS / script, *args], check=False, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert expected in result.stdout, result.stdout

@@ -69,10 +69,8 @@ def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
     assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data")
 
 
-def test_train_on_prose(tmp_path):
-    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
-    (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
-    result = run("train", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path, "--name", "p",
+def test_train_on_prose(tmp_path, prose_file):
+    result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p",
                  *tiny_args(max_steps=60, seq_len=32))
     assert result.exit_code == 0, result.output
     assert "read as stream" in result.output and "bits" not in result.output
@@ -87,10 +85,8 @@ def test_train_on_prose(tmp_path):
     assert split.stdout.split(" loss ")[1] == mine.stdout.split(" loss ")[1]  # prose is scored as its test split is
 
 
-def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):
-    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
-    (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
-    result = run("train", "--model", "lstm", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path, "--name", "l",
+def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path, prose_file):
+    result = run("train", "--model", "lstm", "--data", prose_file, "--out-dir", tmp_path, "--name", "l",
                  *tiny_args(max_steps=60, seq_len=32))
     assert result.exit_code == 0, result.output
     result = run("sample", "--run", tmp_path / "l", "-n", 3, "--max-len", 30, "--prefix", "Whether", "--seed", 0)
@@ -98,10 +94,8 @@ def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path):
     assert result.stdout.count("Whether") >= 3
 
 
-def test_transformer_on_prose_reads_at_most_its_block(tmp_path):
-    text = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n\n" * 40
-    (tmp_path / "prose.txt").write_text(text, encoding="utf-8")
-    args = ["train", "--model", "transformer", "--data", tmp_path / "prose.txt", "--out-dir", tmp_path]
+def test_transformer_on_prose_reads_at_most_its_block(tmp_path, prose_file):
+    args = ["train", "--model", "transformer", "--data", prose_file, "--out-dir", tmp_path]
     result = run(*args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32, n_hidden=None))
     assert result.exit_code == 0, result.output
     result = run("sample", "--run", tmp_path / "t", "-n", 2, "--max-len", 100, "--seed", 0)  # longer than the block
@@ -114,7 +108,7 @@ def test_transformer_on_prose_reads_at_most_its_block(tmp_path):
     from makemore.trainer import check_same_run
 
     # the run records the --seq-len asked for, so compare and transfer read it back as made with it
-    check_same_run(tmp_path / "t2", "transformer", {"block_size": 16}, DataConfig(data=str(tmp_path / "prose.txt"), seq_len=32), {})
+    check_same_run(tmp_path / "t2", "transformer", {"block_size": 16}, DataConfig(data=str(prose_file), seq_len=32), {})
 
 
 def test_default_run_names_do_not_collide(tmp_path, words_file):

@@ -39,9 +39,10 @@ STATE_STYLE = {"complete": dict(color="tab:blue", marker="o"), "pruned": dict(co
 
 
 def loss_limits(values):
-    """y limits that show the good trials: the worst tenth (diverged runs) may fall off the top."""
+    """y limits that show the good trials: the worst tenth (diverged runs) may fall off the top, so a
+    sweep of fewer than ten trials shows them all."""
     values = sorted(values)
-    low, high = values[0], values[int(0.9 * (len(values) - 1))]
+    low, high = values[0], values[len(values) - 1 - len(values) // 10]
     pad = max(0.02, 0.1 * (high - low))
     return low - pad, max(high, low) + 2 * pad
 
@@ -110,7 +111,7 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
     for ax in list(axes.flat)[len(space):]:
         ax.remove()
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(title + ": validation loss against each hyperparameter", fontsize=10)
+    fig.suptitle(title + "\nvalidation loss against each hyperparameter", fontsize=10)  # two lines: one panel is narrow
     written.append(_save(fig, out_dir / "loss_vs_params.png"))
 
     # 2. validation curves of every trial

@@ -76,6 +76,16 @@ def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
     assert sorted(Run.open(r["run_dir"]).model_config.encoder_config["n_hidden"] for r in rows) == [8, 16]
 
 
+def test_loss_limits_leave_out_at_most_the_worst_tenth():
+    from makemore.plots import loss_limits
+
+    low, high = loss_limits([1.80, 2.29])  # a two-trial sweep: both on the plot
+    assert low < 1.80 and high > 2.29
+    losses = [2.0 + k / 100 for k in range(19)] + [9.0]  # one diverged trial of twenty falls off the top
+    low, high = loss_limits(losses)
+    assert high > max(losses[:-1]) and high < 9.0
+
+
 def test_a_trial_that_raises_is_recorded_and_the_others_finish(tmp_path):
     out = tmp_path / "sweeps"
     result = run("sweep", "--name", "bad", "--out-dir", out, "--sampler", "grid", "--pruner", "none",

@@ -134,13 +134,14 @@ class Run:
         })
 
     @classmethod
-    def open(cls, path):
+    def open(cls, path, option="--run"):
+        """The run in path; option is how the user named it, for the error when it is not a run."""
         from makemore.trainer import TrainConfig  # the trainer imports this module
 
         path = Path(path)
         config_path = path / "config.json"
         if not config_path.exists():
-            raise MakemoreError(f"{path} is not a makemore run (no config.json); pass --run runs/<name> from `makemore train`")
+            raise MakemoreError(f"{path} is not a makemore run (no config.json); pass {option} runs/<name> from `makemore train`")
         try:
             config = json.loads(config_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

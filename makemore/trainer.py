@@ -496,7 +496,7 @@ def open_pretrained(path, corpus, log):
     from makemore.models import MODELS
     from makemore.tokenizer import describe_char
 
-    lm = Run.open(path)
+    lm = Run.open(path, option="--from")
     if MODELS[lm.model_name].model.task != "lm":
         raise MakemoreError(f"--from {path} is a {lm.model_name} run, not a language model; pass a run of `makemore train --model lstm` (or another language model)")
     missing = sorted(set("".join(corpus.texts())) - set(lm.tokenizer.chars))

@@ -18,7 +18,7 @@ def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
     assert_user_error(run("finetune", "--from", lm_run, "--data", labeled_folder, "--split-seed", 7, "--out-dir", tmp_path),
                       "was pretrained on", "item(s) of this classifier's val and test splits", "--split-seed")
     assert_user_error(run("finetune", "--from", tmp_path / "nothing", "--data", labeled_folder, "--out-dir", tmp_path),
-                      "not a makemore run")
+                      "not a makemore run", "pass --from runs/<name>")
     assert snapshot(lm_run) == before
 
 

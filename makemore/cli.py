@@ -455,6 +455,7 @@ Examples:
   makemore sweep --model mlp --data names --trials 24 --parallel 2 \\
       --param lr=log:1e-4:3e-2 --param n_hidden=64,128,256,512 --param block_size=3..8 --max-steps 20000
   makemore sweep --space sweeps/mlp.toml --name mlp-names
+  makemore sweep --from runs/lm-surnames --data surnames --param lr=log:1e-3:1e-2 --param head_dropout=0..0.5
   makemore sweep --name mlp-names --resume          # carries on after an interruption
   makemore sweep --name mlp-names --report          # table and plots of what is there
   makemore sweep --name mlp-names --resume --storage postgresql://host/db   # join from a second machine
@@ -473,8 +474,10 @@ def sweep_fields():
 
 @cli.command(epilog=SWEEP_EXAMPLES)
 @click.option("--name", help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
-@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family of every trial")
-@click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
+@click.option("--model", type=click.Choice(list(MODELS)), help="model family of every trial  [default: mlp; classifier with --from]")
+@click.option("--data", help="corpus, as for train --data  [default: names]")
+@click.option("--from", "lm_run", type=click.Path(path_type=Path),
+              help="a language-model run every trial finetunes a classifier from, as makemore finetune --from does")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUES", help="a searched setting (repeat the option; see below)")
 @click.option("--space", type=click.Path(dir_okay=False, path_type=Path), help="a TOML file with the settings, [params] and [fixed]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/sweeps"), show_default=True,
@@ -486,8 +489,7 @@ def sweep_fields():
 @field_options(model_fields(), with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], with_defaults=False)
 @field_options([f for f in dataclasses.fields(TrainConfig)], with_defaults=False)
-@click.pass_context
-def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker, **options):
+def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     from makemore.sweep import Sweep, run_workers, write_report
 
@@ -495,7 +497,9 @@ def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker
     if resume or report or worker is not None:
         if not name:
             raise UserError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
-        extra = [option_name(k) for k in given if k not in ("storage", "parallel")] + (["--param"] if params else [])
+        chosen = {"model": model, "data": data, "from": lm_run}
+        extra = [option_name(k) for k in [*given, *(k for k, v in chosen.items() if v is not None)] if k not in ("storage", "parallel")]
+        extra += ["--param"] if params else []
         if extra:
             raise UserError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
         found = Sweep.open(name, out_dir, given.get("storage"))
@@ -507,7 +511,7 @@ def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker
             write_report(found, log=click.echo)
             return
     else:
-        found = Sweep.create(new_sweep_config(ctx, name, model, data, params, space, out_dir, given), out_dir)
+        found = Sweep.create(new_sweep_config(name, model, data, lm_run, params, space, out_dir, given), out_dir)
     if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
         write_report(found, log=click.echo)
         click.echo(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume", err=True)
@@ -515,16 +519,17 @@ def sweep(ctx, name, model, data, params, space, out_dir, resume, report, worker
     write_report(found, log=click.echo)
 
 
-def new_sweep_config(ctx, name, model, data, params, space, out_dir, given):
+def new_sweep_config(name, model, data, lm_run, params, space, out_dir, given):
     """A new sweep's settings: the --space file, then the options given on the command line."""
     from makemore.sweep import SweepConfig, read_space_file
 
     sweep_keys = {f.name for f in sweep_fields()}
     settings = read_space_file(space) if space else {}
-    source = click.core.ParameterSource.COMMANDLINE
-    for key, value in (("model", model), ("data", data)):
-        if ctx.get_parameter_source(key) == source or key not in settings:
+    for key, value in (("model", model), ("data", data), ("pretrained", lm_run and str(lm_run))):
+        if value is not None:
             settings[key] = value
+    settings.setdefault("model", "classifier" if settings.get("pretrained") else "mlp")
+    settings.setdefault("data", "names")
     settings.update({k: v for k, v in given.items() if k in sweep_keys})
     fixed = {**settings.get("fixed", {}), **{k: v for k, v in given.items() if k not in sweep_keys}}
     searched = dict(settings.get("params", {}))

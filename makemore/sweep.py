@@ -125,6 +125,7 @@ class SweepConfig:
     storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share  [default: sqlite in the sweep folder]"})
     params: dict = field(default_factory=dict)  # name -> spec string or list
     fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
+    pretrained: str = None  # a language-model run every trial finetunes a classifier from (--from)
 
     def __post_init__(self):
         check_positive(self, "trials", "parallel")
@@ -137,6 +138,13 @@ class SweepConfig:
             [p.grid() for p in space]
         known = config_fields(self.model, self.fixed.get("encoder"))
         unknown = [k for k in [*self.params, *self.fixed] if k not in known]
+        if self.pretrained:
+            if self.model != "classifier":
+                raise MakemoreError(f"--from finetunes a classifier, so its trials cannot be {self.model} models; drop --model {self.model}")
+            body = [k for k in [*self.params, *self.fixed] if k not in config_fields("classifier", body=False)]
+            if body and not unknown:
+                raise MakemoreError(f"the body comes from --from {self.pretrained}, so its options are set there: "
+                                    f"drop {', '.join(map(option_name, body))}")
         if unknown:
             raise MakemoreError(f"model {self.model} has no setting {', '.join(unknown)}; "
                                 f"searchable: {', '.join(sorted(known))}")
@@ -145,9 +153,9 @@ class SweepConfig:
         return [parse_param(k, v) for k, v in self.params.items()]
 
 
-def config_fields(model, encoder=None):
-    """Every field a trial may set: the model's config (a classifier's and its body's), the data
-    config and the train config."""
+def config_fields(model, encoder=None, body=True):
+    """Every field a trial may set: the model's config (a classifier's and, with body, its body's),
+    the data config and the train config."""
     from makemore.data import DataConfig
     from makemore.models import MODELS
     from makemore.trainer import TrainConfig
@@ -157,8 +165,10 @@ def config_fields(model, encoder=None):
     spec = MODELS[model]
     names = {f.name for cls in (spec.config, TrainConfig) for f in dataclasses.fields(cls)}
     names |= {f.name for f in dataclasses.fields(DataConfig)} - {"data"}
-    if spec.model.task == "classify":  # options a classifier does not have configure its body
+    if spec.model.task == "classify" and body:  # options a classifier does not have configure its body
         names |= config_fields(encoder or next(f.default for f in dataclasses.fields(spec.config) if f.name == "encoder"))
+    elif spec.model.task == "classify":  # the body, and which model it is, come from a pretrained run
+        names -= {"encoder"}
     return names - {"vocab_size", *spec.fixed}
 
 
@@ -248,6 +258,8 @@ class Sweep:
         sweep_dir = Path(out_dir) / cfg.name
         if (sweep_dir / "sweep.json").exists():
             raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
+        if cfg.pretrained:
+            check_pretrained(cfg)
         make_dir(sweep_dir)
         (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         open_study(cfg, sweep_dir, create=True)
@@ -359,7 +371,7 @@ class Sweep:
             model_overrides = {k: v for k, v in settings.items() if k not in data_names | train_names}
             train = {"log_interval": 10**9, **{k: v for k, v in settings.items() if k in train_names}}
             reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
-                                           log=lambda _: None, on_validate=on_validate)
+                                           log=lambda _: None, on_validate=on_validate, pretrained=self.cfg.pretrained)
         except optuna.TrialPruned:
             record(TrialState.PRUNED)
             return "pruned"
@@ -368,9 +380,22 @@ class Sweep:
             return "failed"
         if reason == "interrupted":
             return "interrupted"  # left RUNNING: --resume runs it again
+        scores = {k: metrics[k] for k in SCORE_COLUMNS if k in metrics}  # a classifier's
         record(TrialState.COMPLETE, value=metrics["val_loss"], train_loss=metrics["train_loss"],
-               parameters=metrics["parameters"], device=metrics["device"])
+               parameters=metrics["parameters"], device=metrics["device"], **scores)
         return "complete"
+
+
+def check_pretrained(cfg):
+    """Every trial finetunes from the same language model: check it once, before the sweep starts,
+    rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
+    from makemore.data import DataConfig, load_corpus
+    from makemore.trainer import open_pretrained
+
+    data_names = {f.name for f in dataclasses.fields(DataConfig)}
+    corpus = load_corpus(DataConfig(data=cfg.data, **{k: v for k, v in cfg.fixed.items() if k in data_names}),
+                         log=lambda _: None, labeled=True)
+    open_pretrained(cfg.pretrained, corpus, log=print)
 
 
 def pid_alive(pid):
@@ -388,8 +413,11 @@ def fmt_params(values):
 
 
 def train_command(cfg, settings):
-    """The `makemore train` command that reproduces a trial."""
-    args = ["makemore train", f"--model {cfg.model}", f"--data {cfg.data}"]
+    """The `makemore train` (or `finetune`) command that reproduces a trial."""
+    if cfg.pretrained:
+        args = ["makemore finetune", f"--from {cfg.pretrained}", f"--data {cfg.data}"]
+    else:
+        args = ["makemore train", f"--model {cfg.model}", f"--data {cfg.data}"]
     for k, v in settings.items():
         args.append(f"{option_name(k)} {v:.6g}" if isinstance(v, float) else f"{option_name(k)} {v}")
     return " ".join(args)
@@ -473,6 +501,15 @@ def follow(sweep, study, reported, log):
 
 
 RESULT_COLUMNS = ["trial", "state", "val_loss", "train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
+SCORE_COLUMNS = ["val_accuracy", "val_macro_f1"]  # a classifier's, of its best checkpoint
+
+
+def result_columns(cfg):
+    """The columns of results.csv after the searched settings: a classifier's scores follow its val loss."""
+    from makemore.models import MODELS
+
+    scores = SCORE_COLUMNS if MODELS[cfg.model].model.task == "classify" else []
+    return [RESULT_COLUMNS[2], *scores, *RESULT_COLUMNS[3:]]
 
 
 def results(sweep, study):
@@ -483,7 +520,7 @@ def results(sweep, study):
             continue
         a = t.user_attrs
         row = {"trial": t.number, "state": t.state.name.lower(), **{p: t.params.get(p) for p in sweep.cfg.params},
-               **{k: a.get(k) for k in RESULT_COLUMNS[2:]}, "curve": dict(sorted(t.intermediate_values.items()))}
+               **{k: a.get(k) for k in result_columns(sweep.cfg)}, "curve": dict(sorted(t.intermediate_values.items()))}
         rows.append(row)
     return rows
 
@@ -495,7 +532,7 @@ def write_report(sweep, log=print, top=10):
 
     study = sweep.study()
     rows = results(sweep, study)
-    columns = ["trial", "state", *sweep.cfg.params, *RESULT_COLUMNS[2:]]
+    columns = ["trial", "state", *sweep.cfg.params, *result_columns(sweep.cfg)]
     with open(sweep.dir / "results.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
         writer.writeheader()
@@ -508,10 +545,12 @@ def write_report(sweep, log=print, top=10):
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
                                             for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))
     if ranked:
-        head = ["rank", "trial", "state", "val_loss", *sweep.cfg.params, "steps", "seconds"]
+        scores = [c for c in SCORE_COLUMNS if c in columns]
+        head = ["rank", "trial", "state", "val_loss", *scores, *sweep.cfg.params, "steps", "seconds"]
         table = [head]
         for k, r in enumerate(ranked[:top], 1):
             table.append([str(k), str(r["trial"]), r["state"], f"{r['val_loss']:.4f}",
+                          *["" if r[c] is None else f"{r[c]:.4f}" for c in scores],
                           *[f"{r[p]:.4g}" if isinstance(r[p], float) else str(r[p]) for p in sweep.cfg.params],
                           str(r["steps"]), f"{r['seconds']:.0f}"])
         widths = [max(len(row[i]) for row in table) for i in range(len(head))]

@@ -61,3 +61,17 @@ def test_a_sweep_and_a_training_run_share_runs_safely(tmp_path):
     assert (runs / "solo" / "metrics.json").exists() and (runs / "sweeps" / "side" / "results.csv").exists()
     assert sorted(p.name for p in (runs / "sweeps").iterdir()) == ["side"]
     assert json.loads((runs / "solo" / "metrics.json").read_text())["steps"] == TINY_TRAIN["max_steps"]
+
+
+def test_bad_sweeps_from_a_language_model(tmp_path, labeled_folder, lm_run):
+    out = tmp_path / "sweeps"
+    base = ["sweep", "--out-dir", out, "--name", "x", "--data", labeled_folder, "--param", "lr=0.01,0.02"]
+    assert_user_error(run(*base, "--from", lm_run, "--model", "mlp"), "--from finetunes a classifier", "drop --model mlp")
+    assert_user_error(run(*base, "--from", lm_run, "--n-hidden", 16), "the body comes from --from", "drop --n-hidden")
+    assert_user_error(run(*base, "--from", lm_run, "--param", "encoder=lstm,gru"), "drop --encoder")
+    assert_user_error(run(*base, "--from", tmp_path / "nowhere"), "nowhere is not a makemore run", "pass --from runs/<name>")
+    clf = tmp_path / "clf"
+    assert run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "clf",
+               "--max-steps", 5, "--eval-interval", 5, "--n-embd", 8, "--n-hidden", 16, "--device", "cpu").exit_code == 0
+    assert_user_error(run(*base, "--from", clf), "is a classifier run, not a language model")
+    assert not (out / "x").exists()

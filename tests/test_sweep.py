@@ -76,6 +76,31 @@ def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
     assert sorted(Run.open(r["run_dir"]).model_config.encoder_config["n_hidden"] for r in rows) == [8, 16]
 
 
+def test_a_sweep_from_a_language_model_finetunes_every_trial_from_it(tmp_path, labeled_folder, lm_run):
+    import torch
+
+    from makemore.checkpoint import Run
+
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--from", lm_run, "--data", labeled_folder, "--name", "ft", "--out-dir", out,
+                 "--sampler", "grid", "--pruner", "none", "--param", "head_dropout=0,0.5",
+                 "--freeze-steps", 1000, *TINY[2:])  # the body stays frozen: it must be the language model's
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "ft")
+    assert sorted(float(r["head_dropout"]) for r in rows) == [0, 0.5] and {r["state"] for r in rows} == {"complete"}
+    assert all(0 <= float(r["val_accuracy"]) <= 1 and 0 <= float(r["val_macro_f1"]) <= 1 for r in rows)
+    lm = Run.open(lm_run)
+    body, _ = lm.load_model("best")
+    for r in rows:
+        trial = Run.open(r["run_dir"])
+        assert trial.model_config.pretrained == str(lm_run) and trial.tokenizer.chars == lm.tokenizer.chars
+        classifier, _ = trial.load_model("best")
+        for name, weight in body.state_dict().items():
+            assert torch.equal(classifier.encoder.state_dict()[name], weight), name
+    assert "val_accuracy" in result.output  # the ranked table shows a classifier's scores
+    assert f"makemore finetune --from {lm_run} --data {labeled_folder}" in result.output
+
+
 def test_loss_limits_leave_out_at_most_the_worst_tenth():
     from makemore.plots import loss_limits
 

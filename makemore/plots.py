@@ -73,16 +73,17 @@ def _place(param, values):
     return [labels.index(str(v)) for v in values], "linear", labels
 
 
-def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
-    """Validation loss against each hyperparameter, the learning curves, best so far, and a heat map.
-    unit: of the loss, nats/char (language models) or nats/item (classifiers)."""
-    scored = [r for r in rows if r["val_loss"] is not None and math.isfinite(r["val_loss"])]
+def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats/char)"):
+    """The sweep's objective (each row's "value") against each hyperparameter, the validation curves,
+    best so far, and a heat map. measure: what the objective is, e.g. val loss (nats/char) or a
+    classifier's val error rate."""
+    scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
     if not scored:
         return []
-    ylim = loss_limits([r["val_loss"] for r in scored])
+    ylim = loss_limits([r["value"] for r in scored])
     written = []
 
-    # 1. validation loss against each hyperparameter
+    # 1. the objective against each hyperparameter
     cols = min(3, len(space))
     nrows = math.ceil(len(space) / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
@@ -91,7 +92,7 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
             pts = [r for r in scored if r["state"] == state]
             if pts:
                 xs, scale, labels = _place(param, [r[param.name] for r in pts])
-                ax.scatter(xs, [r["val_loss"] for r in pts], label=state, alpha=0.8, **style)
+                ax.scatter(xs, [r["value"] for r in pts], label=state, alpha=0.8, **style)
         _, scale, labels = _place(param, [r[param.name] for r in scored])
         ax.set_xscale(scale)
         if param.low is not None:  # a range: show all of it, so one sees where the trials fell in it
@@ -107,15 +108,15 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
         ax.set_ylim(*ylim)
         ax.grid(alpha=0.3)
     for ax in axes[:, 0]:
-        ax.set_ylabel(f"val loss ({unit})")
+        ax.set_ylabel(measure)
     for ax in list(axes.flat)[len(space):]:
         ax.remove()
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(title + "\nvalidation loss against each hyperparameter", fontsize=10)  # two lines: one panel is narrow
+    fig.suptitle(f"{title}\n{measure} against each hyperparameter", fontsize=10)  # two lines: one panel is narrow
     written.append(_save(fig, out_dir / "loss_vs_params.png"))
 
     # 2. validation curves of every trial
-    best = min(scored, key=lambda r: r["val_loss"])
+    best = min(scored, key=lambda r: r["value"])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         if not r["curve"]:
@@ -125,7 +126,7 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
         ax.plot(steps, losses, "-" if r["state"] == "complete" else "--", marker=".", lw=2.2 if is_best else 0.9,
                 color="tab:red" if is_best else STATE_STYLE.get(r["state"], {}).get("color", "tab:orange"),
                 alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None, zorder=3 if is_best else 2)
-    written.append(_save_loss_axes(fig, ax, ylim, unit, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, measure, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
 
     # 3. best so far against trial number
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -133,15 +134,15 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
     for state, style in STATE_STYLE.items():
         pts = [r for r in ordered if r["state"] == state]
         if pts:
-            ax.scatter([r["trial"] for r in pts], [r["val_loss"] for r in pts], label=state, alpha=0.7, **style)
+            ax.scatter([r["trial"] for r in pts], [r["value"] for r in pts], label=state, alpha=0.7, **style)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # trials are numbered
     complete = [r for r in ordered if r["state"] == "complete"]
     if complete:
-        running = [min(r["val_loss"] for r in complete[: k + 1]) for k in range(len(complete))]
+        running = [min(r["value"] for r in complete[: k + 1]) for k in range(len(complete))]
         ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
-    written.append(_save_loss_axes(fig, ax, ylim, unit, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, measure, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
 
-    # 4. heat map of the two most important parameters: the best loss in each cell
+    # 4. heat map of the two most important parameters: the best value in each cell
     if len(space) >= 2:
         by_name = {p.name: p for p in space}
         names = [n for n in importance if n in by_name][:2] if len(importance) >= 2 else [p.name for p in space[:2]]
@@ -153,7 +154,7 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
         for r in scored:
             i, j = ybins(r[py.name]), xbins(r[px.name])
             count[i][j] += 1
-            grid[i][j] = r["val_loss"] if math.isnan(grid[i][j]) else min(grid[i][j], r["val_loss"])
+            grid[i][j] = r["value"] if math.isnan(grid[i][j]) else min(grid[i][j], r["value"])
         fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
         image = ax.imshow(grid, cmap="viridis_r", vmin=ylim[0], vmax=ylim[1], aspect="auto", origin="lower")
         for i in range(len(ylabels)):
@@ -166,7 +167,7 @@ def sweep_plots(rows, space, importance, out_dir, title, unit="nats/char"):
         ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
         ax.set_xlabel(px.name)
         ax.set_ylabel(py.name)
-        fig.colorbar(image, ax=ax, label="best val loss in cell")
+        fig.colorbar(image, ax=ax, label=f"best {measure} in cell")
         why = "the two most important parameters" if len(importance) >= 2 else "the first two parameters"
         ax.set_title(f"{title}\n{why}", fontsize=9)
         written.append(_save(fig, out_dir / "heatmap.png"))
@@ -188,11 +189,11 @@ def _bins(param, values, n=6):
     return (lambda v: min(n - 1, max(0, sum(v >= e for e in edges[1:-1])))), labels
 
 
-def _save_loss_axes(fig, ax, ylim, unit, xlabel, title, path):
-    """Label a plot of validation loss against xlabel and save it."""
+def _save_loss_axes(fig, ax, ylim, measure, xlabel, title, path):
+    """Label a plot of the sweep's objective against xlabel and save it."""
     ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"val loss ({unit})")
+    ax.set_ylabel(measure)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

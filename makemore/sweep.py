@@ -351,18 +351,18 @@ class Sweep:
         start = time.time()
         seen = {}
 
-        def on_validate(step, val):
-            seen[step] = val
-            trial.report(val, step)
+        def on_validate(step, value):  # the trial's val loss, or a classifier's val error rate
+            seen[step] = value
+            trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned
 
         def record(state, **extra):
             best = min(seen.values()) if seen else None
-            attrs = {"val_loss": best, "steps": max(seen) if seen else 0, "seconds": round(time.time() - start, 1), **extra}
+            attrs = {"objective": best, "steps": max(seen) if seen else 0, "seconds": round(time.time() - start, 1), **extra}
             for k, v in attrs.items():
                 trial.set_user_attr(k, v)
-            study.tell(trial, extra.get("value"), state=state)  # a pruned trial's value is its last report
+            study.tell(trial, best if state == TrialState.COMPLETE else None, state=state)  # a pruned trial's value is its last report
             what = f"val {best:.4f}" if best is not None else extra.get("error", "")
             log(f"trial {trial.number}: {state.name.lower()} {what} ({fmt_params(values)}) {attrs['seconds']:.0f} s")
 
@@ -380,9 +380,9 @@ class Sweep:
             return "failed"
         if reason == "interrupted":
             return "interrupted"  # left RUNNING: --resume runs it again
-        scores = {k: metrics[k] for k in SCORE_COLUMNS if k in metrics}  # a classifier's
-        record(TrialState.COMPLETE, value=metrics["val_loss"], train_loss=metrics["train_loss"],
-               parameters=metrics["parameters"], device=metrics["device"], **scores)
+        scores = {k: metrics[k] for k in SCORE_COLUMNS if k in metrics}  # val loss, and a classifier's scores
+        record(TrialState.COMPLETE, train_loss=metrics["train_loss"], parameters=metrics["parameters"],
+               device=metrics["device"], **scores)
         return "complete"
 
 
@@ -489,8 +489,8 @@ def follow(sweep, study, reported, log):
         if t.number in reported:
             continue
         new.add(t.number)
-        best = min((x.user_attrs["val_loss"] for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=math.inf)
-        what = f"val {t.user_attrs['val_loss']:.4f}" if t.user_attrs.get("val_loss") is not None else t.user_attrs.get("error", "")
+        best = min((objective_of(x) for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=math.inf)
+        what = f"val {objective_of(t):.4f}" if objective_of(t) is not None else t.user_attrs.get("error", "")
         log(f"[{len(reported) + len(new)}/{budget(sweep.cfg)}] trial {t.number} {t.state.name.lower()}: {what}"
             f"  ({fmt_params(t.params)})  best so far {best:.4f}")
     return new
@@ -500,16 +500,30 @@ def follow(sweep, study, reported, log):
 # results
 
 
-RESULT_COLUMNS = ["trial", "state", "val_loss", "train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
-SCORE_COLUMNS = ["val_accuracy", "val_macro_f1"]  # a classifier's, of its best checkpoint
+RESULT_COLUMNS = ["train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
+SCORE_COLUMNS = ["val_loss", "val_accuracy", "val_macro_f1"]  # a classifier's, of its best checkpoint
+
+
+def objective(cfg):
+    """What a sweep minimises, as a column name and an axis label: what its trials keep their best
+    checkpoint by (Trainer.validate), a language model's val loss or a classifier's val error rate."""
+    from makemore.models import MODELS
+
+    model = MODELS[cfg.model].model
+    if model.task == "classify":
+        return "val_error", "val error rate (1 - accuracy)"
+    return "val_loss", f"val loss ({model.loss_unit})"
+
+
+def objective_of(trial):
+    """A trial's best validated objective (sweeps made before val_error recorded it as val_loss)."""
+    return trial.user_attrs.get("objective", trial.user_attrs.get("val_loss"))
 
 
 def result_columns(cfg):
-    """The columns of results.csv after the searched settings: a classifier's scores follow its val loss."""
-    from makemore.models import MODELS
-
-    scores = SCORE_COLUMNS if MODELS[cfg.model].model.task == "classify" else []
-    return [RESULT_COLUMNS[2], *scores, *RESULT_COLUMNS[3:]]
+    """The columns of results.csv after the searched settings: the objective, a classifier's scores, the rest."""
+    key, _ = objective(cfg)
+    return [key, *(SCORE_COLUMNS if key == "val_error" else []), *RESULT_COLUMNS]
 
 
 def results(sweep, study):
@@ -520,7 +534,8 @@ def results(sweep, study):
             continue
         a = t.user_attrs
         row = {"trial": t.number, "state": t.state.name.lower(), **{p: t.params.get(p) for p in sweep.cfg.params},
-               **{k: a.get(k) for k in result_columns(sweep.cfg)}, "curve": dict(sorted(t.intermediate_values.items()))}
+               **{k: a.get(k) for k in result_columns(sweep.cfg)}, objective(sweep.cfg)[0]: objective_of(t),
+               "value": objective_of(t), "curve": dict(sorted(t.intermediate_values.items()))}
         rows.append(row)
     return rows
 
@@ -528,7 +543,6 @@ def results(sweep, study):
 def write_report(sweep, log=print, top=10):
     """results.csv, the plots, a ranked table and the command of the best trial."""
     from makemore import plots
-    from makemore.models import MODELS
 
     study = sweep.study()
     rows = results(sweep, study)
@@ -539,17 +553,18 @@ def write_report(sweep, log=print, top=10):
         writer.writerows(rows)
     space = sweep.cfg.space()
     importance = importances(sweep, study)
+    key, label = objective(sweep.cfg)
     written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}",
-                                MODELS[sweep.cfg.model].model.loss_unit)
-    ranked = sorted((r for r in rows if r["val_loss"] is not None), key=lambda r: r["val_loss"])
+                                label)
+    ranked = sorted((r for r in rows if r["value"] is not None), key=lambda r: r["value"])
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
                                             for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))
     if ranked:
-        scores = [c for c in SCORE_COLUMNS if c in columns]
-        head = ["rank", "trial", "state", "val_loss", *scores, *sweep.cfg.params, "steps", "seconds"]
+        scores = SCORE_COLUMNS if key == "val_error" else []
+        head = ["rank", "trial", "state", key, *scores, *sweep.cfg.params, "steps", "seconds"]
         table = [head]
         for k, r in enumerate(ranked[:top], 1):
-            table.append([str(k), str(r["trial"]), r["state"], f"{r['val_loss']:.4f}",
+            table.append([str(k), str(r["trial"]), r["state"], f"{r['value']:.4f}",
                           *["" if r[c] is None else f"{r[c]:.4f}" for c in scores],
                           *[f"{r[p]:.4g}" if isinstance(r[p], float) else str(r[p]) for p in sweep.cfg.params],
                           str(r["steps"]), f"{r['seconds']:.0f}"])
@@ -558,7 +573,7 @@ def write_report(sweep, log=print, top=10):
             log("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
         best = [r for r in ranked if r["state"] == "complete"] or ranked
         trial = study.trials[best[0]["trial"]]
-        log(f"best: trial {trial.number}, val {best[0]['val_loss']:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
+        log(f"best: trial {trial.number}, {label} {best[0]['value']:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
     if importance:
         log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
     log(f"wrote {sweep.dir / 'results.csv'} and {', '.join(p.name for p in written)}")

@@ -104,7 +104,7 @@ class Trainer:
     def __init__(self, model, batches, config, run, device, log=tqdm.write, on_validate=None):
         self.model, self.batches, self.config, self.run, self.device = model, batches, config, run, device
         self.log = log
-        self.on_validate = on_validate  # called as on_validate(step, val_loss) after each validation; may raise
+        self.on_validate = on_validate  # on_validate(step, criterion) after each validation (see validate); may raise
         self.optimizer = torch.optim.AdamW(
             model.optimizer_groups(config.weight_decay), lr=config.lr, betas=(0.9, 0.99)
         )
@@ -292,8 +292,8 @@ class Trainer:
         train = "-" if train_loss is None else f"{train_loss:.4f}"
         lr = f" | lr {lr_at(self.step - 1, cfg):.2e}" if self.step else ""
         self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {val:.4f}{' (best)' if better else ''}{scored}{lr}")
-        if self.on_validate:
-            self.on_validate(self.step, val)
+        if self.on_validate:  # hears what the best checkpoint is kept by
+            self.on_validate(self.step, criterion)
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
@@ -344,8 +344,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
     pretrained: a language-model run whose body and tokenizer a new classifier starts from.
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
-    max_steps) may change how it goes on. on_validate(step, val_loss) hears every validation
-    (a sweep prunes poor trials from it by raising).
+    max_steps) may change how it goes on. on_validate(step, criterion) hears every validation: the
+    val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
     """
     from makemore.checkpoint import Run
     from makemore.data import load_corpus, make_batches

@@ -49,17 +49,17 @@ def test_a_tiny_sweep_on_two_workers_writes_results_and_every_plot(tmp_path):
     assert "best: trial" in result.output and "makemore train --model mlp --data names" in result.output
 
 
-def test_plots_show_the_searched_range_the_loss_unit_and_whole_trial_numbers(tmp_path, monkeypatch):
+def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers(tmp_path, monkeypatch):
     from makemore import plots
 
     saved = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault(path.name, fig.axes[0]))
-    rows = [{"trial": k, "state": "complete", "lr": lr, "val_loss": loss, "curve": {10: loss + 0.1, 20: loss}}
-            for k, (lr, loss) in enumerate([(0.012, 0.43), (0.02, 0.42), (0.015, 0.44)])]
-    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", unit="nats/item")
+    rows = [{"trial": k, "state": "complete", "lr": lr, "value": error, "curve": {10: error + 0.1, 20: error}}
+            for k, (lr, error) in enumerate([(0.012, 0.13), (0.02, 0.12), (0.015, 0.14)])]
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", "val error rate (1 - accuracy)")
     by_param, best = saved["loss_vs_params.png"], saved["best_so_far.png"]
     low, high = by_param.get_xlim()
-    assert low < 1e-3 and high > 1e-1 and by_param.get_ylabel() == "val loss (nats/item)"
+    assert low < 1e-3 and high > 1e-1 and by_param.get_ylabel() == "val error rate (1 - accuracy)"
     assert all(float(t).is_integer() for t in best.get_xticks())
     assert [t.get_text() for t in best.get_legend().get_texts()] == ["complete", "best so far"]  # no empty "pruned"
 
@@ -88,7 +88,11 @@ def test_a_sweep_from_a_language_model_finetunes_every_trial_from_it(tmp_path, l
     assert result.exit_code == 0, result.output
     rows = read_results(out / "ft")
     assert sorted(float(r["head_dropout"]) for r in rows) == [0, 0.5] and {r["state"] for r in rows} == {"complete"}
-    assert all(0 <= float(r["val_accuracy"]) <= 1 and 0 <= float(r["val_macro_f1"]) <= 1 for r in rows)
+    # a classifier's sweep minimises what its trials keep their checkpoint by: the val error rate
+    assert all(abs(float(r["val_error"]) - (1 - float(r["val_accuracy"]))) < 1e-4 for r in rows)
+    assert all(0 <= float(r["val_macro_f1"]) <= 1 and float(r["val_loss"]) > 0 for r in rows)
+    best = min(rows, key=lambda r: float(r["val_error"]))
+    assert f"best: trial {best['trial']}, val error rate (1 - accuracy) {float(best['val_error']):.4f}" in result.output
     lm = Run.open(lm_run)
     body, _ = lm.load_model("best")
     for r in rows:

@@ -4,7 +4,6 @@ Each model is an ordinary run under the compare directory; a model whose run alr
 read back, not retrained, so an interrupted comparison carries on where it stopped.
 """
 import csv
-from pathlib import Path
 
 from makemore.checkpoint import make_dir
 from makemore.models import MODELS, model_config
@@ -34,6 +33,5 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
         table.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) and c.endswith("loss") else
                                        f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in COLUMNS) + " |")
     (out_dir / "compare.md").write_text("\n".join(table) + "\n")
-    data = Path(data_config.data)
-    loss_bars(rows, out_dir / "compare.png", f"makemore models on {data.name if data.exists() else data_config.data}")
+    loss_bars(rows, out_dir / "compare.png", f"makemore models on {data_config.title}")
     return "done", rows

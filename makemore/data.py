@@ -61,6 +61,13 @@ class DataConfig:
                                 f"{self.val_frac} + {self.test_frac}; pass smaller shares, e.g. 0.1 each")
         if not 0 < self.label_frac <= 1:
             raise MakemoreError(f"--label-frac must be in (0, 1], got {self.label_frac}")
+        if self.data not in CORPORA and not self.data.startswith("hf:") and Path(self.data).exists():
+            self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
+
+    @property
+    def title(self):
+        """The data's name in a plot title: a local file's or folder's own name, else as given."""
+        return Path(self.data).name if os.path.isabs(self.data) else self.data
 
 
 # ----------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
                              **{k: metrics[k] for k in COLUMNS[4:]}})
     support = {label: v["support"] for label, v in metrics["test_per_label"].items()}
     top = max(support, key=support.get)
-    write_results(rows, out_dir, f"{encoder} classifier on {data_config.data}: from scratch and pretrained",
+    write_results(rows, out_dir, f"{encoder} classifier on {data_config.title}: from scratch and pretrained",
                   (top, support[top] / sum(support.values())))
     return "done", rows
 

@@ -69,6 +69,18 @@ def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
     assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data")
 
 
+def test_a_run_trained_on_a_relative_path_reads_its_data_from_any_folder(tmp_path, words_file, monkeypatch):
+    monkeypatch.chdir(words_file.parent)
+    result = run("train", "--data", words_file.name, "--out-dir", "runs", "--name", "w", *tiny_args(max_steps=20, eval_interval=10))
+    assert result.exit_code == 0, result.output
+    here = run("eval", "--run", "runs/w", "--split", "val")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    there = run("eval", "--run", tmp_path / "runs" / "w", "--split", "val")
+    assert there.exit_code == 0, there.output
+    assert there.stdout.split(",")[0] == here.stdout.split(",")[0] and "loss" in there.stdout
+
+
 def test_train_on_prose(tmp_path, prose_file):
     result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p",
                  *tiny_args(max_steps=60, seq_len=32))

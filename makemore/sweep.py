@@ -363,7 +363,7 @@ class Sweep:
             for k, v in attrs.items():
                 trial.set_user_attr(k, v)
             study.tell(trial, best if state == TrialState.COMPLETE else None, state=state)  # a pruned trial's value is its last report
-            what = f"val {best:.4f}" if best is not None else extra.get("error", "")
+            what = f"{objective(self.cfg)[0].replace('_', ' ')} {best:.4f}" if best is not None else extra.get("error", "")
             log(f"trial {trial.number}: {state.name.lower()} {what} ({fmt_params(values)}) {attrs['seconds']:.0f} s")
 
         try:
@@ -481,7 +481,7 @@ def follow(sweep, study, reported, log):
     """Print each trial that finished since the last look, with the best so far."""
     from optuna.trial import TrialState
 
-    new = set()
+    new, name = set(), objective(sweep.cfg)[0].replace("_", " ")
     trials = study.get_trials(deepcopy=False)
     done = sorted((t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")),
                   key=lambda t: t.datetime_complete)
@@ -490,7 +490,7 @@ def follow(sweep, study, reported, log):
             continue
         new.add(t.number)
         best = min((objective_of(x) for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=math.inf)
-        what = f"val {objective_of(t):.4f}" if objective_of(t) is not None else t.user_attrs.get("error", "")
+        what = f"{name} {objective_of(t):.4f}" if objective_of(t) is not None else t.user_attrs.get("error", "")
         log(f"[{len(reported) + len(new)}/{budget(sweep.cfg)}] trial {t.number} {t.state.name.lower()}: {what}"
             f"  ({fmt_params(t.params)})  best so far {best:.4f}")
     return new

@@ -101,7 +101,7 @@ def test_a_sweep_from_a_language_model_finetunes_every_trial_from_it(tmp_path, l
         classifier, _ = trial.load_model("best")
         for name, weight in body.state_dict().items():
             assert torch.equal(classifier.encoder.state_dict()[name], weight), name
-    assert "val_accuracy" in result.output  # the ranked table shows a classifier's scores
+    assert "val_accuracy" in result.output and "complete: val error 0." in result.output  # table and progress lines
     assert f"makemore finetune --from {lm_run} --data {labeled_folder}" in result.output
 
 

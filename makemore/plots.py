@@ -73,14 +73,15 @@ def _place(param, values):
     return [labels.index(str(v)) for v in values], "linear", labels
 
 
-def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats/char)"):
-    """The sweep's objective (each row's "value") against each hyperparameter, the validation curves,
-    best so far, and a heat map. measure: what the objective is, e.g. val loss (nats/char) or a
-    classifier's val error rate."""
-    scored = [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
+def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", "val loss (nats/char)")):
+    """The sweep's objective against each hyperparameter, the validation curves, best so far, and a
+    heat map. objective: the rows' column that holds it and what it is, e.g. ("val_error", "val error
+    rate (1 - accuracy)") for a classifier."""
+    key, measure = objective
+    scored = [r for r in rows if r[key] is not None and math.isfinite(r[key])]
     if not scored:
         return []
-    ylim = loss_limits([r["value"] for r in scored])
+    ylim = loss_limits([r[key] for r in scored])
     written = []
 
     # 1. the objective against each hyperparameter
@@ -92,7 +93,7 @@ def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats
             pts = [r for r in scored if r["state"] == state]
             if pts:
                 xs, scale, labels = _place(param, [r[param.name] for r in pts])
-                ax.scatter(xs, [r["value"] for r in pts], label=state, alpha=0.8, **style)
+                ax.scatter(xs, [r[key] for r in pts], label=state, alpha=0.8, **style)
         _, scale, labels = _place(param, [r[param.name] for r in scored])
         ax.set_xscale(scale)
         if param.low is not None:  # a range: show all of it, so one sees where the trials fell in it
@@ -116,7 +117,7 @@ def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats
     written.append(_save(fig, out_dir / "loss_vs_params.png"))
 
     # 2. validation curves of every trial
-    best = min(scored, key=lambda r: r["value"])
+    best = min(scored, key=lambda r: r[key])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         if not r["curve"]:
@@ -134,11 +135,11 @@ def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats
     for state, style in STATE_STYLE.items():
         pts = [r for r in ordered if r["state"] == state]
         if pts:
-            ax.scatter([r["trial"] for r in pts], [r["value"] for r in pts], label=state, alpha=0.7, **style)
+            ax.scatter([r["trial"] for r in pts], [r[key] for r in pts], label=state, alpha=0.7, **style)
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # trials are numbered
     complete = [r for r in ordered if r["state"] == "complete"]
     if complete:
-        running = [min(r["value"] for r in complete[: k + 1]) for k in range(len(complete))]
+        running = [min(r[key] for r in complete[: k + 1]) for k in range(len(complete))]
         ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
     written.append(_save_loss_axes(fig, ax, ylim, measure, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
 
@@ -154,7 +155,7 @@ def sweep_plots(rows, space, importance, out_dir, title, measure="val loss (nats
         for r in scored:
             i, j = ybins(r[py.name]), xbins(r[px.name])
             count[i][j] += 1
-            grid[i][j] = r["value"] if math.isnan(grid[i][j]) else min(grid[i][j], r["value"])
+            grid[i][j] = r[key] if math.isnan(grid[i][j]) else min(grid[i][j], r[key])
         fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
         image = ax.imshow(grid, cmap="viridis_r", vmin=ylim[0], vmax=ylim[1], aspect="auto", origin="lower")
         for i in range(len(ylabels)):

@@ -528,14 +528,13 @@ def result_columns(cfg):
 
 def results(sweep, study):
     """One row per trial (interrupted attempts left out: their parameters ran again)."""
-    rows = []
+    rows, (key, _), columns = [], objective(sweep.cfg), result_columns(sweep.cfg)
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("interrupted"):
             continue
         a = t.user_attrs
         row = {"trial": t.number, "state": t.state.name.lower(), **{p: t.params.get(p) for p in sweep.cfg.params},
-               **{k: a.get(k) for k in result_columns(sweep.cfg)}, objective(sweep.cfg)[0]: objective_of(t),
-               "value": objective_of(t), "curve": dict(sorted(t.intermediate_values.items()))}
+               **{k: a.get(k) for k in columns}, key: objective_of(t), "curve": dict(sorted(t.intermediate_values.items()))}
         rows.append(row)
     return rows
 
@@ -555,8 +554,8 @@ def write_report(sweep, log=print, top=10):
     importance = importances(sweep, study)
     key, label = objective(sweep.cfg)
     written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}",
-                                label)
-    ranked = sorted((r for r in rows if r["value"] is not None), key=lambda r: r["value"])
+                                (key, label))
+    ranked = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key])
     log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
                                             for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))
     if ranked:
@@ -564,7 +563,7 @@ def write_report(sweep, log=print, top=10):
         head = ["rank", "trial", "state", key, *scores, *sweep.cfg.params, "steps", "seconds"]
         table = [head]
         for k, r in enumerate(ranked[:top], 1):
-            table.append([str(k), str(r["trial"]), r["state"], f"{r['value']:.4f}",
+            table.append([str(k), str(r["trial"]), r["state"], f"{r[key]:.4f}",
                           *["" if r[c] is None else f"{r[c]:.4f}" for c in scores],
                           *[f"{r[p]:.4g}" if isinstance(r[p], float) else str(r[p]) for p in sweep.cfg.params],
                           str(r["steps"]), f"{r['seconds']:.0f}"])
@@ -573,7 +572,7 @@ def write_report(sweep, log=print, top=10):
             log("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
         best = [r for r in ranked if r["state"] == "complete"] or ranked
         trial = study.trials[best[0]["trial"]]
-        log(f"best: trial {trial.number}, {label} {best[0]['value']:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
+        log(f"best: trial {trial.number}, {label} {best[0][key]:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
     if importance:
         log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
     log(f"wrote {sweep.dir / 'results.csv'} and {', '.join(p.name for p in written)}")

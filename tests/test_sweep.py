@@ -54,9 +54,9 @@ def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers
 
     saved = {}
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault(path.name, fig.axes[0]))
-    rows = [{"trial": k, "state": "complete", "lr": lr, "value": error, "curve": {10: error + 0.1, 20: error}}
+    rows = [{"trial": k, "state": "complete", "lr": lr, "val_error": error, "curve": {10: error + 0.1, 20: error}}
             for k, (lr, error) in enumerate([(0.012, 0.13), (0.02, 0.12), (0.015, 0.14)])]
-    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", "val error rate (1 - accuracy)")
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", ("val_error", "val error rate (1 - accuracy)"))
     by_param, best = saved["loss_vs_params.png"], saved["best_so_far.png"]
     low, high = by_param.get_xlim()
     assert low < 1e-3 and high > 1e-1 and by_param.get_ylabel() == "val error rate (1 - accuracy)"

@@ -367,7 +367,7 @@ class Sweep:
             log(f"trial {trial.number}: {state.name.lower()} {what} ({fmt_params(values)}) {attrs['seconds']:.0f} s")
 
         try:
-            data = DataConfig(data=self.cfg.data, **{k: v for k, v in settings.items() if k in data_names})
+            data = data_config(self.cfg, settings)
             model_overrides = {k: v for k, v in settings.items() if k not in data_names | train_names}
             train = {"log_interval": 10**9, **{k: v for k, v in settings.items() if k in train_names}}
             reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
@@ -389,13 +389,19 @@ class Sweep:
 def check_pretrained(cfg):
     """Every trial finetunes from the same language model: check it once, before the sweep starts,
     rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
-    from makemore.data import DataConfig, load_corpus
+    from makemore.data import load_corpus
     from makemore.trainer import open_pretrained
 
-    data_names = {f.name for f in dataclasses.fields(DataConfig)}
-    corpus = load_corpus(DataConfig(data=cfg.data, **{k: v for k, v in cfg.fixed.items() if k in data_names}),
-                         log=lambda _: None, labeled=True)
+    corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=True)
     open_pretrained(cfg.pretrained, corpus, log=print)
+
+
+def data_config(cfg, settings):
+    """The data a trial reads: the sweep's --data, with the data options among its settings."""
+    from makemore.data import DataConfig
+
+    names = {f.name for f in dataclasses.fields(DataConfig)}
+    return DataConfig(data=cfg.data, **{k: v for k, v in settings.items() if k in names})
 
 
 def pid_alive(pid):

@@ -9,6 +9,7 @@ weight decay 0.01, betas 0.9/0.99). Ours: the Trainer with fused scaled-dot-prod
 device-resident items and bf16 autocast on CUDA.
 
     python benchmarks/bench_transformer.py --device cuda --steps 500
+    python benchmarks/bench_transformer.py --ema 0.999   # also: what --ema's moving average costs a step
 """
 import argparse
 import math
@@ -91,14 +92,15 @@ def reference_ms_per_step(train, cfg, device, steps, batch_size):
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp):
+def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp, ema=0.0):
     model = build_model("transformer", cfg).to(device)
-    train_cfg = TrainConfig(max_steps=steps, batch_size=batch_size, eval_interval=10**9, log_interval=steps, device=str(device))
+    train_cfg = TrainConfig(max_steps=steps, batch_size=batch_size, eval_interval=10**9, log_interval=steps,
+                            device=str(device), ema=ema)
     batches = {
         "train": LineBatches(corpus.train, tokenizer, device),
         "val": LineBatches(corpus.val[:64], tokenizer, device),  # the end-of-run validation, kept short
     }
-    run = Run.create(Path(tmp) / "t", "transformer", cfg, DataConfig(), train_cfg, tokenizer)
+    run = Run.create(Path(tmp) / f"t{ema}", "transformer", cfg, DataConfig(), train_cfg, tokenizer)
     trainer = Trainer(model, batches, train_cfg, run, device, log=lambda _: None)
     trainer.train()  # seconds count training only; the first steps include warm-up, as in a real run
     return 1000 * trainer.seconds / steps, batches["train"]
@@ -110,6 +112,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--ema", type=float, default=0.0, help="also time our trainer with this --ema")
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -120,10 +123,14 @@ def main():
     print(f"device {device}, torch {torch.__version__}, {cfg}, batch {args.batch_size}, {args.steps} steps a side")
     with tempfile.TemporaryDirectory() as tmp:
         ours, train = our_ms_per_step(corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp)
+        if args.ema:
+            averaged, _ = our_ms_per_step(corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp, args.ema)
     ref = reference_ms_per_step(train, cfg, device, args.steps, args.batch_size)
     print(f"reference (makemore.py style): {ref:8.2f} ms/step")
     print(f"makemore trainer:              {ours:8.2f} ms/step")
     print(f"speed-up ours vs reference:    {ref / ours:8.2f}x")
+    if args.ema:
+        print(f"makemore trainer, --ema {args.ema:g}:  {averaged:8.2f} ms/step ({averaged / ours:.3f}x the time without)")
 
 
 if __name__ == "__main__":

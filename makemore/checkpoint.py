@@ -3,7 +3,7 @@
 A run directory holds everything needed to rebuild its model:
     config.json      model name, model / data / train configs
     tokenizer.json   the vocabulary
-    last.pt best.pt  model, optimizer, step, random states (tensors and plain data only)
+    last.pt best.pt  model, optimizer, step, random states, --ema's average (tensors and plain data only)
     metrics.json     final figures;  samples.txt  a few samples;  events.*  TensorBoard
 Checkpoints load with `weights_only=True`, so a crafted file cannot run code, and every write goes
 to a temporary file that is renamed over the old one, so a crash never leaves half a checkpoint.
@@ -169,11 +169,11 @@ class Run:
         return build_model(self.model_name, self.model_config)
 
     def load_model(self, which="best", device="cpu"):
-        """The model with the weights of best.pt or last.pt, in eval mode."""
+        """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run kept one (--ema)."""
         ckpt = load_checkpoint(self.path / f"{which}.pt")
         model = self.build_model()
         try:
-            model.load_state_dict(ckpt["model"])
+            model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})
         except RuntimeError as e:
             reason = str(e).strip().splitlines()[0]
             raise MakemoreError(

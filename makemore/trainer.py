@@ -4,11 +4,13 @@ AdamW with linear warmup and cosine decay, gradient clipping, whole-split valida
 `eval_interval` steps, best and last checkpoints, optional early stopping, bf16 autocast on CUDA,
 TensorBoard scalars, a progress bar, and exact resume: a checkpoint holds the model, optimizer,
 step and every random state, so an interrupted run ends where an uninterrupted one would.
+With --ema, validation, best.pt and everything that uses a run read a moving average of the weights.
 """
 import json
 import math
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from makemore.checkpoint import load_checkpoint, make_dir, save_checkpoint, write_json
 from makemore.classify import split_scores
-from makemore.config import check_choice, check_non_negative, check_positive
+from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
 from makemore.data import IGNORE, DataConfig
 from makemore.device import autocast
 from makemore.errors import MakemoreError
@@ -39,12 +41,14 @@ class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"})
     precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, else fp32), fp32 or bf16", "choices": ["auto", "fp32", "bf16"]})
     log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
+    ema: float = field(default=0.0, metadata={"help": "decay of an exponential moving average of the weights (e.g. 0.999), which is validated, kept and used in place of the weights (0: off)"})
     carry_state: bool = field(default=False, metadata={"help": "recurrent models on prose: each batch row reads the window after its last one and starts from its final state (truncated BPTT)"})
 
     def __post_init__(self):
         check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
         check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
+        check_fraction(self, "ema")
 
 
 def lr_at(step, cfg):
@@ -119,6 +123,7 @@ class Trainer:
         self.evaluated_step = None
         self.cursors = None  # carry_state: where each batch row reads next, and the state it carries
         self.carried = None
+        self.ema = None  # --ema: the average of each floating-point entry of the model's state_dict
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self):
@@ -133,6 +138,7 @@ class Trainer:
             "chars": self.chars,
             "cursors": self.cursors,
             "carried": self.carried,
+            "ema": self.ema,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "batches": self.generator.get_state(),
@@ -153,6 +159,8 @@ class Trainer:
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
         self.cursors, self.carried = ckpt.get("cursors"), ckpt.get("carried")  # the model moves the state to its device
+        if self.config.ema and ckpt.get("ema") is not None:  # a run resumed with --ema 0 drops its average
+            self.ema = {k: v.to(self.device) for k, v in ckpt["ema"].items()}
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
@@ -176,6 +184,11 @@ class Trainer:
 
         cfg, model, train = self.config, self.model, self.batches["train"]
         model.train()
+        if cfg.ema and self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        if self.ema is not None:  # views of the weights and buffers, so the average follows them in place
+            live = model.state_dict()
+            averaged = (list(self.ema.values()), [live[k] for k in self.ema])
         writer = SummaryWriter(self.run.path, purge_step=self.step or None)
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None, unit="step", dynamic_ncols=True)
         loss_sum = torch.zeros((), device=self.device)
@@ -200,6 +213,10 @@ class Trainer:
                     loss.backward()
                     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
                     self.optimizer.step()
+                    if self.ema is not None:
+                        # the decay grows as (1 + step) / (10 + step) up to --ema, so the initial weights fade fast
+                        decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
+                        torch._foreach_lerp_(*averaged, 1 - decay)  # as torch.optim.swa_utils' EMA does
                     self.step += 1
                     steps_in_interval += 1
                     loss_sum += loss.detach()
@@ -261,6 +278,19 @@ class Trainer:
         bar.set_postfix(loss=f"{train_loss:.4f}", chars_s=f"{speed:,.0f}", refresh=False)
         bar.update(steps)
 
+    @contextmanager
+    def averaged_weights(self):
+        """With --ema, the model holds the moving average inside the block, its trained weights after it."""
+        if self.ema is None:
+            yield
+            return
+        trained = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.ema, strict=False)  # the average has the floating-point entries only
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(trained)
+
     def validate(self, writer, train_loss):
         """Evaluate on the whole val split, keep the best checkpoint; True means stop early.
 
@@ -270,16 +300,17 @@ class Trainer:
         """
         cfg = self.config
         scored = ""
-        if self.model.task == "classify":
-            for name in ("train", "val"):  # the val pass also gives the val loss
-                s = split_scores(self.model, self.batches[name], cfg.eval_batch_size, cfg.precision)
-                writer.add_scalar(f"accuracy/{name}", s["accuracy"], self.step)
-                writer.add_scalar(f"macro_f1/{name}", s["macro_f1"], self.step)
-            val = s["loss"]
-            scored = f" | val accuracy {s['accuracy']:.3f} macro-F1 {s['macro_f1']:.3f}"
-            criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(val, 100)  # error rate first, loss on a tie
-        else:
-            val = criterion = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
+        with self.averaged_weights():
+            if self.model.task == "classify":
+                for name in ("train", "val"):  # the val pass also gives the val loss
+                    s = split_scores(self.model, self.batches[name], cfg.eval_batch_size, cfg.precision)
+                    writer.add_scalar(f"accuracy/{name}", s["accuracy"], self.step)
+                    writer.add_scalar(f"macro_f1/{name}", s["macro_f1"], self.step)
+                val = s["loss"]
+                scored = f" | val accuracy {s['accuracy']:.3f} macro-F1 {s['macro_f1']:.3f}"
+                criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(val, 100)  # error rate first, loss on a tie
+            else:
+                val = criterion = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
         self.evaluated_step = self.step
         writer.add_scalar("loss/val", val, self.step)
         better = criterion < self.best_val

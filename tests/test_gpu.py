@@ -13,9 +13,9 @@ from makemore.trainer import run_training
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
-@pytest.mark.parametrize("model", ["mlp", "lstm"])
-def test_cuda_training_with_bf16_autocast_learns_and_resumes(tmp_path, model):
-    train = {**TINY_TRAIN, "device": "cuda"}
+@pytest.mark.parametrize("model,ema", [("mlp", 0), ("lstm", 0.99)])
+def test_cuda_training_with_bf16_autocast_learns_and_resumes(tmp_path, model, ema):
+    train = {**TINY_TRAIN, "device": "cuda", "ema": ema}  # a resumed average moves from the checkpoint to the GPU
     _, metrics = run_training(tmp_path / "run", model, dict(TINY_MODEL), DataConfig(), train, log=lambda _: None)
     assert metrics["device"].startswith("cuda") and metrics["val_loss"] < math.log(27) - 0.8
     _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)

@@ -65,9 +65,9 @@ def test_a_run_rebuilds_from_its_directory_alone(tmp_path):
     assert not model.training and ckpt["step"] == TINY_TRAIN["max_steps"]
 
 
-@pytest.mark.parametrize("model", ["mlp", "lstm"])
-def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, model):
-    _, straight = train_tiny(tmp_path / "straight", model=model)
+@pytest.mark.parametrize("model,ema", [("mlp", 0), ("lstm", 0), ("mlp", 0.99)])
+def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, model, ema):
+    _, straight = train_tiny(tmp_path / "straight", model=model, ema=ema)
 
     calls = {"n": 0}
     original = LineBatches.sample
@@ -79,7 +79,7 @@ def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_pa
         return original(self, batch_size, generator)
 
     monkeypatch.setattr(LineBatches, "sample", sample_then_interrupt)
-    reason, _ = train_tiny(tmp_path / "resumed", model=model)
+    reason, _ = train_tiny(tmp_path / "resumed", model=model, ema=ema)
     assert reason == "interrupted"
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 150
     monkeypatch.setattr(LineBatches, "sample", original)
@@ -87,9 +87,31 @@ def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_pa
     assert reason == "max_steps"
     for key in ("train_loss", "val_loss", "test_loss"):
         assert resumed[key] == pytest.approx(straight[key], abs=1e-5)
-    a = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "resumed" / "last.pt")["model"]
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+    assert (a["ema"] is None) == (b["ema"] is None) == (not ema)
+    assert all(torch.allclose(a["ema"][k], b["ema"][k], atol=1e-6) for k in a["ema"] or {})
+
+
+def test_ema_validates_keeps_and_serves_the_average_of_the_weights(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    _, metrics = run_training(run_dir, "mlp", {**TINY_MODEL, "norm": "batch"}, DataConfig(data="names"),
+                              {**TINY_TRAIN, "ema": 0.99}, log=lambda _: None)
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    trained, average = ckpt["model"], ckpt["ema"]
+    assert set(average) == {k for k, v in trained.items() if v.is_floating_point()}  # BatchNorm's running stats too
+    assert "hidden.0.1.num_batches_tracked" not in average
+    assert all(not torch.equal(trained[k], average[k]) for k in average if k.endswith("weight"))
+    model, _ = Run.open(run_dir).load_model("best")
+    assert all(torch.equal(v, average[k]) for k, v in model.state_dict().items() if k in average)
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    best_val = min(e.value for e in events.Scalars("loss/val"))  # validation measured the average that best.pt keeps
+    assert metrics["val_loss"] == pytest.approx(best_val, abs=1e-5)
+    assert metrics["val_loss"] < math.log(27) - 0.8
 
 
 def test_resume_can_extend_training(tmp_path):

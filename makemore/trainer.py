@@ -85,13 +85,16 @@ def evaluate(model, batches, batch_size, precision="auto", predictions=False):
 
 
 class StopRequest:
-    """Turns SIGINT / SIGTERM into a flag the loop checks after each step; a second signal stops at once."""
+    """Turns SIGINT / SIGTERM into a flag the loop checks after each step; a second signal stops at once.
+    A signal the process was started ignoring stays ignored: a script's background job (`cmd &`)
+    ignores Ctrl-C, and so do the sweep that starts it and the sweep's workers."""
 
     def __init__(self):
         self.signal = None
 
     def __enter__(self):
-        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
+                         if signal.getsignal(s) is not signal.SIG_IGN}
         return self
 
     def _handle(self, signum, frame):

@@ -1,6 +1,7 @@
 """Hermetic test settings: no network, reference corpora from ../shared/data, caches in tmp."""
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["MAKEMORE_OFFLINE"] = "1"
 os.environ.setdefault("MAKEMORE_DATA", str(ROOT.parent / "shared" / "data"))
 SHARED = Path(os.environ["MAKEMORE_DATA"])
+# Tests send Ctrl-C to runs in this process and in child processes. pytest started as a script's
+# background job inherits SIGINT ignored, which runs honour: take it back, for the children too.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 needs_shared = pytest.mark.skipif(not (SHARED / "names.txt").exists(), reason=f"reference corpora not in {SHARED}")
 
 # Small enough that a run takes a second or two on a CPU core, large enough to learn.

@@ -185,6 +185,27 @@ def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
     assert metrics["steps"] == ckpt["step"] + 20
 
 
+def test_a_run_started_ignoring_ctrl_c_ignores_it(tmp_path):
+    """A script's background job (`makemore train ... &`) starts with SIGINT ignored; SIGTERM still stops it."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "makemore", "train", "--out-dir", str(tmp_path), "--name", "bg", "--device", "cpu",
+           "--n-embd", "8", "--n-hidden", "64", "--max-steps", "1000000", "--eval-interval", "50"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509 (no threads here)
+    validations = 0
+    for line in proc.stdout:
+        if line.startswith("step"):
+            validations += 1
+            proc.send_signal(signal.SIGINT if validations == 1 else signal.SIGTERM)
+            if validations == 2:
+                break
+    output = line + proc.stdout.read()
+    assert validations == 2 and proc.wait(timeout=60) == 130, output
+    assert load_checkpoint(tmp_path / "bg" / "last.pt")["step"] >= 100  # it went on after the Ctrl-C at step 50
+
+
 def test_bigram_counts_are_exact_and_the_one_layer_net_reaches_the_same_loss(tmp_path):
     quiet = lambda _: None
     reason, counts = run_training(tmp_path / "counts", "bigram", {}, DataConfig(), {"device": "cpu"}, log=quiet)

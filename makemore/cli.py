@@ -169,7 +169,7 @@ Examples:
 @click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder")
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
-@click.option("--prefix", default="", help="every sample starts with this text")
+@click.option("--prefix", "--prompt", default="", help="every sample starts with this text")
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
 @click.option("--max-len", type=int, default=None, help="characters per sample at most  [default: 64 for lines, 500 for prose]")

@@ -104,6 +104,8 @@ def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path, prose_file):
     result = run("sample", "--run", tmp_path / "l", "-n", 3, "--max-len", 30, "--prefix", "Whether", "--seed", 0)
     assert result.exit_code == 0, result.output
     assert result.stdout.count("Whether") >= 3
+    again = run("sample", "--run", tmp_path / "l", "-n", 3, "--max-len", 30, "--prompt", "Whether", "--seed", 0)
+    assert again.stdout == result.stdout  # --prompt, the word other tools use, is --prefix
 
 
 def test_transformer_on_prose_reads_at_most_its_block(tmp_path, prose_file):

@@ -338,13 +338,12 @@ def split_sizes(n, cfg):
 
 
 def split_labeled(pairs, cfg):
-    """De-duplicate (item, label) pairs and split them per label (stratified) from cfg.split_seed.
+    """Split distinct (item, label) pairs per label (stratified) from cfg.split_seed.
 
     An item is the unit of the split: an item with two labels goes, with both, to the split drawn
     for its first label, so no item is in two splits. --label-frac then keeps that share of each
     label's train pairs (at least one), picked from cfg.label_seed.
     """
-    pairs = list(dict.fromkeys(pairs))
     labels = sorted({label for _, label in pairs})
     if len(labels) < 2:
         raise MakemoreError(f"data {cfg.data} has one class only ({labels[0]}); a classifier needs at least 2 labels")
@@ -378,6 +377,14 @@ def split_labeled(pairs, cfg):
     return LabeledCorpus(labels, picked, parts["val"], parts["test"], unused)
 
 
+def kept_once(entries, what, log):
+    """The entries de-duplicated, first seen first; says how many repeats were dropped."""
+    distinct = list(dict.fromkeys(entries))
+    if len(distinct) < len(entries):
+        log(f"data: {len(entries):,} {what}, {len(distinct):,} distinct: each is kept once, so none is in two splits")
+    return distinct
+
+
 def load_corpus(cfg, log=print, labeled=False):
     """The corpus of a data config. labeled=True (classifiers) reads (item, label) pairs; a language
     model on a labeled source reads its items, in the labeled split."""
@@ -400,11 +407,11 @@ def load_corpus(cfg, log=print, labeled=False):
         raise MakemoreError(f"a classifier needs labeled data (label<TAB>item lines or a folder of <label>.txt files), "
                             f"not --kind {kind}: drop --kind or pass --kind labeled")
     if kind == "labeled":
-        corpus = split_labeled(load_labeled_pairs(cfg), cfg)
+        corpus = split_labeled(kept_once(load_labeled_pairs(cfg), "(item, label) pairs", log), cfg)
         return corpus if labeled else corpus.as_lines()
     docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if kind == "lines":
-        items = list(dict.fromkeys(item for doc in docs for item in item_lines(doc)))  # de-duplicated, first seen first
+        items = kept_once([item for doc in docs for item in item_lines(doc)], "lines", log)
         longest = max(items, key=len, default="")
         if len(longest) > MAX_ITEM_LEN:
             raise MakemoreError(

@@ -209,9 +209,11 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
 
 @needs_shared
 def test_surnames_split_matches_the_issue():
-    corpus = load_corpus(DataConfig(data=str(SHARED / "surnames")), quiet, labeled=True)
+    said = []
+    corpus = load_corpus(DataConfig(data=str(SHARED / "surnames")), said.append, labeled=True)
     pairs = corpus.train + corpus.val + corpus.test
     assert len(pairs) == 18_015 and len(corpus.labels) == 18
+    assert "data: 20,074 (item, label) pairs, 18,015 distinct: each is kept once, so none is in two splits" in said
     items = [{item for item, _ in part} for part in corpus.splits().values()]
     assert not (items[0] & items[1] or items[0] & items[2] or items[1] & items[2])
     russian = corpus.labels.index("Russian")

@@ -11,8 +11,10 @@ from makemore.tokenizer import CharTokenizer
 def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
     path = tmp_path / "items.txt"
     path.write_text("\n".join([f"item{i}" for i in range(100)] * 2) + "\n\n  \n", encoding="utf-8")
-    corpus = load_corpus(DataConfig(data=str(path)), log=lambda _: None)
+    said = []
+    corpus = load_corpus(DataConfig(data=str(path)), log=said.append)
     assert corpus.kind == "lines"
+    assert "data: 200 lines, 100 distinct: each is kept once, so none is in two splits" in said
     assert (len(corpus.train), len(corpus.val), len(corpus.test)) == (80, 10, 10)
     assert not set(corpus.train) & set(corpus.val) and not set(corpus.train) & set(corpus.test)
     assert set(corpus.train + corpus.val + corpus.test) == {f"item{i}" for i in range(100)}

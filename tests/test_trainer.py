@@ -128,6 +128,12 @@ def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_pa
     reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, eval_interval=20, patience=2)
     assert reason == "early_stop"
     assert metrics["steps"] < 2000
+    said = []
+    reason, again = run_training(tmp_path / "run", resume=True, log=said.append)  # the same patience: nothing to do
+    assert reason == "early_stop" and again["steps"] == metrics["steps"] and again["val_loss"] == metrics["val_loss"]
+    assert any("pass a larger --patience, or 0, to train on" in line for line in said)
+    reason, more = run_training(tmp_path / "run", resume=True, train_overrides={"patience": 4}, log=lambda _: None)
+    assert reason == "early_stop" and more["steps"] > metrics["steps"]  # it trained on
 
 
 def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):

@@ -186,6 +186,10 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter  # slow to import; only training needs it
 
         cfg, model, train = self.config, self.model, self.batches["train"]
+        if cfg.patience and self.evals_since_best >= cfg.patience:  # resumed after an early stop: nothing to open
+            self.log(f"stopped early at step {self.step:,}: val has not improved in {self.evals_since_best} "
+                     f"validations (--patience {cfg.patience}); pass a larger --patience, or 0, to train on")
+            return "early_stop"
         model.train()
         if cfg.ema and self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
@@ -199,10 +203,6 @@ class Trainer:
         interval_start, steps_in_interval = time.perf_counter(), 0
         try:  # closed however training ends, so TensorBoard has every event of a stopped or pruned run
             reason = "max_steps"
-            if cfg.patience and self.evals_since_best >= cfg.patience:  # resumed after an early stop
-                self.log(f"stopped early at step {self.step:,}: val has not improved in {self.evals_since_best} "
-                         f"validations (--patience {cfg.patience}); pass a larger --patience, or 0, to train on")
-                return "early_stop"
             with StopRequest() as stop:
                 while self.step < cfg.max_steps:
                     lr = lr_at(self.step, cfg)

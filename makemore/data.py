@@ -321,14 +321,17 @@ class LabeledCorpus:
         return Corpus("lines", items(self.train + self.unused), items(self.val), items(self.test), read_as="labeled")
 
 
-def guess_kind(text):
-    """label<TAB>item on every line is labeled; prose has paragraphs or long lines; lists of items have neither."""
-    lines = text.strip().split("\n")
+def guess_kind(docs, folder=False):
+    """The kind of a source's texts (one per file or row): label<TAB>item on every line is labeled;
+    prose has paragraphs or long lines; lists of items have neither, and a folder of several such
+    lists is labeled data, each file's name the label of its items (the surnames layout)."""
+    text = "\n".join(doc.strip() for doc in docs)  # the newline that ends a file is no paragraph break
+    lines = text.split("\n")
     if all("\t" in line for line in lines if line.strip()):
         return "labeled"
-    if "\n\n" in text.strip() or max(len(line) for line in lines) > 100:
+    if "\n\n" in text or max(len(line) for line in lines) > 100:
         return "stream"
-    return "lines"
+    return "labeled" if folder and len(docs) > 1 else "lines"
 
 
 def split_sizes(n, cfg):
@@ -396,7 +399,7 @@ def load_corpus(cfg, log=print, labeled=False):
             kind = CORPORA[cfg.data].kind
         else:
             docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
-            kind = guess_kind("\n".join(docs))
+            kind = guess_kind(docs, folder=not cfg.data.startswith("hf:") and Path(cfg.data).is_dir())
         others = " or ".join(k for k in ("lines", "stream", "labeled") if k != kind)
         log(f"data: {cfg.data} read as {kind} (pass --kind {others} to change)")
     if labeled and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":

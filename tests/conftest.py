@@ -81,7 +81,7 @@ def labeled_folder(tmp_path):
 @pytest.fixture
 def lm_run(tmp_path, labeled_folder):
     """A tiny language model pretrained on the items of the labeled folder."""
-    result = run("train", "--model", "lstm", "--data", labeled_folder, "--kind", "labeled", "--out-dir", tmp_path,
+    result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path,
                  "--name", "lm", "--max-steps", 60, "--eval-interval", 30, *TINY_CLF)
     assert result.exit_code == 0, result.output
     return tmp_path / "lm"

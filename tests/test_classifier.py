@@ -52,10 +52,22 @@ def test_label_fraction_keeps_a_share_of_each_label(labeled_folder):
     assert part.texts() == full.texts() or sorted(part.texts()) == sorted(full.texts())  # one vocabulary for every share
 
 
+def test_a_folder_of_lists_is_labeled_data_for_a_language_model_too(labeled_folder):
+    # `train --data <folder>` then `finetune --data <folder>`: the language model reads the items in
+    # the classifier's split (files that each end with a newline were once taken for paragraphs of prose)
+    said = []
+    lm = load_corpus(DataConfig(data=str(labeled_folder)), said.append)
+    clf = load_corpus(DataConfig(data=str(labeled_folder)), quiet, labeled=True)
+    assert said[0] == f"data: {labeled_folder} read as labeled (pass --kind lines or stream to change)"
+    assert (lm.kind, lm.read_as) == ("lines", "labeled")
+    for part in ("train", "val", "test"):
+        assert set(getattr(lm, part)) == {item for item, _ in getattr(clf, part)}
+
+
 def test_tab_separated_labels_are_read_and_guessed(tmp_path):
     path = tmp_path / "sex.tsv"
     path.write_text("F\temma\nM\tliam\nF\tolivia\nM\tnoah\nF\tava\nM\toliver\nF\tmia\nM\tjack\n" * 2, encoding="utf-8")
-    assert guess_kind(path.read_text()) == "labeled"
+    assert guess_kind([path.read_text()]) == "labeled"
     corpus = load_corpus(DataConfig(data=str(path), val_frac=0.25, test_frac=0.25), quiet, labeled=True)
     assert corpus.labels == ["F", "M"] and len(corpus.train + corpus.val + corpus.test) == 8
 

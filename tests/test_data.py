@@ -44,9 +44,14 @@ def test_stream_corpus_is_cut_in_order():
 
 
 def test_kind_is_guessed_from_the_text():
-    assert guess_kind("emma\nolivia\nava\n") == "lines"
-    assert guess_kind("First Citizen:\nBefore we proceed.\n\nAll:\nSpeak.\n") == "stream"
-    assert guess_kind("x" * 300) == "stream"
+    names, more_names = "emma\nolivia\nava\n", "liam\nnoah\n"
+    prose = "First Citizen:\nBefore we proceed.\n\nAll:\nSpeak.\n"
+    assert guess_kind([names]) == "lines"
+    assert guess_kind([names, more_names]) == "lines"  # rows of a dataset, or files that end with a newline
+    assert guess_kind([names, more_names], folder=True) == "labeled"  # a folder of <label>.txt lists
+    assert guess_kind([prose]) == "stream"
+    assert guess_kind([prose, prose], folder=True) == "stream"
+    assert guess_kind(["x" * 300]) == "stream"
 
 
 def test_first_windows_of_a_known_word():

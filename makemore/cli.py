@@ -167,7 +167,7 @@ Examples:
 @cli.command(epilog=SAMPLE_EXAMPLES)
 @click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
 @click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder; 0: always the likeliest character")
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
 @click.option("--prefix", "--prompt", default="", help="every sample starts with this text")
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
@@ -189,6 +189,9 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
     if unique and kind != "lines":
         raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run_dir} was trained on "
                         f"{kind} text: drop --unique")
+    if unique and temperature == 0:
+        raise UserError("--unique draws again until samples are new, and at --temperature 0 every draw is the same: "
+                        "pass a --temperature above 0, or drop --unique")
     model, _ = run.load_model(checkpoint, pick_device(device))
     options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
@@ -388,7 +391,7 @@ def classify(run_dir, items, top_k, checkpoint, device):
 
     run = Run.open(run_dir)
     if run.model_name != "classifier":
-        raise UserError(f"{run_dir} is a {run.model_name} language model; classify needs a classifier run "
+        raise UserError(f"{run_dir} is a language model ({run.model_name}); classify needs a classifier run "
                         "(makemore finetune, or makemore train --model classifier)")
     if not items:
         items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]

@@ -1,4 +1,5 @@
 """Generation: a batch of samples at once, one token per step, with temperature, top-k and a prefix.
+Temperature 0 is greedy decoding: always the likeliest token, so every sample of a prefix is the same.
 
 Line corpora start each sample at the boundary token and end it at the next one; stream corpora
 start from the prefix (or a newline) and run for a fixed length. The model's own `start` / `step`
@@ -16,8 +17,9 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     """Return n strings, each starting with prefix."""
     if n <= 0:
         raise MakemoreError(f"-n must be positive, got {n}")
-    if temperature <= 0:
-        raise MakemoreError(f"--temperature must be positive, got {temperature}; use e.g. 0.8 (lower is more conservative)")
+    if temperature < 0:
+        raise MakemoreError(f"--temperature must be 0 (the likeliest character) or more, got {temperature}; "
+                            "use e.g. 0.8 (lower is more conservative)")
     if top_k is not None and top_k <= 0:
         raise MakemoreError(f"--top-k must be positive, got {top_k}")
     if max_len is not None and max_len <= 0:
@@ -38,11 +40,14 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     out = []
     done = torch.zeros(n, dtype=torch.bool, device=device)
     for _ in range(max_len):
-        logits = logits.float() / temperature  # (n, V)
-        if top_k is not None:
-            kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        idx_next = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
+        if temperature == 0:
+            idx_next = logits.argmax(-1, keepdim=True)  # (n, 1)
+        else:
+            logits = logits.float() / temperature  # (n, V)
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            idx_next = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)  # (n, 1)
         if kind == "lines":
             idx_next = idx_next.masked_fill(done[:, None], BOUNDARY)
             done |= idx_next[:, 0] == BOUNDARY

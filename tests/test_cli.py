@@ -31,6 +31,24 @@ def test_a_run_trained_in_bf16_on_a_gpu_evaluates_and_samples_on_a_cpu(trained_r
     assert run("eval", "--run", copy, "--device", "cpu").stdout == run("eval", "--run", trained_run, "--device", "cpu").stdout
 
 
+def test_temperature_zero_always_takes_the_likeliest_character(trained_run):
+    import torch
+
+    from makemore.checkpoint import Run
+    from makemore.tokenizer import BOUNDARY
+
+    result = run("sample", "--run", trained_run, "-n", 3, "--temperature", 0, "--prefix", "a")
+    assert result.exit_code == 0, result.output
+    samples = result.stdout.splitlines()
+    run_ = Run.open(trained_run)
+    model, _ = run_.load_model("best", "cpu")
+    idx = [BOUNDARY, *run_.tokenizer.encode("a")]
+    with torch.no_grad():
+        while idx[-1] != BOUNDARY and len(idx) < 2 + 64:  # the full forward pass, a character at a time
+            idx.append(int(model(torch.tensor([idx]))[0][0, -1].argmax()))
+    assert samples == ["a" + run_.tokenizer.decode([i for i in idx[2:] if i != BOUNDARY])] * 3
+
+
 def test_unique_samples_are_not_in_the_training_split(trained_run):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus

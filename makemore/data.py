@@ -366,7 +366,10 @@ def split_labeled(pairs, cfg):
         for name, chunk in chunks.items():
             parts[name] += [(item, i) for item in chunk for i in labels_of[item]]
     if not parts["train"] or not parts["val"]:
-        raise MakemoreError(f"data {cfg.data} has too few items ({len(labels_of)}) to split; give more items")
+        empty = "train" if not parts["train"] else "val"
+        raise MakemoreError(f"data {cfg.data} has too few items ({len(labels_of)}) to split: the {empty} split gets none "
+                            f"(--val-frac {cfg.val_frac} and --test-frac {cfg.test_frac} of each label's items, rounded); "
+                            "give more items, or other --val-frac / --test-frac")
     picked, unused = parts["train"], []
     if cfg.label_frac < 1:
         rng = random.Random(cfg.label_seed)

@@ -36,6 +36,10 @@ def test_labeled_data_bad_input(tmp_path, labeled_folder):
     (one / "English.txt").write_text("smith\njones\nbrown\n", encoding="utf-8")
     assert_user_error(run("train", "--model", "classifier", "--data", one, "--out-dir", tmp_path),
                       "one class only (English)", "at least 2 labels")
+    few = tmp_path / "few.tsv"
+    few.write_text("F\temma\nM\tliam\nF\tava\nM\tnoah\n", encoding="utf-8")
+    assert_user_error(run("train", "--model", "classifier", "--data", few, "--out-dir", tmp_path),
+                      "too few items (4) to split: the val split gets none", "--val-frac")
     words = tmp_path / "words.txt"
     words.write_text("anna\nbob\ncleo\n", encoding="utf-8")
     assert_user_error(run("train", "--model", "classifier", "--data", words, "--kind", "lines", "--out-dir", tmp_path),

@@ -15,14 +15,14 @@ def option_name(field_name):
 def check_positive(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or value <= 0:
+        if value is None or not value > 0:  # not '<= 0', which a nan passes
             raise MakemoreError(f"{option_name(name)} must be positive, got {value}")
 
 
 def check_non_negative(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or value < 0:
+        if value is None or not value >= 0:
             raise MakemoreError(f"{option_name(name)} must be zero or more, got {value}")
 
 

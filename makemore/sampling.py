@@ -17,7 +17,7 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     """Return n strings, each starting with prefix."""
     if n <= 0:
         raise MakemoreError(f"-n must be positive, got {n}")
-    if temperature < 0:
+    if not temperature >= 0:  # nan too
         raise MakemoreError(f"--temperature must be 0 (the likeliest character) or more, got {temperature}; "
                             "use e.g. 0.8 (lower is more conservative)")
     if top_k is not None and top_k <= 0:

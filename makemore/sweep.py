@@ -105,7 +105,7 @@ def parse_param(name, spec):
             return Param(name, choices=[parse_value(v.strip()) for v in spec.split(",") if v.strip()])
     except ValueError:
         raise MakemoreError(f"cannot read the range of {name} from '{spec}'; {fix}") from None
-    if param.low >= param.high:
+    if not param.low < param.high:  # nan too
         raise MakemoreError(f"the range of {name} is empty ({spec}): the low end must be below the high end")
     if param.log and param.low <= 0:
         raise MakemoreError(f"a log range needs positive ends, got {name}={spec}")

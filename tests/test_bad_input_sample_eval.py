@@ -55,6 +55,7 @@ def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--temperature", -1], "--temperature must be 0 (the likeliest character) or more"),
+    (["--temperature", "nan"], "--temperature must be 0 (the likeliest character) or more"),
     (["--temperature", 0, "--unique"], "at --temperature 0 every draw is the same"),
     (["--top-k", 0], "--top-k must be positive"),
     (["-n", 0], "-n must be positive"),

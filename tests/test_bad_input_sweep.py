@@ -13,6 +13,7 @@ TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 
 @pytest.mark.parametrize("args,fragments", [
     (["--param", "lr"], ["--param takes NAME=VALUES"]),
     (["--param", "lr=log:1e-2:1e-4"], ["range of lr is empty"]),
+    (["--param", "dropout=nan..0.5"], ["range of dropout is empty"]),
     (["--param", "lr=log:0:1"], ["log range needs positive ends"]),
     (["--param", "lr=fast:1:2"], ["cannot read the range of lr"]),
     (["--param", "n_hiden=64,128"], ["no setting n_hiden", "n_hidden"]),

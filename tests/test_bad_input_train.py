@@ -119,7 +119,7 @@ def test_an_out_dir_that_cannot_be_made(tmp_path):
     ("--lr", 0), ("--lr", -1e-3), ("--max-steps", -5), ("--batch-size", 0), ("--n-hidden", 0),
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),
     ("--val-frac", 0), ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
-    ("--ema", 1), ("--ema", -0.5),
+    ("--ema", 1), ("--ema", -0.5), ("--lr", "nan"), ("--weight-decay", "nan"), ("--grad-clip", "nan"),
 ])
 def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
     assert_user_error(run("train", option, value, "--out-dir", tmp_path), option)

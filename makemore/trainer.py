@@ -168,7 +168,8 @@ class Trainer:
         self.generator.set_state(ckpt["rng"]["batches"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        self.log(f"resumed {self.run.path} at step {self.step} (best at step {self.best_step})")
+        best = f"best at step {self.best_step:,}" if self.best_val < float("inf") else "not validated yet"
+        self.log(f"resumed {self.run.path} at step {self.step:,} ({best})")
 
     # -- the loop -------------------------------------------------------------------------------
     def train(self):

@@ -72,7 +72,7 @@ def test_train_on_a_text_file_and_resume(tmp_path, words_file):
     assert "read as lines" in result.output and "done (max_steps)" in result.output
     result = run("train", "--resume", "--name", "w", "--out-dir", tmp_path, "--max-steps", 200)
     assert result.exit_code == 0, result.output
-    assert "resumed" in result.output and "after 200 steps" in result.output
+    assert "resumed" in result.output and "at step 100 (best at step 100)" in result.output and "after 200 steps" in result.output
 
 
 def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):

@@ -405,7 +405,7 @@ def load_corpus(cfg, log=print, labeled=False):
             kind = guess_kind(docs, folder=not cfg.data.startswith("hf:") and Path(cfg.data).is_dir())
         others = " or ".join(k for k in ("lines", "stream", "labeled") if k != kind)
         log(f"data: {cfg.data} read as {kind} (pass --kind {others} to change)")
-    if labeled and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":
+    if kind == "labeled" and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":  # transfer's LM too
         labeled_names = ", ".join(name for name, spec in CORPORA.items() if spec.kind == "labeled")
         raise MakemoreError(f"corpus '{cfg.data}' has no labels; a classifier needs labeled data: pass --data {labeled_names}, "
                             "a file of label<TAB>item lines or a folder of <label>.txt files")

@@ -465,7 +465,8 @@ Examples:
 \b
 --param NAME=VALUES: a,b,c (choices), 3..8 (integers), 0..0.5 (floats), log:1e-4:1e-2 (log-uniform),
 float:0:0.5 (uniform), int:16:512 / intlog:16:512 (integers, log-spaced).
-Other options of `makemore train` (--max-steps, --device, ...) are fixed for every trial.
+Other options of `makemore train` (--max-steps, --device, ...) are fixed for every trial. With --space,
+a setting named on the command line (searched or fixed) replaces the file's.
 """
 
 
@@ -534,13 +535,19 @@ def new_sweep_config(name, model, data, lm_run, params, space, out_dir, given):
     settings.setdefault("model", "classifier" if settings.get("pretrained") else "mlp")
     settings.setdefault("data", "names")
     settings.update({k: v for k, v in given.items() if k in sweep_keys})
-    fixed = {**settings.get("fixed", {}), **{k: v for k, v in given.items() if k not in sweep_keys}}
-    searched = dict(settings.get("params", {}))
+    fixed = {k: v for k, v in given.items() if k not in sweep_keys}
+    searched = {}
     for item in params:
         key, eq, spec = item.partition("=")
-        if not eq or not key.strip() or not spec.strip():
+        key = key.strip().replace("-", "_")
+        if not eq or not key or not spec.strip():
             raise UserError(f"--param takes NAME=VALUES, e.g. lr=log:1e-4:3e-2; got '{item}'")
-        searched[key.strip().replace("-", "_")] = spec.strip()
+        if key in searched:
+            raise UserError(f"--param {key} is given twice ({searched[key]} and {spec.strip()}); keep one")
+        searched[key] = spec.strip()
+    named = {*searched, *fixed}  # a setting named on the command line, searched or fixed, replaces the file's
+    for table, mine in (("params", searched), ("fixed", fixed)):
+        mine.update({k: v for k, v in settings.get(table, {}).items() if k not in named})
     settings.update(params=searched, fixed=fixed)
     settings["name"] = name or settings.get("name") or default_run_name(out_dir, settings["model"], settings["data"])
     return SweepConfig(**settings)

@@ -133,6 +133,10 @@ class SweepConfig:
         check_choice(self, "pruner")
         if not self.params:
             raise MakemoreError("the sweep searches nothing; give --param NAME=VALUES (e.g. --param lr=log:1e-4:3e-2) or --space FILE")
+        both = [k for k in self.params if k in self.fixed]
+        if both:
+            raise MakemoreError(f"{', '.join(both)} is both searched and fixed; search it (--param) or fix it "
+                                f"({', '.join(option_name(k) for k in both)}), not both")
         space = self.space()  # parse now, so a bad spec fails before anything starts
         if self.sampler == "grid":
             [p.grid() for p in space]

@@ -21,6 +21,8 @@ TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 
     ([], ["searches nothing", "--param"]),
     (["--param", "lr=0.1", "--trials", 0], ["--trials must be positive"]),
     (["--param", "lr=0.1", "--sampler", "bayes"], ["--sampler"]),
+    (["--param", "lr=0.1,0.2", "--param", "lr=0.3"], ["--param lr is given twice (0.1,0.2 and 0.3)"]),
+    (["--param", "lr=log:1e-3:1e-2", "--lr", 0.01], ["lr is both searched and fixed", "(--lr), not both"]),
 ])
 def test_bad_sweep_options(tmp_path, args, fragments):
     out = tmp_path / "sweeps"
@@ -38,6 +40,8 @@ def test_bad_sweep_names_and_files(tmp_path):
     assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "not valid TOML")
     bad.write_text("trails = 3\n")
     assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "unknown setting(s) trails")
+    bad.write_text('[params]\nlr = "log:1e-3:1e-2"\n[fixed]\nlr = 0.01\n')
+    assert_user_error(run("sweep", "--out-dir", out, "--space", bad), "lr is both searched and fixed")
 
 
 def test_a_sweep_name_is_never_reused_and_settings_stay(tmp_path):

@@ -184,3 +184,13 @@ def test_a_sweep_from_a_toml_file(tmp_path):
     assert len(rows) == 2 and all(r["steps"] == "40" for r in rows)
     report = run("sweep", "--name", "fromfile", "--out-dir", tmp_path / "sweeps", "--report")
     assert report.exit_code == 0 and "best: trial" in report.output
+
+
+def test_the_command_line_replaces_a_space_files_setting_whether_searched_or_fixed(tmp_path):
+    from makemore.cli import new_sweep_config
+
+    space = tmp_path / "space.toml"
+    space.write_text('[params]\nlr = "log:3e-3:3e-2"\nn_hidden = [16, 32]\n[fixed]\nmax_steps = 40\nn_embd = 8\n')
+    cfg = new_sweep_config(None, None, None, None, ["max_steps=20..40"], space, tmp_path, {"n_hidden": 24})
+    assert cfg.params == {"lr": "log:3e-3:3e-2", "max_steps": "20..40"}
+    assert cfg.fixed == {"n_hidden": 24, "n_embd": 8}

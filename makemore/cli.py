@@ -307,7 +307,7 @@ def compare(data, models, out_dir, max_steps, device):
     """Train every model with its defaults on one split and seed; write a table and a bar chart."""
     from makemore.compare import compare as run_compare
 
-    names = [m.strip() for m in models.split(",") if m.strip()]
+    names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))  # each model once
     unknown = [m for m in names if m not in LANGUAGE_MODELS]
     if unknown or not names:
         raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(LANGUAGE_MODELS)}")

@@ -177,8 +177,9 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     rows = (out / "compare.csv").read_text().splitlines()
     assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == ["bigram", "mlp"]
     assert [r.split(",")[5] for r in rows[1:]] == ["0", "30"]  # the counted bigram takes no steps of the budget
-    again = run("compare", "--models", "bigram,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
-    assert again.output.count("done before") == 2  # finished runs are read back, not retrained
+    again = run("compare", "--models", "bigram,mlp,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
+    assert again.output.count("done before") == 2  # finished runs are read back, not retrained; a model named twice is one
+    assert (out / "compare.csv").read_text().splitlines() == rows
     before = (out / "mlp" / "metrics.json").read_bytes()
     other = run("compare", "--models", "mlp", "--max-steps", 40, "--out-dir", out, "--device", "cpu")
     assert other.exit_code == 2 and "max_steps 30 (asked: 40)" in other.stderr  # never a run made another way

@@ -25,7 +25,7 @@ def loss_bars(rows, path, title):
     ax.set_ylim(low - 0.15, high + 0.12)  # the differences are what matters; the axis does not start at 0
     ax.set_ylabel("loss (nats per character)")
     ax.set_title(title)
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axes: never over a bar
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

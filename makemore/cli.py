@@ -520,7 +520,10 @@ def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, wor
         write_report(found, log=click.echo)
         click.echo(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume", err=True)
         sys.exit(130)
-    write_report(found, log=click.echo)
+    rows = write_report(found, log=click.echo)
+    if rows and all(r["state"] == "fail" for r in rows):
+        raise UserError(f"every trial failed (trial {rows[0]['trial']}: {rows[0]['error']}); "
+                        "fix the settings and start a new sweep")
 
 
 def new_sweep_config(name, model, data, lm_run, params, space, out_dir, given):

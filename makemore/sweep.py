@@ -213,7 +213,7 @@ def open_study(cfg, sweep_dir, create=False, worker=0):
     space = cfg.space()
     seed = cfg.sampler_seed + 7919 * worker  # workers that share a seed would propose the same trials
     if cfg.sampler == "grid":
-        sampler = optuna.samplers.GridSampler({p.name: p.grid() for p in space}, seed=seed)
+        sampler = grid_sampler({p.name: p.grid() for p in space}, seed)
     elif cfg.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
@@ -228,6 +228,17 @@ def open_study(cfg, sweep_dir, create=False, worker=0):
     if create:
         study.set_user_attr("config", asdict(cfg))
     return study
+
+
+def grid_sampler(grid, seed):
+    import optuna
+
+    class Grid(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values):
+            """Optuna's stops the study when the last point is told, which raises outside study.optimize():
+            the worker that ran it crashed. Here the trial budget (the grid's size at most) ends the sweep."""
+
+    return Grid(grid, seed=seed)
 
 
 def grid_size(cfg):
@@ -499,10 +510,10 @@ def follow(sweep, study, reported, log):
         if t.number in reported:
             continue
         new.add(t.number)
-        best = min((objective_of(x) for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=math.inf)
+        best = min((objective_of(x) for x in done[: k + 1] if x.state == TrialState.COMPLETE), default=None)
         what = f"{name} {objective_of(t):.4f}" if objective_of(t) is not None else t.user_attrs.get("error", "")
         log(f"[{len(reported) + len(new)}/{budget(sweep.cfg)}] trial {t.number} {t.state.name.lower()}: {what}"
-            f"  ({fmt_params(t.params)})  best so far {best:.4f}")
+            f"  ({fmt_params(t.params)})  best so far {'none' if best is None else f'{best:.4f}'}")
     return new
 
 
@@ -585,7 +596,7 @@ def write_report(sweep, log=print, top=10):
         log(f"best: trial {trial.number}, {label} {best[0][key]:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
     if importance:
         log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
-    log(f"wrote {sweep.dir / 'results.csv'} and {', '.join(p.name for p in written)}")
+    log(f"wrote {', '.join(str(p) for p in [sweep.dir / 'results.csv', *(p.name for p in written)])}")
     return rows
 
 

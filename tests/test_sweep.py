@@ -73,6 +73,7 @@ def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
     assert result.exit_code == 0, result.output
     rows = read_results(out / "clf")
     assert sorted(r["n_hidden"] for r in rows) == ["16", "8"] and {r["state"] for r in rows} == {"complete"}
+    assert "stopped with an error" not in result.output  # optuna's grid sampler crashed the worker of the last point
     assert sorted(Run.open(r["run_dir"]).model_config.encoder_config["n_hidden"] for r in rows) == [8, 16]
 
 
@@ -123,6 +124,10 @@ def test_a_trial_that_raises_is_recorded_and_the_others_finish(tmp_path):
     rows = {float(r["lr"]): r for r in read_results(out / "bad")}
     assert rows[-1.0]["state"] == "fail" and "--lr must be positive" in rows[-1.0]["error"]
     assert rows[0.01]["state"] == rows[0.02]["state"] == "complete"
+
+    every = run("sweep", "--name", "worse", "--out-dir", out, "--sampler", "grid", "--param", "lr=-1,-2", *TINY)
+    assert every.exit_code == 2 and "every trial failed (trial 0: --lr must be positive" in every.stderr
+    assert "best so far none" in every.output and len(read_results(out / "worse")) == 2
 
 
 def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp_path):

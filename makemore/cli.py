@@ -12,7 +12,7 @@ import click
 from makemore.config import option_name
 from makemore.data import DataConfig
 from makemore.errors import MakemoreError
-from makemore.models import LANGUAGE_MODELS, MODELS
+from makemore.models import LANGUAGE_MODELS, MODELS, model_config
 from makemore.trainer import TrainConfig
 
 PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
@@ -76,6 +76,24 @@ def model_fields():
     return out
 
 
+def train_fields(models=tuple(MODELS)):
+    """TrainConfig's fields; the help gives each field's default, and the models that bring their own
+    (an LSTM trains 6000 steps at lr 0.003 unless told otherwise)."""
+    out = []
+    for fld in dataclasses.fields(TrainConfig):
+        own = {}  # value -> the models that default to it
+        for model in models:
+            value = MODELS[model].train_defaults(model_config(model)).get(fld.name, fld.default)
+            own.setdefault(value, []).append(model)
+        values = sorted(own, key=lambda v: v != fld.default) if fld.default in own else list(own)
+        parts = [f"{values[0]}"] + [f"{', '.join(own[v])}: {v}" for v in values[1:]]
+        copy = dataclasses.field(default=fld.default, metadata={
+            **fld.metadata, "help": f"{fld.metadata['help']}  [default: {'; '.join(parts)}]"})
+        copy.name, copy.type = fld.name, fld.type
+        out.append(copy)
+    return out
+
+
 def picked(ctx, cls, values):
     """The fields of cls that were given on the command line (not left at their defaults)."""
     names = {f.name for f in dataclasses.fields(cls)}
@@ -116,7 +134,7 @@ Examples:
 @click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random state)")
 @field_options(model_fields(), with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig)])
-@field_options([f for f in dataclasses.fields(TrainConfig)])
+@field_options(train_fields(), with_defaults=False)
 @click.pass_context
 def train(ctx, model, name, out_dir, resume, **options):
     """Train a language model; the run directory gets checkpoints, TensorBoard logs, metrics and samples."""
@@ -351,7 +369,7 @@ def classifier_fields(exclude=()):
               help="folder that holds runs")
 @field_options(classifier_fields(exclude=("encoder",)))
 @field_options([f for f in dataclasses.fields(DataConfig)])
-@field_options([f for f in dataclasses.fields(TrainConfig)])
+@field_options(train_fields(["classifier"]), with_defaults=False)
 @click.pass_context
 def finetune(ctx, lm_run, name, out_dir, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
@@ -424,7 +442,7 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"), show_default=True,
               help="the language model, every classifier run, transfer.csv, transfer.md and transfer.png land here")
 @field_options([f for f in model_fields() if f.name != "encoder"], with_defaults=False)
-@field_options([f for f in dataclasses.fields(TrainConfig)])
+@field_options(train_fields(["classifier"]), with_defaults=False)
 @click.pass_context
 def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
@@ -492,7 +510,7 @@ def sweep_fields():
 @field_options(sweep_fields(), with_defaults=False)
 @field_options(model_fields(), with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], with_defaults=False)
-@field_options([f for f in dataclasses.fields(TrainConfig)], with_defaults=False)
+@field_options(train_fields(), with_defaults=False)
 def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     from makemore.sweep import Sweep, run_workers, write_report

@@ -150,6 +150,22 @@ def test_default_run_names_do_not_collide(tmp_path, words_file):
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["mlp-words", "mlp-words-2"]
 
 
+def test_help_gives_the_training_defaults_that_each_model_brings():
+    import re
+
+    def option_help(command, option):
+        text = " ".join(run(command, "--help").stdout.split())
+        return re.search(rf" {option} [A-Z]+ (.*?) --[a-z]", text).group(1)
+
+    assert option_help("train", "--lr").endswith("[default: 0.01; wavenet: 0.005; lstm, gru, rnn, transformer, classifier: 0.003]")
+    assert "[default: 30000; bigram: 0; lstm, gru, rnn: 6000; transformer: 40000; classifier: 3000]" in option_help("train", "--max-steps")
+    assert option_help("train", "--batch-size").endswith("[default: 64]")
+    for command in ("finetune", "transfer"):  # they train classifiers only
+        assert option_help(command, "--max-steps").endswith("[default: 3000]")
+        assert option_help(command, "--lr").endswith("[default: 0.003]")
+    assert option_help("sweep", "--lr") == option_help("train", "--lr")
+
+
 def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_run):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus

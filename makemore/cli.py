@@ -297,8 +297,10 @@ def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
                    f"{len(batches[split]):,} items, {where}")
         width = max(map(len, run.model_config.labels))
         click.echo(f"{'label':<{width}}  precision  recall     F1  items")
+        predicted = [sum(column) for column in zip(*s["confusion"])]
         for i, label in enumerate(run.model_config.labels):
-            click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
+            if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
+                click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
         return
     loss = evaluate(model, batches[split], size, precision)
     click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "

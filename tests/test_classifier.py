@@ -127,6 +127,10 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
     result = run("eval", "--run", tmp_path / "c", "--data", labeled_folder)  # all of it, repeats included
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{labeled_folder} accuracy ") and f" {lines:,} items" in result.stdout
+    (tmp_path / "one.tsv").write_text("kappa\tkakoku\n", encoding="utf-8")  # classified right below
+    result = run("eval", "--run", tmp_path / "c", "--data", tmp_path / "one.tsv")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["label", "kappa"]  # no rows of zeros
     (tmp_path / "other.tsv").write_text("kappa\tkaku\ntau\tkoko\n", encoding="utf-8")
     assert_user_error(run("eval", "--run", tmp_path / "c", "--data", tmp_path / "other.tsv"),
                       "label(s) this classifier does not know: tau")

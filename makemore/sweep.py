@@ -213,7 +213,9 @@ def open_study(cfg, sweep_dir, create=False, worker=0):
     space = cfg.space()
     seed = cfg.sampler_seed + 7919 * worker  # workers that share a seed would propose the same trials
     if cfg.sampler == "grid":
-        sampler = grid_sampler({p.name: p.grid() for p in space}, seed)
+        # not the worker's seed: optuna shuffles the points by it and gives trial k point k, so workers
+        # with their own orders ran some points twice and others never
+        sampler = grid_sampler({p.name: p.grid() for p in space}, cfg.sampler_seed)
     elif cfg.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:

@@ -49,6 +49,15 @@ def test_a_tiny_sweep_on_two_workers_writes_results_and_every_plot(tmp_path):
     assert "best: trial" in result.output and "makemore train --model mlp --data names" in result.output
 
 
+def test_a_grid_sweep_on_two_workers_visits_every_point_once(tmp_path):
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--name", "grid", "--out-dir", out, "--parallel", 2, "--sampler", "grid", "--pruner", "none",
+                 "--param", "lr=0.01,0.02,0.03", "--param", "n_hidden=8,16", *TINY)
+    assert result.exit_code == 0, result.output
+    points = sorted((float(r["lr"]), int(r["n_hidden"])) for r in read_results(out / "grid"))
+    assert points == [(lr, n) for lr in (0.01, 0.02, 0.03) for n in (8, 16)]
+
+
 def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers(tmp_path, monkeypatch):
     from makemore import plots
 

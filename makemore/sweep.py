@@ -203,7 +203,12 @@ def storage_for(cfg, sweep_dir):
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as e:  # a bad URL, an unreachable server, a missing driver
-        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {e}); check --storage") from None
+        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {first_line(e)}); check --storage") from None
+
+
+def first_line(error):
+    """An error's message without the lines some libraries add (SQLAlchemy's 'Background on this error')."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def open_study(cfg, sweep_dir, create=False, worker=0):
@@ -277,9 +282,15 @@ class Sweep:
             raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
         if cfg.pretrained:
             check_pretrained(cfg)
+        new = not sweep_dir.exists()
         make_dir(sweep_dir)
+        try:  # before sweep.json: a store that cannot be opened leaves no sweep behind to get in the way
+            open_study(cfg, sweep_dir, create=True)
+        except MakemoreError:
+            if new:
+                sweep_dir.rmdir()
+            raise
         (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-        open_study(cfg, sweep_dir, create=True)
         return cls(cfg, sweep_dir)
 
     @classmethod
@@ -302,7 +313,7 @@ class Sweep:
         try:
             summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
         except Exception as e:
-            raise MakemoreError(f"cannot read the study store {storage} ({e}); check --storage") from None
+            raise MakemoreError(f"cannot read the study store {storage} ({first_line(e)}); check --storage") from None
         if name not in summaries or "config" not in summaries[name].user_attrs:
             raise MakemoreError(f"the store {storage} has no sweep named {name}; check --name")
         cfg = SweepConfig(**{**summaries[name].user_attrs["config"], "storage": storage})

@@ -23,6 +23,8 @@ TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 
     (["--param", "lr=0.1", "--sampler", "bayes"], ["--sampler"]),
     (["--param", "lr=0.1,0.2", "--param", "lr=0.3"], ["--param lr is given twice (0.1,0.2 and 0.3)"]),
     (["--param", "lr=log:1e-3:1e-2", "--lr", 0.01], ["lr is both searched and fixed", "(--lr), not both"]),
+    (["--param", "lr=0.1", "--storage", "bogus"], ["cannot open the study store bogus", "check --storage"]),
+    (["--param", "lr=0.1", "--storage", "sqlite:////no/such/folder/x.db"], ["unable to open database file", "check --storage"]),
 ])
 def test_bad_sweep_options(tmp_path, args, fragments):
     out = tmp_path / "sweeps"

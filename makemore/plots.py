@@ -139,8 +139,9 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # trials are numbered
     complete = [r for r in ordered if r["state"] == "complete"]
     if complete:
+        trials = [r["trial"] for r in complete] + [ordered[-1]["trial"]]  # on to the last trial, pruned or not
         running = [min(r[key] for r in complete[: k + 1]) for k in range(len(complete))]
-        ax.step([r["trial"] for r in complete], running, where="post", color="tab:red", label="best so far")
+        ax.step(trials, running + running[-1:], where="post", color="tab:red", label="best so far")
     written.append(_save_loss_axes(fig, ax, ylim, measure, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
 
     # 4. heat map of the two most important parameters: the best value in each cell
@@ -152,17 +153,20 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
         ybins, ylabels = _bins(py, [r[py.name] for r in scored])
         grid = [[math.nan] * len(xlabels) for _ in ylabels]
         count = [[0] * len(xlabels) for _ in ylabels]
+        state = [[""] * len(xlabels) for _ in ylabels]  # of the cell's best trial
         for r in scored:
             i, j = ybins(r[py.name]), xbins(r[px.name])
             count[i][j] += 1
-            grid[i][j] = r[key] if math.isnan(grid[i][j]) else min(grid[i][j], r[key])
+            if math.isnan(grid[i][j]) or r[key] < grid[i][j]:
+                grid[i][j], state[i][j] = r[key], r["state"]
         fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
         image = ax.imshow(grid, cmap="viridis_r", vmin=ylim[0], vmax=ylim[1], aspect="auto", origin="lower")
         for i in range(len(ylabels)):
             for j in range(len(xlabels)):
                 if count[i][j]:
                     light = (grid[i][j] - ylim[0]) / (ylim[1] - ylim[0]) < 0.5  # viridis_r is pale at low losses
-                    ax.text(j, i, f"{grid[i][j]:.3f}\n(n={count[i][j]})", ha="center", va="center", fontsize=7,
+                    note = ", pruned" if state[i][j] == "pruned" else ""  # its loss when stopped, not at the end
+                    ax.text(j, i, f"{grid[i][j]:.3f}\n(n={count[i][j]}{note})", ha="center", va="center", fontsize=7,
                             color="black" if light else "white")
         ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=30)
         ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)

@@ -72,6 +72,19 @@ def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers
     assert all(float(t).is_integer() for t in best.get_xticks())
     assert [t.get_text() for t in best.get_legend().get_texts()] == ["complete", "best so far"]  # no empty "pruned"
 
+    rows[2]["state"] = "pruned"
+    saved.clear()
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", ("val_error", "val error rate (1 - accuracy)"))
+    line = saved["best_so_far.png"].get_lines()[0]
+    assert list(line.get_xdata()) == [0, 1, 2] and list(line.get_ydata()) == [0.13, 0.12, 0.12]  # on to the last trial
+
+    for r, n_hidden in zip(rows, (8, 8, 16)):
+        r["n_hidden"] = n_hidden
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1"), parse_param("n_hidden", "8,16")], {}, tmp_path, "t",
+                      ("val_error", "val error rate (1 - accuracy)"))
+    cells = sorted(t.get_text() for t in saved["heatmap.png"].texts)
+    assert cells == ["0.120\n(n=1)", "0.130\n(n=1)", "0.140\n(n=1, pruned)"]  # a pruned trial's loss is when it stopped
+
 
 def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
     from makemore.checkpoint import Run

@@ -61,6 +61,8 @@ class DataConfig:
                                 f"{self.val_frac} + {self.test_frac}; pass smaller shares, e.g. 0.1 each")
         if not 0 < self.label_frac <= 1:
             raise MakemoreError(f"--label-frac must be in (0, 1], got {self.label_frac}")
+        if not self.data.strip():  # else it would be read as the current folder
+            raise MakemoreError(f"--data is empty; pass a text file or folder, hf:<dataset>, or a corpus name: {', '.join(CORPORA)}")
         if self.data not in CORPORA and not self.data.startswith("hf:") and Path(self.data).exists():
             self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
 

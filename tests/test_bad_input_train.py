@@ -98,6 +98,10 @@ def test_cuda_without_a_gpu(tmp_path):
     assert_user_error(run("train", "--device", "cuda", "--out-dir", tmp_path), "no CUDA GPU", "--device auto")
 
 
+def test_empty_data(tmp_path):
+    assert_user_error(run("train", "--data", " ", "--out-dir", tmp_path), "--data is empty", "corpus name: names")
+
+
 def test_unknown_device(tmp_path):
     assert_user_error(run("train", "--device", "tpu9", "--out-dir", tmp_path), "unknown device", "--device auto")
 

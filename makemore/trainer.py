@@ -12,6 +12,7 @@ import signal
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -375,6 +376,11 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
     return metrics
 
 
+def check_new_run(path):
+    if (path / "last.pt").exists() or (path / "best.pt").exists():
+        raise MakemoreError(f"run {path} already exists; pass --resume to continue it, or another --name")
+
+
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
                  resume=False, log=tqdm.write, on_validate=None, pretrained=None):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
@@ -400,6 +406,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
         corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
     else:
+        check_new_run(Path(run_dir))  # before the data is read, which can take a while; again below, under the lock
         corpus = load_corpus(data_config, log, labeled=MODELS[model_name].model.task == "classify")
         data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
         overrides = {**(model_overrides or {})}
@@ -432,8 +439,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
                             f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
     make_dir(run.path)
     run.lock()  # before anything is written: a second trainer of this run stops here
-    if not resume and ((run.path / "last.pt").exists() or (run.path / "best.pt").exists()):
-        raise MakemoreError(f"run {run.path} already exists; pass --resume to continue it, or another --name")
+    if not resume:
+        check_new_run(run.path)
     trainer = Trainer(model, batches, config, run, device, log, on_validate)
     if resume:
         trainer.resume()

@@ -161,7 +161,9 @@ def test_tied_weights_need_equal_sizes(tmp_path):
 
 def test_an_existing_run_is_never_overwritten(trained_run):
     before = snapshot(trained_run)
-    assert_user_error(run("train", "--name", trained_run.name, "--out-dir", trained_run.parent), "already exists", "--resume")
+    result = run("train", "--name", trained_run.name, "--out-dir", trained_run.parent)
+    assert_user_error(result, "already exists", "--resume")
+    assert "data:" not in result.output  # said before the data is read
     assert snapshot(trained_run) == before
 
 

@@ -190,7 +190,7 @@ Examples:
 @click.option("--prefix", "--prompt", default="", help="every sample starts with this text")
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
-@click.option("--max-len", type=int, default=None, help="characters per sample at most  [default: 64 for lines, 500 for prose]")
+@click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  [default: 64 for lines, 500 for prose]")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkpoint, device):

@@ -463,8 +463,16 @@ def train_command(cfg, settings):
 
 def run_workers(sweep, parallel, log=print):
     """Start `parallel` worker processes on this machine, follow the store, and wait for them."""
+    if parallel < 1:
+        raise MakemoreError(f"--parallel must be positive, got {parallel}")
     if again := sweep.recover():
         log(f"{again} interrupted trial(s) will run again")
+    study = sweep.study()
+    trials = study.get_trials(deepcopy=False)
+    reported = {t.number for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")}
+    if budget(sweep.cfg) <= sum(counted(t) for t in trials):  # finished, or the rest running elsewhere
+        log(f"sweep {sweep.dir}: all {budget(sweep.cfg)} trials are finished or running; nothing to start")
+        return "done"
     logs = sweep.dir / "logs"
     logs.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -479,9 +487,9 @@ def run_workers(sweep, parallel, log=print):
         out = open(logs / f"worker-{k}.log", "a")
         proc = subprocess.Popen([*command, "--worker", str(k)], stdout=out, stderr=subprocess.STDOUT, env=env)
         workers.append((proc, out))
-    log(f"sweep {sweep.dir}: {budget(sweep.cfg)} trials of {sweep.cfg.model} on {sweep.cfg.data}, "
+    before = f" ({len(reported)} finished before)" if reported else ""
+    log(f"sweep {sweep.dir}: {budget(sweep.cfg)} trials of {sweep.cfg.model} on {sweep.cfg.data}{before}, "
         f"{parallel} worker(s) here (logs in {logs})")
-    study, reported = sweep.study(), set()
     try:
         while True:
             alive = [p for p, _ in workers if p.poll() is None]

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import TINY_MODEL, run
+from conftest import TINY_MODEL, assert_user_error, run
 
 from makemore.sweep import Sweep, parse_param
 
@@ -172,6 +172,8 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     result = run("sweep", "--name", "re", "--out-dir", out, "--resume")
     assert result.exit_code == 0, result.output
     assert "1 interrupted trial(s) will run again" in result.output
+    assert "3 trials of mlp on names (2 finished before)" in result.output
+    assert [line.split()[0] for line in result.output.splitlines() if line.startswith("[")] == ["[3/3]"]  # only the new one
     rows = read_results(out / "re")
     assert len(rows) == 3 and all(r["state"] == "complete" for r in rows)
     assert str(killed.number) not in {r["trial"] for r in rows}  # its parameters ran again as a new trial
@@ -179,6 +181,11 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     for trial, mtime in finished.items():  # finished trials were not run again
         row = next(r for r in rows if r["trial"] == trial)
         assert os.path.getmtime(os.path.join(row["run_dir"], "metrics.json")) == mtime
+
+    result = run("sweep", "--name", "re", "--out-dir", out, "--resume")  # nothing left: no workers, the report again
+    assert result.exit_code == 0, result.output
+    assert "all 3 trials are finished or running; nothing to start" in result.output and "best: trial" in result.output
+    assert_user_error(run("sweep", "--name", "re", "--out-dir", out, "--resume", "--parallel", 0), "--parallel must be positive")
 
 
 def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):

@@ -50,6 +50,8 @@ class TrainConfig:
         check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
         check_fraction(self, "ema")
+        if not self.min_lr_frac <= 1:
+            raise MakemoreError(f"--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got {self.min_lr_frac}")
 
 
 def lr_at(step, cfg):

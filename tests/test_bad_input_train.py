@@ -98,6 +98,11 @@ def test_cuda_without_a_gpu(tmp_path):
     assert_user_error(run("train", "--device", "cuda", "--out-dir", tmp_path), "no CUDA GPU", "--device auto")
 
 
+def test_bigram_counts_need_smoothing(tmp_path):
+    assert_user_error(run("train", "--model", "bigram", "--smoothing", 0, "--out-dir", tmp_path),
+                      "--smoothing must be above 0", "loss is infinite", "pass e.g. 1")
+
+
 def test_empty_data(tmp_path):
     assert_user_error(run("train", "--data", " ", "--out-dir", tmp_path), "--data is empty", "corpus name: names")
 
@@ -124,6 +129,7 @@ def test_an_out_dir_that_cannot_be_made(tmp_path):
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),
     ("--val-frac", 0), ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
     ("--ema", 1), ("--ema", -0.5), ("--lr", "nan"), ("--weight-decay", "nan"), ("--grad-clip", "nan"),
+    ("--min-lr-frac", 1.5), ("--min-lr-frac", "nan"),
 ])
 def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
     assert_user_error(run("train", option, value, "--out-dir", tmp_path), option)

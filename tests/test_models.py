@@ -102,6 +102,7 @@ def test_wavenet_has_the_lectures_size_and_needs_a_power_of_two():
 
     model = build_model("wavenet", model_config("wavenet", vocab_size=27))
     assert sum(p.numel() for p in model.parameters()) == 76_579  # nn-zero-to-hero part 5
-    with pytest.raises(MakemoreError, match="power of two"):
-        model_config("wavenet", vocab_size=27, block_size=6)
+    for block_size in (6, 1):  # 1 is 2**0, but there is no pair to merge
+        with pytest.raises(MakemoreError, match="power of two from 2"):
+            model_config("wavenet", vocab_size=27, block_size=block_size)
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.config import check_choice, check_non_negative
+from makemore.config import check_choice
+from makemore.errors import MakemoreError
 from makemore.data import IGNORE
 from makemore.models.base import LanguageModel
 
@@ -25,7 +26,9 @@ class BigramConfig:
 
     def __post_init__(self):
         check_choice(self, "fit")
-        check_non_negative(self, "smoothing")
+        if not self.smoothing > 0:  # nan too
+            raise MakemoreError(f"--smoothing must be above 0, got {self.smoothing}: without it a pair never seen in "
+                                "training has probability 0 and the loss is infinite; pass e.g. 1 (the default) or 0.1")
 
 
 class Bigram(LanguageModel):

@@ -101,8 +101,8 @@ class WaveNetConfig:
 
     def __post_init__(self):
         check_positive(self, "block_size", "n_embd", "n_hidden")
-        if self.block_size & (self.block_size - 1):
-            raise MakemoreError(f"wavenet merges characters in pairs: --block-size must be a power of two, got {self.block_size}")
+        if self.block_size < 2 or self.block_size & (self.block_size - 1):
+            raise MakemoreError(f"wavenet merges characters in pairs: --block-size must be a power of two from 2, got {self.block_size}")
         check_choice(self, "norm")
         check_fraction(self, "dropout")
 

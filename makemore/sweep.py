@@ -30,7 +30,7 @@ from pathlib import Path
 import tomllib
 
 from makemore.checkpoint import make_dir
-from makemore.config import check_choice, check_positive, option_name
+from makemore.config import check_choice, check_non_negative, check_positive, option_name
 from makemore.errors import MakemoreError
 
 SAMPLERS = ["tpe", "random", "grid"]
@@ -129,6 +129,7 @@ class SweepConfig:
 
     def __post_init__(self):
         check_positive(self, "trials", "parallel")
+        check_non_negative(self, "sampler_seed")
         check_choice(self, "sampler")
         check_choice(self, "pruner")
         if not self.params:
@@ -216,7 +217,7 @@ def open_study(cfg, sweep_dir, create=False, worker=0):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = cfg.space()
-    seed = cfg.sampler_seed + 7919 * worker  # workers that share a seed would propose the same trials
+    seed = (cfg.sampler_seed + 7919 * worker) % 2**32  # workers that share a seed would propose the same trials
     if cfg.sampler == "grid":
         # not the worker's seed: optuna shuffles the points by it and gives trial k point k, so workers
         # with their own orders ran some points twice and others never

@@ -295,7 +295,7 @@ def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
         s = split_scores(model, batches[split], size, precision)
         click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
                    f"{len(batches[split]):,} items, {where}")
-        width = max(map(len, run.model_config.labels))
+        width = max(len("label"), *map(len, run.model_config.labels))
         click.echo(f"{'label':<{width}}  precision  recall     F1  items")
         predicted = [sum(column) for column in zip(*s["confusion"])]
         for i, label in enumerate(run.model_config.labels):

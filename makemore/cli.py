@@ -137,7 +137,8 @@ Examples:
 @field_options(train_fields(), with_defaults=False)
 @click.pass_context
 def train(ctx, model, name, out_dir, resume, **options):
-    """Train a language model (or, with --model classifier, a classifier from scratch); the run directory gets checkpoints, TensorBoard logs, metrics and samples."""
+    """Train a language model (or, with --model classifier, a classifier from scratch); the run
+    directory gets checkpoints, TensorBoard logs, metrics and samples."""
     from makemore.trainer import run_training
 
     if resume:

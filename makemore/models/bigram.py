@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from makemore.config import check_choice
-from makemore.errors import MakemoreError
 from makemore.data import IGNORE
+from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
 
 

@@ -266,8 +266,9 @@ def transfer_curves(summary, path, title, majority=None):
         ax.set_xlabel("labeled training items (log scale)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)  # below both panels: never over a curve
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)

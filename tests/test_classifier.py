@@ -223,6 +223,22 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     assert bigger.exit_code == 2 and "frac0.2-seed1-scratch holds a run made with other options: head_dropout" in bigger.stderr
 
 
+def test_transfer_curves_keep_the_legend_off_both_panels(tmp_path, monkeypatch):
+    from makemore import plots
+
+    closed = []
+    monkeypatch.setattr(plots.plt, "close", closed.append)
+    def point(acc):
+        return {"test_accuracy": [acc], "test_macro_f1": [acc - 0.2]}
+
+    summary = {"scratch": [(10, point(0.6)), (100, point(0.55))], "pretrained": [(10, point(0.7)), (100, point(0.52))]}
+    plots.transfer_curves(summary, tmp_path / "t.png", "t", ("A", 0.5))
+    fig = closed[0]
+    assert all(ax.get_legend() is None for ax in fig.axes)  # curves that end low on the right once ran under it
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "scratch (mean of 1 seeds)", "pretrained (mean of 1 seeds)", "always A (0.500)"]
+
+
 @needs_shared
 def test_surnames_split_matches_the_issue():
     said = []

@@ -79,12 +79,12 @@ def model_fields():
 def train_fields(models=tuple(MODELS)):
     """TrainConfig's fields; the help gives each field's default, and the models that bring their own
     (an LSTM trains 6000 steps at lr 0.003 unless told otherwise)."""
+    defaults = {model: MODELS[model].train_defaults(model_config(model)) for model in models}
     out = []
     for fld in dataclasses.fields(TrainConfig):
         own = {}  # value -> the models that default to it
         for model in models:
-            value = MODELS[model].train_defaults(model_config(model)).get(fld.name, fld.default)
-            own.setdefault(value, []).append(model)
+            own.setdefault(defaults[model].get(fld.name, fld.default), []).append(model)
         values = sorted(own, key=lambda v: v != fld.default) if fld.default in own else list(own)
         parts = [f"{values[0]}"] + [f"{', '.join(own[v])}: {v}" for v in values[1:]]
         copy = dataclasses.field(default=fld.default, metadata={

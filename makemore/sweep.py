@@ -267,6 +267,11 @@ def counted(trial):
     return not (trial.state == TrialState.FAIL and trial.user_attrs.get("interrupted"))
 
 
+def finished(trial):
+    """Trials that ran to their end (complete, pruned or failed), not interrupted ones (those run again)."""
+    return trial.state.is_finished() and not trial.user_attrs.get("interrupted")
+
+
 # ----------------------------------------------------------------------------------------------
 # workers
 
@@ -470,7 +475,7 @@ def run_workers(sweep, parallel, log=print):
         log(f"{again} interrupted trial(s) will run again")
     study = sweep.study()
     trials = study.get_trials(deepcopy=False)
-    reported = {t.number for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")}
+    reported = {t.number for t in trials if finished(t)}
     if budget(sweep.cfg) <= sum(counted(t) for t in trials):  # finished, or the rest running elsewhere
         log(f"sweep {sweep.dir}: all {budget(sweep.cfg)} trials are finished or running; nothing to start")
         return "done"
@@ -526,8 +531,7 @@ def follow(sweep, study, reported, log):
 
     new, name = set(), objective(sweep.cfg)[0].replace("_", " ")
     trials = study.get_trials(deepcopy=False)
-    done = sorted((t for t in trials if t.state.is_finished() and not t.user_attrs.get("interrupted")),
-                  key=lambda t: t.datetime_complete)
+    done = sorted(filter(finished, trials), key=lambda t: t.datetime_complete)
     for k, t in enumerate(done):
         if t.number in reported:
             continue

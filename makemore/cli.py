@@ -188,7 +188,7 @@ Examples:
 @click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder; 0: always the likeliest character")
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
-@click.option("--prefix", "--prompt", default="", help="every sample starts with this text")
+@click.option("--prefix", "--prompt", default="", help="every sample starts with this text (ends, from a model trained with --reverse)")
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
 @click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  [default: 64 for lines, 500 for prose]")
@@ -212,7 +212,7 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
         raise UserError("--unique draws again until samples are new, and at --temperature 0 every draw is the same: "
                         "pass a --temperature above 0, or drop --unique")
     model, _ = run.load_model(checkpoint, pick_device(device))
-    options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k)
+    options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k, reverse=run.data_config.reverse)
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
     if kind != "lines":
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
@@ -284,7 +284,8 @@ def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
     else:
         cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
         corpus, source, split = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input, source)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input, source,
+                           run.data_config.reverse)
     if split not in batches:
         raise UserError(f"the {split} split of this run is empty; pick another --split")
     size, precision = run.train_config.eval_batch_size, run.train_config.precision
@@ -354,8 +355,13 @@ Examples:
   makemore train --model lstm --data surnames --name lm-surnames        # pretrain on the items alone
   makemore finetune --from runs/lm-surnames --data surnames --name clf-surnames
   makemore finetune --from runs/lm-surnames --data surnames --freeze-steps 300 --body-lr-mult 0.3
+  makemore train --model lstm --data surnames --reverse true --name lm-surnames-bw   # reads right to left
+  makemore finetune --from runs/lm-surnames --backward runs/lm-surnames-bw --data surnames
   makemore train --model classifier --encoder lstm --data surnames      # the same architecture from scratch
 """
+
+
+FINETUNE_SETS = ("encoder", "bidirectional")  # set by --from and --backward
 
 
 def classifier_fields(exclude=()):
@@ -367,14 +373,17 @@ def classifier_fields(exclude=()):
 @cli.command(epilog=FINETUNE_EXAMPLES)
 @click.option("--from", "lm_run", type=click.Path(path_type=Path), required=True,
               help="a language-model run (makemore train) whose body and tokenizer the classifier starts from")
+@click.option("--backward", "backward_run", type=click.Path(path_type=Path),
+              help="a language-model run trained as --from was but with --reverse true: a second body that reads each "
+                   "item right to left (a bidirectional classifier)")
 @click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
-@field_options(classifier_fields(exclude=("encoder",)))
-@field_options([f for f in dataclasses.fields(DataConfig)])
+@field_options(classifier_fields(exclude=FINETUNE_SETS))
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name != "reverse"])  # language models only
 @field_options(train_fields(["classifier"]), with_defaults=False)
 @click.pass_context
-def finetune(ctx, lm_run, name, out_dir, **options):
+def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
 
     Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
@@ -383,9 +392,9 @@ def finetune(ctx, lm_run, name, out_dir, **options):
     from makemore.trainer import run_training
 
     run_dir = out_dir / (name or default_run_name(out_dir, "classifier", options["data"]))
-    head_options = {f.name: options[f.name] for f in classifier_fields(exclude=("encoder",))}
+    head_options = {f.name: options[f.name] for f in classifier_fields(exclude=FINETUNE_SETS)}
     reason, _ = run_training(run_dir, "classifier", head_options, subset(DataConfig, options),
-                             picked(ctx, TrainConfig, options), pretrained=lm_run)
+                             picked(ctx, TrainConfig, options), pretrained=lm_run, backward=backward_run)
     if reason == "interrupted":
         sys.exit(130)
 

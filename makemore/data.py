@@ -48,6 +48,7 @@ class DataConfig:
     label_column: str = field(default="label", metadata={"help": "column that holds the label in a Hugging Face dataset (classifiers)"})
     label_frac: float = field(default=1.0, metadata={"help": "classifiers: share of the train split's labels to train on, picked per label (the rest go unused)"})
     label_seed: int = field(default=0, metadata={"help": "classifiers: seed that picks the labels of --label-frac"})
+    reverse: bool = field(default=False, metadata={"help": "language models: read each item (or the prose) right to left; a backward model's body gives a classifier a second direction (finetune --backward)"})
 
     def __post_init__(self):
         check_choice(self, "kind")
@@ -581,8 +582,9 @@ class LabeledBatches(LineBatches):
         return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
 
 
-def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None):
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None, reverse=False):
     """Batches for every non-empty split, keyed by split name. Errors name the split, or source if given.
+    reverse: the model reads each item (or the text) right to left; the corpus keeps reading order.
 
     On stream corpora a model with a sliding context of `context_size` tokens reads a full context
     before its first scored character. Other models train from each sequence's start and are
@@ -597,6 +599,10 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         if not part:
             continue
         what = source or f"the {name} split"
+        if reverse and corpus.kind == "stream":
+            part = part[::-1]
+        elif reverse:
+            part = [(item[::-1], label) for item, label in part] if corpus.kind == "labeled" else [item[::-1] for item in part]
         if corpus.kind == "labeled":
             out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
         elif corpus.kind == "lines":

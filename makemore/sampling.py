@@ -13,8 +13,9 @@ from makemore.tokenizer import BOUNDARY
 
 
 @torch.no_grad()
-def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None):
-    """Return n strings, each starting with prefix."""
+def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None, reverse=False):
+    """Return n strings, each starting with prefix. reverse: the model reads right to left (trained with
+    --reverse), so it writes each sample from its end: the prefix is where samples end."""
     if n <= 0:
         raise MakemoreError(f"-n must be positive, got {n}")
     if not temperature >= 0:  # nan too
@@ -30,7 +31,8 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     generator.manual_seed(seed if seed is not None else torch.seed())
     model.eval()
 
-    prompt = tokenizer.encode(prefix, what="the prefix")
+    start = prefix[::-1] if reverse else prefix
+    prompt = tokenizer.encode(start, what="the prefix")
     if kind == "lines":
         prompt = [BOUNDARY] + prompt
     elif not prompt:
@@ -60,5 +62,5 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     for row in generated:
         if kind == "lines" and BOUNDARY in row:
             row = row[:row.index(BOUNDARY)]
-        samples.append(prefix + tokenizer.decode(row))
-    return samples
+        samples.append(start + tokenizer.decode(row))
+    return [s[::-1] for s in samples] if reverse else samples

@@ -146,6 +146,9 @@ class SweepConfig:
         if self.pretrained:
             if self.model != "classifier":
                 raise MakemoreError(f"--from finetunes a classifier, so its trials cannot be {self.model} models; drop --model {self.model}")
+            if "bidirectional" in [*self.params, *self.fixed]:
+                raise MakemoreError("sweep --from finetunes one body; a bidirectional classifier takes its second from "
+                                    "`makemore finetune --backward`: drop --bidirectional")
             body = [k for k in [*self.params, *self.fixed] if k not in config_fields("classifier", body=False)]
             if body and not unknown:
                 raise MakemoreError(f"the body comes from --from {self.pretrained}, so its options are set there: "

@@ -20,7 +20,13 @@ from tqdm import tqdm
 
 from makemore.checkpoint import load_checkpoint, make_dir, save_checkpoint, write_json
 from makemore.classify import split_scores
-from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
+from makemore.config import (
+    check_choice,
+    check_fraction,
+    check_non_negative,
+    check_positive,
+    option_name,
+)
 from makemore.data import IGNORE, DataConfig
 from makemore.device import autocast
 from makemore.errors import MakemoreError
@@ -384,12 +390,13 @@ def check_new_run(path):
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
-                 resume=False, log=tqdm.write, on_validate=None, pretrained=None):
+                 resume=False, log=tqdm.write, on_validate=None, pretrained=None, backward=None):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config) and data_config;
     its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
-    pretrained: a language-model run whose body and tokenizer a new classifier starts from.
+    pretrained: a language-model run whose body and tokenizer a new classifier starts from; backward: a
+    language-model run trained with --reverse, the second body of a bidirectional classifier.
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
     max_steps) may change how it goes on. on_validate(step, criterion) hears every validation: the
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
@@ -409,6 +416,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
     else:
         check_new_run(Path(run_dir))  # before the data is read, which can take a while; again below, under the lock
+        if data_config.reverse and MODELS[model_name].model.task == "classify":
+            raise MakemoreError("--reverse is for language models: a classifier reads both ways with --bidirectional true "
+                                "(finetune: --backward runs/<a language model trained with --reverse true>); drop --reverse")
         corpus = load_corpus(data_config, log, labeled=MODELS[model_name].model.task == "classify")
         data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
         overrides = {**(model_overrides or {})}
@@ -418,6 +428,14 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             lm = open_pretrained(pretrained, corpus, log)
             tokenizer = lm.tokenizer
             overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
+        elif backward:
+            raise MakemoreError("--backward is the second body of a classifier finetuned --from a language model; pass --from too")
+        if pretrained and overrides.get("bidirectional") and not backward:
+            raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
+                                "runs/<a language model trained as --from was, with --reverse true>")
+        if backward:
+            back = open_pretrained(backward, corpus, log, reverse=True, like=lm)
+            overrides.update(bidirectional=True, pretrained_backward=str(back.path))
         else:
             tokenizer = CharTokenizer.from_text(corpus.texts())
         cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
@@ -433,7 +451,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
         log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
             f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input)
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
+                           reverse=run.data_config.reverse)
     if getattr(run.model_config, "balance", None) == "sampling":
         batches["train"].balance()
     if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
@@ -454,6 +473,10 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             weights, _ = lm.load_model("best")
             model.encoder.load_state_dict(weights.state_dict())
             log(f"body: {lm.model_name} from {lm.path / 'best.pt'}")
+        if backward:
+            weights, _ = back.load_model("best")
+            model.backward.load_state_dict(weights.state_dict())
+            log(f"backward body: {back.model_name} from {back.path / 'best.pt'}")
         model.prepare(batches["train"])
     run.save()  # a resumed run's config records the training options it goes on with
     n_params = sum(p.numel() for p in model.parameters())
@@ -478,7 +501,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             confusion_matrix(metrics["test_confusion"], corpus.labels, run.path / "confusion.png",
                              f"{run.path.name}: test accuracy {metrics['test_accuracy']:.3f}, macro-F1 {metrics['test_macro_f1']:.3f}")
     else:
-        samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed)
+        samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed, reverse=run.data_config.reverse)
         (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
 
     from torch.utils.tensorboard import SummaryWriter
@@ -497,7 +520,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     return reason, metrics
 
 
-def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None):
+def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None,
+                 backward=None):
     """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
     if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
     if (run_dir / "config.json").exists():
@@ -510,7 +534,7 @@ def finished_run(run_dir, model_name, overrides, data_config, train_overrides=No
     log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
     data = None if resume else DataConfig(**asdict(data_config))  # run_training records the kind it decided
     _, metrics = run_training(run_dir, model_name, overrides, data, train_overrides, resume=resume, log=log,
-                              pretrained=None if resume else pretrained)
+                              pretrained=None if resume else pretrained, backward=None if resume else backward)
     return metrics
 
 
@@ -537,23 +561,41 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
                             "pass another --out-dir to train anew, or the same options to read it back")
 
 
-def open_pretrained(path, corpus, log):
+def open_pretrained(path, corpus, log, reverse=False, like=None):
     """The language-model run a classifier starts from; its tokenizer must know every character of the data,
-    and its train split must hold no item of the classifier's val or test split (see check_no_leak)."""
+    and its train split must hold no item of the classifier's val or test split (see check_no_leak).
+    reverse: the backward body's run (--backward), which reads right to left and must match `like`, the
+    forward body's run, in model and tokenizer."""
     from makemore.checkpoint import Run
     from makemore.models import MODELS
     from makemore.tokenizer import describe_char
 
-    lm = Run.open(path, option="--from")
+    option = "--backward" if reverse else "--from"
+    lm = Run.open(path, option=option)
     if MODELS[lm.model_name].model.task != "lm":
-        raise MakemoreError(f"--from {path} is a {lm.model_name} run, not a language model; pass a run of `makemore train --model lstm` (or another language model)")
+        raise MakemoreError(f"{option} {path} is a {lm.model_name} run, not a language model; pass a run of `makemore train --model lstm` (or another language model)")
+    if lm.data_config.reverse != reverse:
+        raise MakemoreError(f"{option} {path} reads items right to left (it was trained with --reverse true): pass it as --backward"
+                            if lm.data_config.reverse else
+                            f"--backward {path} reads items left to right; pass a language model trained with --reverse true")
+    if like is not None:  # both bodies are built from one config and read one tokenizer
+        if lm.model_name != like.model_name:
+            raise MakemoreError(f"--backward {path} is a {lm.model_name} and --from {like.path} a {like.model_name}; "
+                                "pretrain both with the same model")
+        mine, theirs = asdict(lm.model_config), asdict(like.model_config)
+        differ = [f"{option_name(k)} {mine[k]} against {theirs[k]}" for k in mine if mine[k] != theirs[k]]
+        if differ:
+            raise MakemoreError(f"--backward {path} differs from --from {like.path} in {', '.join(differ)}; "
+                                "pretrain both with the same model options")
+        if lm.tokenizer.to_json() != like.tokenizer.to_json():
+            raise MakemoreError(f"--backward {path} and --from {like.path} have different tokenizers; pretrain both on the same data")
     missing = sorted(set("".join(corpus.texts())) - set(lm.tokenizer.chars))
     if missing:
         shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise MakemoreError(f"the tokenizer of {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "
+        raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "
                             "pretrain on text that holds them (e.g. the same data) or train the classifier from scratch")
     if not (lm.path / "best.pt").exists():
-        raise MakemoreError(f"--from {path} has no best.pt; train the language model first")
+        raise MakemoreError(f"{option} {path} has no best.pt; train the language model first")
     check_no_leak(lm, corpus, log)
     return lm
 

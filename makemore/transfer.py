@@ -2,7 +2,7 @@
 that has few labels?
 
 One language model is pretrained on the items of the labeled corpus's train split (labels unused;
-never the val or test items). Then, for each share of the train labels and each seed, two
+never the val or test items); for bidirectional classifiers a second one reads them right to left. Then, for each share of the train labels and each seed, two
 classifiers of the same architecture train with the same budget: one from scratch, one from the
 pretrained body. The seed picks the labels (--label-seed) and the initialisation and batches; val
 and test splits are the same for every run. Every run is an ordinary run directory under the
@@ -28,10 +28,13 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
     """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
     make_dir(out_dir)
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
-    lm_dir = out_dir / "lm"
-    lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0})
-    if finished_run(lm_dir, encoder, body_overrides, lm_data, pretrain_overrides, log) is None:
-        return "interrupted", []
+    lm_dir, backward = out_dir / "lm", None
+    if classifier_overrides.get("bidirectional"):
+        backward = out_dir / "lm-backward"
+    for path, reverse in ((lm_dir, False), (backward, True)):
+        lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0, "reverse": reverse})
+        if path and finished_run(path, encoder, body_overrides, lm_data, pretrain_overrides, log) is None:
+            return "interrupted", []
     rows = []
     for fraction in fractions:
         for seed in seeds:
@@ -44,7 +47,7 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
                 else:
                     overrides = dict(classifier_overrides)
                 metrics = finished_run(run_dir, "classifier", overrides, data, {**(train_overrides or {}), "seed": seed},
-                                       log, pretrained=lm_dir if init == "pretrained" else None)
+                                       log, **({"pretrained": lm_dir, "backward": backward} if init == "pretrained" else {}))
                 if metrics is None:
                     return "interrupted", rows
                 rows.append({"fraction": fraction, "labels": metrics["train_items"], "seed": seed, "init": init,

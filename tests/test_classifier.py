@@ -1,4 +1,5 @@
 """Labeled corpora, the classifier, finetuning from a language model, classify and transfer."""
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from makemore.classify import top_labels
 from makemore.data import DataConfig, LabeledBatches, guess_kind, load_corpus
 from makemore.errors import MakemoreError
 from makemore.models import build_model, model_config
-from makemore.models.classifier import pool
+from makemore.models.classifier import pool, reverse_items
 from makemore.tokenizer import CharTokenizer
 
 
@@ -97,6 +98,33 @@ def test_classifier_shapes_and_padding_do_not_matter(encoder, pooling):
     for row in range(3):  # an item gives the same logits alone as padded inside a batch
         alone, _ = model(x[row:row + 1, :int(batches.lengths[row])])
         assert torch.allclose(alone[0], logits[row], atol=1e-5)
+
+
+def test_reverse_items_reverses_each_item_and_keeps_its_padding():
+    idx = torch.tensor([[0, 4, 5, 6, 0], [0, 7, 0, 0, 0], [0, 1, 2, 3, 4]])
+    assert torch.equal(reverse_items(idx), torch.tensor([[0, 6, 5, 4, 0], [0, 7, 0, 0, 0], [0, 4, 3, 2, 1]]))
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
+def test_a_bidirectional_classifier_reads_each_item_both_ways(encoder):
+    torch.manual_seed(0)
+    sizes = {"n_embd": 8} | ({} if encoder == "transformer" else {"n_hidden": 16})
+    cfg = model_config("classifier", encoder=encoder, bidirectional=True, **sizes, vocab_size=10, labels=["a", "b", "c"])
+    model = build_model("classifier", cfg).eval()
+    model.backward.load_state_dict(model.encoder.state_dict())  # one body read both ways
+    tok = CharTokenizer.from_text("abcdefghi")
+    batches = LabeledBatches([("abc", 0), ("cba", 1), ("defghi", 2)], tok, "cpu")
+    x, y = next(batches.iter_all(8))
+    features = model.body(x)
+    half = features.shape[1] // 2
+    assert half == 3 * model._n_features()  # concat pooling, twice
+    assert torch.allclose(features[0, :half], features[1, half:], atol=1e-6)  # abc forwards is cba backwards
+    assert torch.allclose(features[0, half:], features[1, :half], atol=1e-6)
+    assert not torch.allclose(features[0, :half], features[0, half:])
+    alone = model.body(x[2:3, :int(batches.lengths[2])])  # padding changes neither direction
+    assert torch.allclose(alone[0], features[2], atol=1e-5)
+    logits, loss = model(x, y)
+    assert logits.shape == (3, 3) and loss.shape == ()
 
 
 def test_classify_says_which_item_is_longer_than_the_model_reads():
@@ -203,6 +231,51 @@ def test_gradual_unfreezing_thaws_the_body_from_the_top():
     assert {g["lr_mult"] for g in groups} == {0.25, 1.0}
     assert sum(len(g["params"]) for g in groups) == len(body) + 2  # the language model's own head is left out
 
+    model = build_model("classifier", model_config("classifier", **{**dataclasses.asdict(cfg), "bidirectional": True}))
+    both = model.body_parameters()
+    assert len(both) == 2 * len(body) and {id(p) for p in both[1::2]} <= {id(p) for p in model.backward.parameters()}
+    model.before_step(100)
+    assert [p.requires_grad for p in both][-2:] == [True, True] and not both[0].requires_grad  # both tops first
+
+
+def test_finetune_with_a_backward_language_model_copies_both_bodies(tmp_path, labeled_folder, lm_run):
+    backward = tmp_path / "lm-backward"
+    result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path, "--name", backward.name,
+                 "--reverse", "true", "--max-steps", 60, "--eval-interval", 30, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((backward / "metrics.json").read_text())
+    result = run("eval", "--run", backward)  # eval reads the items right to left, as training did
+    assert result.exit_code == 0 and f"test loss {metrics['test_loss']:.4f}" in result.stdout
+    result = run("sample", "--run", backward, "-n", 8, "--seed", 0, "--prefix", "ka")
+    assert result.exit_code == 0, result.output
+    assert all(s.endswith("ka") for s in result.stdout.splitlines())  # written from the end, shown in reading order
+
+    result = run("finetune", "--from", lm_run, "--backward", backward, "--data", labeled_folder, "--out-dir", tmp_path,
+                 "--name", "bi", "--max-steps", 20, "--eval-interval", 10, "--freeze-steps", 20, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    clf = Run.open(tmp_path / "bi")
+    assert clf.model_config.bidirectional and clf.model_config.pretrained_backward == str(backward)
+    last = load_checkpoint(tmp_path / "bi" / "last.pt")["model"]
+    for prefix, lm in (("encoder", lm_run), ("backward", backward)):
+        for name, tensor in load_checkpoint(lm / "best.pt")["model"].items():
+            assert torch.equal(last[f"{prefix}.{name}"], tensor), (prefix, name)
+    result = run("classify", "--run", tmp_path / "bi", "kakoku")
+    assert result.exit_code == 0 and result.stdout.startswith("kakoku")
+
+    def finetune(*args):
+        return run("finetune", "--data", labeled_folder, "--out-dir", tmp_path, "--max-steps", 10, *args)
+
+    assert_user_error(finetune("--from", backward), f"--from {backward} reads items right to left", "pass it as --backward")
+    assert_user_error(finetune("--from", lm_run, "--backward", lm_run), f"--backward {lm_run} reads items left to right")
+    assert_user_error(finetune("--from", lm_run, "--backward", tmp_path / "bi"), "is a classifier run, not a language model")
+    assert_user_error(run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--reverse", "true"),
+                      "--reverse is for language models", "--bidirectional true")
+    result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "wide-backward",
+                 "--reverse", "true", "--max-steps", 2, "--eval-interval", 1, *TINY_CLF[:2], "--n-hidden", 48, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    assert_user_error(finetune("--from", lm_run, "--backward", tmp_path / "wide-backward"),
+                      "differs from --from", "--n-hidden 48 against 32")
+
 
 def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     out = tmp_path / "transfer"
@@ -221,6 +294,17 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     assert again.exit_code == 0 and "training" not in again.output.replace("done before", "")
     bigger = run(*args, "--head-dropout", 0.5)  # a finished run is never read back as one made another way
     assert bigger.exit_code == 2 and "frac0.2-seed1-scratch holds a run made with other options: head_dropout" in bigger.stderr
+
+
+def test_a_bidirectional_transfer_pretrains_a_backward_language_model_too(tmp_path, labeled_folder):
+    out = tmp_path / "transfer"
+    result = run("transfer", "--data", labeled_folder, "--fractions", "1", "--seeds", 1, "--bidirectional", "true",
+                 "--out-dir", out, "--pretrain-steps", 20, "--max-steps", 10, "--eval-interval", 5, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    assert not Run.open(out / "lm").data_config.reverse and Run.open(out / "lm-backward").data_config.reverse
+    pretrained, scratch = Run.open(out / "frac1-seed1-pretrained"), Run.open(out / "frac1-seed1-scratch")
+    assert pretrained.model_config.pretrained_backward == str(out / "lm-backward")
+    assert pretrained.model_config.bidirectional and scratch.model_config.bidirectional
 
 
 def test_transfer_curves_keep_the_legend_off_both_panels(tmp_path, monkeypatch):

@@ -2,7 +2,16 @@ import pytest
 import torch
 from conftest import SHARED, needs_shared
 
-from makemore.data import IGNORE, DataConfig, LineBatches, StreamBatches, guess_kind, load_corpus
+from makemore.data import (
+    IGNORE,
+    Corpus,
+    DataConfig,
+    LineBatches,
+    StreamBatches,
+    guess_kind,
+    load_corpus,
+    make_batches,
+)
 from makemore.errors import MakemoreError
 from makemore.models.mlp import context_windows
 from makemore.tokenizer import CharTokenizer
@@ -22,6 +31,17 @@ def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
     assert again.val == corpus.val  # the split depends on the seed alone
     other = load_corpus(DataConfig(data=str(path), split_seed=7), log=lambda _: None)
     assert other.val != corpus.val
+
+
+def test_reversed_batches_read_items_and_prose_right_to_left():
+    tok = CharTokenizer.from_text("abcdefgh\n")
+    lines = make_batches(Corpus("lines", ["abc", "de"], ["fgh"], []), tok, "cpu", reverse=True)
+    assert tok.decode(lines["train"].x[0, 1:].tolist()) == "cba" and tok.decode(lines["val"].x[0, 1:].tolist()) == "hgf"
+    assert tok.decode(lines["train"].y[1, :2].tolist()) == "ed"
+    text = "abcdefgh\n" * 4
+    stream = make_batches(Corpus("stream", text, text, ""), tok, "cpu", seq_len=8, reverse=True)
+    x, y = stream["train"].windows(torch.tensor([0]))
+    assert tok.decode(x[0].tolist()) == text[::-1][:8] and tok.decode(y[0].tolist()) == text[::-1][1:9]
 
 
 @needs_shared

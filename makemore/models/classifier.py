@@ -8,6 +8,9 @@ learns first, then unfreeze at once or gradually from the top, and learn at a sm
 
 Rows are BOUNDARY + item, padded with BOUNDARY (see data.LabeledBatches); position t >= 1 holds
 the features after reading the item's first t characters, so pooling reads positions 1..len.
+A bidirectional classifier has a second body of the same architecture that reads each item right
+to left (pretrained as a language model with --reverse), pooled alike; the head reads both
+(ULMFiT averages two such classifiers; here one head learns from both directions).
 """
 import dataclasses
 from dataclasses import dataclass, field
@@ -35,7 +38,9 @@ class ClassifierConfig:
     freeze_steps: int = field(default=0, metadata={"help": "classifier: steps for which only the head learns; the body then unfreezes (see --unfreeze)"})
     unfreeze: str = field(default="all", metadata={"help": "classifier: after --freeze-steps, unfreeze the body at once, or gradually from its top over as many steps again", "choices": ["all", "gradual"]})
     body_lr_mult: float = field(default=1.0, metadata={"help": "classifier: the body's learning rate as a share of --lr (discriminative finetuning)"})
+    bidirectional: bool = field(default=False, metadata={"help": "classifier: a second body reads each item right to left; the head reads both bodies' pooled features"})
     pretrained: str = ""  # the language-model run the body came from, for the record
+    pretrained_backward: str = ""  # the backward language-model run (--reverse) the second body came from
 
     @property
     def n_classes(self):
@@ -68,6 +73,14 @@ class ClassifierConfig:
         return cls(**fields)
 
 
+def reverse_items(idx):
+    """Rows BOUNDARY + item + padding -> BOUNDARY + the item reversed + the same padding."""
+    length = (idx != BOUNDARY).sum(1, keepdim=True)  # (B, 1): the item's characters
+    pos = torch.arange(idx.shape[1], device=idx.device).expand_as(idx)
+    inside = (pos >= 1) & (pos <= length)
+    return idx.gather(1, torch.where(inside, length + 1 - pos, pos))
+
+
 def pool(features, idx, how):
     """(B, T, H) features of rows BOUNDARY + item + padding -> (B, H) over each item's positions
     ((B, 3H) for concat)."""
@@ -96,9 +109,11 @@ class Classifier(LanguageModel):
         from makemore.models import build_model, model_config
 
         self.config = config
-        self.encoder = build_model(config.encoder, model_config(config.encoder, **config.encoder_config))
+        body_config = model_config(config.encoder, **config.encoder_config)
+        self.encoder = build_model(config.encoder, body_config)
+        self.backward = build_model(config.encoder, body_config) if config.bidirectional else None
         self.context_size, self.max_input = self.encoder.context_size, self.encoder.max_input
-        n_features = self._n_features() * (3 if config.pooling == "concat" else 1)
+        n_features = self._n_features() * (3 if config.pooling == "concat" else 1) * (2 if config.bidirectional else 1)
         self.head_drop = nn.Dropout(config.head_dropout)
         self.classifier_head = nn.Linear(n_features, config.n_classes)
         nn.init.normal_(self.classifier_head.weight, std=0.01)  # first loss about ln(n_classes)
@@ -114,7 +129,11 @@ class Classifier(LanguageModel):
         return n
 
     def body(self, idx):
-        return pool(self.encoder.body(idx), idx, self.config.pooling)  # (B, H)
+        features = pool(self.encoder.body(idx), idx, self.config.pooling)  # (B, H)
+        if self.backward is None:
+            return features
+        backward = reverse_items(idx)
+        return torch.cat([features, pool(self.backward.body(backward), backward, self.config.pooling)], dim=-1)  # (B, 2H)
 
     def head(self, features):
         return self.classifier_head(self.head_drop(features))  # (B, n_classes)
@@ -131,9 +150,14 @@ class Classifier(LanguageModel):
             self.class_weights.copy_(len(train) / (self.config.n_classes * counts.clamp(min=1)))
 
     def body_parameters(self):
-        """The body's parameters that the classifier uses, in order from input to output."""
-        unused = {id(p) for p in self.encoder.head_parameters()}
-        return [p for p in self.encoder.parameters() if id(p) not in unused]
+        """The bodies' parameters that the classifier uses, in order from input to output (a backward
+        body's tensors interleaved with the forward body's, so that gradual unfreezing thaws both alike)."""
+        bodies = [body for body in (self.encoder, self.backward) if body is not None]
+        used = []
+        for body in bodies:
+            unused = {id(p) for p in body.head_parameters()}
+            used.append([p for p in body.parameters() if id(p) not in unused])
+        return [p for tensors in zip(*used) for p in tensors]
 
     def optimizer_groups(self, weight_decay):
         groups = []
@@ -151,9 +175,11 @@ class Classifier(LanguageModel):
         if step > 2 * cfg.freeze_steps:  # all thawed by now (a resumed model starts thawed)
             return
         params = self.body_parameters()
+        bodies = 1 if self.backward is None else 2  # their tensors interleaved: a level of depth is `bodies` tensors
+        depth = len(params) // bodies
         for i, p in enumerate(params):
             if cfg.unfreeze == "gradual":  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps
-                at = cfg.freeze_steps + cfg.freeze_steps * (len(params) - 1 - i) // len(params)
+                at = cfg.freeze_steps + cfg.freeze_steps * (depth - 1 - i // bodies) // depth
             else:
                 at = cfg.freeze_steps
             p.requires_grad_(step >= at)

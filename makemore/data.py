@@ -599,10 +599,8 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         if not part:
             continue
         what = source or f"the {name} split"
-        if reverse and corpus.kind == "stream":
-            part = part[::-1]
-        elif reverse:
-            part = [(item[::-1], label) for item, label in part] if corpus.kind == "labeled" else [item[::-1] for item in part]
+        if reverse:  # language models only: a classifier reads both ways with a second body instead
+            part = part[::-1] if corpus.kind == "stream" else [item[::-1] for item in part]
         if corpus.kind == "labeled":
             out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
         elif corpus.kind == "lines":

@@ -434,7 +434,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
                                 "runs/<a language model trained as --from was, with --reverse true>")
         if backward:
-            back = open_pretrained(backward, corpus, log, reverse=True, like=lm)
+            back = open_pretrained(backward, corpus, log, like=lm)
             overrides.update(bidirectional=True, pretrained_backward=str(back.path))
         else:
             tokenizer = CharTokenizer.from_text(corpus.texts())
@@ -561,15 +561,16 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
                             "pass another --out-dir to train anew, or the same options to read it back")
 
 
-def open_pretrained(path, corpus, log, reverse=False, like=None):
+def open_pretrained(path, corpus, log, like=None):
     """The language-model run a classifier starts from; its tokenizer must know every character of the data,
     and its train split must hold no item of the classifier's val or test split (see check_no_leak).
-    reverse: the backward body's run (--backward), which reads right to left and must match `like`, the
-    forward body's run, in model and tokenizer."""
+    like: given for the backward body's run (--backward): the forward body's run, whose model and tokenizer
+    the backward one must have; it reads right to left."""
     from makemore.checkpoint import Run
     from makemore.models import MODELS
     from makemore.tokenizer import describe_char
 
+    reverse = like is not None
     option = "--backward" if reverse else "--from"
     lm = Run.open(path, option=option)
     if MODELS[lm.model_name].model.task != "lm":
@@ -578,7 +579,7 @@ def open_pretrained(path, corpus, log, reverse=False, like=None):
         raise MakemoreError(f"{option} {path} reads items right to left (it was trained with --reverse true): pass it as --backward"
                             if lm.data_config.reverse else
                             f"--backward {path} reads items left to right; pass a language model trained with --reverse true")
-    if like is not None:  # both bodies are built from one config and read one tokenizer
+    if reverse:  # both bodies are built from one config and read one tokenizer
         if lm.model_name != like.model_name:
             raise MakemoreError(f"--backward {path} is a {lm.model_name} and --from {like.path} a {like.model_name}; "
                                 "pretrain both with the same model")

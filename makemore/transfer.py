@@ -28,12 +28,11 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
     """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
     make_dir(out_dir)
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
-    lm_dir, backward = out_dir / "lm", None
-    if classifier_overrides.get("bidirectional"):
-        backward = out_dir / "lm-backward"
-    for path, reverse in ((lm_dir, False), (backward, True)):
+    lm_dir = out_dir / "lm"
+    backward = out_dir / "lm-backward" if classifier_overrides.get("bidirectional") else None
+    for path, reverse in [(lm_dir, False)] + ([(backward, True)] if backward else []):
         lm_data = DataConfig(**{**asdict(data_config), "kind": "labeled", "label_frac": 1.0, "reverse": reverse})
-        if path and finished_run(path, encoder, body_overrides, lm_data, pretrain_overrides, log) is None:
+        if finished_run(path, encoder, body_overrides, lm_data, pretrain_overrides, log) is None:
             return "interrupted", []
     rows = []
     for fraction in fractions:

@@ -113,7 +113,7 @@ class Classifier(LanguageModel):
         self.encoder = build_model(config.encoder, body_config)
         self.backward = build_model(config.encoder, body_config) if config.bidirectional else None
         self.context_size, self.max_input = self.encoder.context_size, self.encoder.max_input
-        n_features = self._n_features() * (3 if config.pooling == "concat" else 1) * (2 if config.bidirectional else 1)
+        n_features = self._n_features() * (3 if config.pooling == "concat" else 1) * len(self.bodies)
         self.head_drop = nn.Dropout(config.head_dropout)
         self.classifier_head = nn.Linear(n_features, config.n_classes)
         nn.init.normal_(self.classifier_head.weight, std=0.01)  # first loss about ln(n_classes)
@@ -127,6 +127,11 @@ class Classifier(LanguageModel):
         n = self.encoder.body(torch.zeros(1, 2, dtype=torch.long)).shape[-1]
         self.encoder.train(was_training)
         return n
+
+    @property
+    def bodies(self):
+        """The forward body, and the backward one if the classifier has it."""
+        return [body for body in (self.encoder, self.backward) if body is not None]
 
     def body(self, idx):
         features = pool(self.encoder.body(idx), idx, self.config.pooling)  # (B, H)
@@ -152,9 +157,8 @@ class Classifier(LanguageModel):
     def body_parameters(self):
         """The bodies' parameters that the classifier uses, in order from input to output (a backward
         body's tensors interleaved with the forward body's, so that gradual unfreezing thaws both alike)."""
-        bodies = [body for body in (self.encoder, self.backward) if body is not None]
         used = []
-        for body in bodies:
+        for body in self.bodies:
             unused = {id(p) for p in body.head_parameters()}
             used.append([p for p in body.parameters() if id(p) not in unused])
         return [p for tensors in zip(*used) for p in tensors]
@@ -175,7 +179,7 @@ class Classifier(LanguageModel):
         if step > 2 * cfg.freeze_steps:  # all thawed by now (a resumed model starts thawed)
             return
         params = self.body_parameters()
-        bodies = 1 if self.backward is None else 2  # their tensors interleaved: a level of depth is `bodies` tensors
+        bodies = len(self.bodies)  # their tensors interleaved: a level of depth is `bodies` tensors
         depth = len(params) // bodies
         for i, p in enumerate(params):
             if cfg.unfreeze == "gradual":  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps

@@ -471,6 +471,22 @@ def load_whole(cfg, labels=None):
 # batches
 
 
+def char_frequencies(x):
+    """How often each token id occurs in x as a character (BOUNDARY, the start and padding, counts 0)."""
+    counts = torch.bincount(x.flatten()).double()
+    counts[BOUNDARY] = 0
+    return counts
+
+
+def noised(x, p, frequencies):
+    """Input noising ("unigram noising", Xie et al. 2017): each character of x, not BOUNDARY, is
+    replaced with probability p by one drawn from `frequencies`. The targets stay as they were, so
+    the model learns to predict from a context it cannot fully trust: a regulariser like dropout."""
+    hit = (torch.rand(x.shape, device=x.device) < p) & (x != BOUNDARY)
+    drawn = torch.multinomial(frequencies, x.numel(), replacement=True).view_as(x)  # no host sync
+    return torch.where(hit, drawn, x)
+
+
 def item_rows(ids, what, max_input=None):
     """Rows BOUNDARY + item, padded with BOUNDARY, and each row's length: (lengths, x). An item whose
     row is longer than a model reads (`max_input`, a transformer's block) is an error."""
@@ -505,6 +521,9 @@ class LineBatches:
     def __len__(self):
         return len(self.lengths)
 
+    def char_frequencies(self):
+        return char_frequencies(self.x)
+
     def _rows(self, rows):
         width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
         rows = rows.to(self.x.device, non_blocking=True)
@@ -535,6 +554,9 @@ class StreamBatches:
 
     def __len__(self):
         return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
+
+    def char_frequencies(self):
+        return char_frequencies(self.xpad)
 
     def windows(self, starts):
         # starts are positions in the text; the padded tensors are shifted right by warmup

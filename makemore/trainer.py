@@ -27,7 +27,7 @@ from makemore.config import (
     check_positive,
     option_name,
 )
-from makemore.data import IGNORE, DataConfig
+from makemore.data import IGNORE, DataConfig, noised
 from makemore.device import autocast
 from makemore.errors import MakemoreError
 
@@ -49,13 +49,14 @@ class TrainConfig:
     precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, else fp32), fp32 or bf16", "choices": ["auto", "fp32", "bf16"]})
     log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
     ema: float = field(default=0.0, metadata={"help": "decay of an exponential moving average of the weights (e.g. 0.999), which is validated, kept and used in place of the weights (0: off)"})
+    input_noise: float = field(default=0.0, metadata={"help": "share of input characters replaced at random while training, drawn by their frequency in the train split; the targets stay (Xie et al. 2017; 0: off)"})
     carry_state: bool = field(default=False, metadata={"help": "recurrent models on prose: each batch row reads the window after its last one and starts from its final state (truncated BPTT)"})
 
     def __post_init__(self):
         check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
         check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
-        check_fraction(self, "ema")
+        check_fraction(self, "ema", "input_noise")
         if not self.min_lr_frac <= 1:
             raise MakemoreError(f"--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got {self.min_lr_frac}")
 
@@ -201,6 +202,7 @@ class Trainer:
                      f"validations (--patience {cfg.patience}); pass a larger --patience, or 0, to train on")
             return "early_stop"
         model.train()
+        frequencies = train.char_frequencies() if cfg.input_noise else None
         if cfg.ema and self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         if self.ema is not None:  # views of the weights and buffers, so the average follows them in place
@@ -219,12 +221,16 @@ class Trainer:
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr * group.get("lr_mult", 1.0)
                     model.before_step(self.step)
+                    if cfg.carry_state:
+                        x, y, fresh = self.next_windows(train)
+                    else:
+                        x, y = train.sample(cfg.batch_size, self.generator)
+                    if cfg.input_noise:
+                        x = noised(x, cfg.input_noise, frequencies)
                     with autocast(self.device, cfg.precision):
                         if cfg.carry_state:
-                            x, y, fresh = self.next_windows(train)
                             _, loss, self.carried = model.forward_carried(x, y, self.carried, fresh)
                         else:
-                            x, y = train.sample(cfg.batch_size, self.generator)
                             _, loss = model(x, y)
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()

@@ -129,7 +129,7 @@ def test_an_out_dir_that_cannot_be_made(tmp_path):
     ("--n-embd", -1), ("--block-size", 0), ("--n-layer", 0), ("--dropout", 1.5), ("--seq-len", 0), ("--val-frac", 1.0),
     ("--val-frac", 0), ("--eval-interval", 0), ("--weight-decay", -1), ("--patience", -1),
     ("--ema", 1), ("--ema", -0.5), ("--lr", "nan"), ("--weight-decay", "nan"), ("--grad-clip", "nan"),
-    ("--min-lr-frac", 1.5), ("--min-lr-frac", "nan"),
+    ("--min-lr-frac", 1.5), ("--min-lr-frac", "nan"), ("--input-noise", 1), ("--input-noise", -0.1),
 ])
 def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
     assert_user_error(run("train", option, value, "--out-dir", tmp_path), option)

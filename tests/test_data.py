@@ -8,9 +8,11 @@ from makemore.data import (
     DataConfig,
     LineBatches,
     StreamBatches,
+    char_frequencies,
     guess_kind,
     load_corpus,
     make_batches,
+    noised,
 )
 from makemore.errors import MakemoreError
 from makemore.models.mlp import context_windows
@@ -96,6 +98,26 @@ def test_line_batches_pad_targets_and_count_characters():
     assert (y != IGNORE).sum() == batches.n_targets
     x, y = batches._rows(torch.tensor([0]))
     assert x.shape == (1, 3)  # padding that no row needs is trimmed
+
+
+def test_input_noise_replaces_characters_by_their_frequency_and_never_the_boundary():
+    tok = CharTokenizer.from_text(["ab", "abcde"])
+    batches = LineBatches(["aab"] * 3 + ["abcde"], tok, "cpu")
+    frequencies = batches.char_frequencies()
+    a, b, c = tok.encode("abc")
+    assert frequencies[0] == 0 and frequencies[a] == 7 and frequencies[b] == 4 and frequencies[c] == 1
+    x = batches.x.repeat(2000, 1)
+    torch.manual_seed(0)
+    out = noised(x, 0.2, frequencies)
+    assert torch.equal(out == 0, x == 0)  # the start token and the padding stay; no character becomes them
+    changed = (out != x).float().sum() / (x != 0).sum()
+    # a hit redraws the character it hits with its own frequency, so 0.2 * (1 - sum of squared shares) change
+    shares = frequencies / frequencies.sum()
+    assert float(changed) == pytest.approx(0.2 * (1 - float((shares ** 2).sum())), abs=0.01)
+    drawn = out[out != x]
+    assert (drawn == a).float().mean() > (drawn == c).float().mean()  # drawn as often as they occur
+    assert torch.equal(noised(x, 0.0, frequencies), x)
+    assert char_frequencies(torch.tensor([[0, 0, 3]]))[0] == 0
 
 
 @pytest.mark.parametrize("warmup", [0, 2])

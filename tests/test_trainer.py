@@ -65,9 +65,9 @@ def test_a_run_rebuilds_from_its_directory_alone(tmp_path):
     assert not model.training and ckpt["step"] == TINY_TRAIN["max_steps"]
 
 
-@pytest.mark.parametrize("model,ema", [("mlp", 0), ("lstm", 0), ("mlp", 0.99)])
-def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, model, ema):
-    _, straight = train_tiny(tmp_path / "straight", model=model, ema=ema)
+@pytest.mark.parametrize("model,ema,noise", [("mlp", 0, 0), ("lstm", 0, 0), ("mlp", 0.99, 0), ("mlp", 0, 0.1)])
+def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch, model, ema, noise):
+    _, straight = train_tiny(tmp_path / "straight", model=model, ema=ema, input_noise=noise)
 
     calls = {"n": 0}
     original = LineBatches.sample
@@ -79,7 +79,7 @@ def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_pa
         return original(self, batch_size, generator)
 
     monkeypatch.setattr(LineBatches, "sample", sample_then_interrupt)
-    reason, _ = train_tiny(tmp_path / "resumed", model=model, ema=ema)
+    reason, _ = train_tiny(tmp_path / "resumed", model=model, ema=ema, input_noise=noise)
     assert reason == "interrupted"
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 150
     monkeypatch.setattr(LineBatches, "sample", original)
@@ -92,6 +92,32 @@ def test_interrupted_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_pa
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
     assert (a["ema"] is None) == (b["ema"] is None) == (not ema)
     assert all(torch.allclose(a["ema"][k], b["ema"][k], atol=1e-6) for k in a["ema"] or {})
+
+
+def test_input_noise_corrupts_what_training_reads_and_nothing_else(tmp_path, monkeypatch):
+    from makemore.models.mlp import MLP
+
+    read = []
+    forward = MLP.forward
+
+    def spy(self, idx, targets=None):
+        read.append((self.training, idx.clone(), None if targets is None else targets.clone()))
+        return forward(self, idx, targets)
+
+    monkeypatch.setattr(MLP, "forward", spy)
+    monkeypatch.setattr("makemore.sampling.generate", lambda *args, **kwargs: ["x"] * 20)  # the samples differ
+    _, plain = train_tiny(tmp_path / "plain")
+    clean = read[:]
+    read.clear()
+    _, noisy = train_tiny(tmp_path / "noisy", input_noise=0.3)
+    trained = [(c, n) for c, n in zip(clean, read) if c[0]]
+    evaluated = [(c, n) for c, n in zip(clean, read) if not c[0]]
+    assert len(trained) == TINY_TRAIN["max_steps"] and evaluated
+    changed = [float((n[1] != c[1]).float().sum() / (c[1] != 0).sum()) for c, n in trained]
+    assert 0.2 < sum(changed) / len(changed) < 0.3  # 0.3 of the characters hit, some redrawn as themselves
+    assert all(torch.equal(c[2], n[2]) for c, n in trained)  # the targets stay
+    assert all(torch.equal(c[1], n[1]) for c, n in evaluated)  # validation and test read the data as it is
+    assert noisy["train_loss"] != plain["train_loss"] and noisy["val_loss"] < math.log(27) - 0.8
 
 
 def test_ema_validates_keeps_and_serves_the_average_of_the_weights(tmp_path):

@@ -10,6 +10,7 @@ device-resident items and bf16 autocast on CUDA.
 
     python benchmarks/bench_transformer.py --device cuda --steps 500
     python benchmarks/bench_transformer.py --ema 0.999   # also: what --ema's moving average costs a step
+    python benchmarks/bench_transformer.py --input-noise 0.05   # also: what noising the inputs costs a step
 """
 import argparse
 import math
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from makemore.checkpoint import Run
+from makemore.config import option_name
 from makemore.data import IGNORE, DataConfig, LineBatches, load_corpus
 from makemore.device import pick_device
 from makemore.models import build_model, model_config
@@ -92,15 +94,16 @@ def reference_ms_per_step(train, cfg, device, steps, batch_size):
     return 1000 * (time.perf_counter() - start) / steps
 
 
-def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp, ema=0.0):
+def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp, **train):
     model = build_model("transformer", cfg).to(device)
     train_cfg = TrainConfig(max_steps=steps, batch_size=batch_size, eval_interval=10**9, log_interval=steps,
-                            device=str(device), ema=ema)
+                            device=str(device), **train)
     batches = {
         "train": LineBatches(corpus.train, tokenizer, device),
         "val": LineBatches(corpus.val[:64], tokenizer, device),  # the end-of-run validation, kept short
     }
-    run = Run.create(Path(tmp) / f"t{ema}", "transformer", cfg, DataConfig(), train_cfg, tokenizer)
+    name = "-".join(f"{k}{v}" for k, v in train.items()) or "plain"
+    run = Run.create(Path(tmp) / name, "transformer", cfg, DataConfig(), train_cfg, tokenizer)
     trainer = Trainer(model, batches, train_cfg, run, device, log=lambda _: None)
     trainer.train()  # seconds count training only; the first steps include warm-up, as in a real run
     return 1000 * trainer.seconds / steps, batches["train"]
@@ -113,6 +116,7 @@ def main():
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--ema", type=float, default=0.0, help="also time our trainer with this --ema")
+    parser.add_argument("--input-noise", type=float, default=0.0, help="also time our trainer with this --input-noise")
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -123,14 +127,17 @@ def main():
     print(f"device {device}, torch {torch.__version__}, {cfg}, batch {args.batch_size}, {args.steps} steps a side")
     with tempfile.TemporaryDirectory() as tmp:
         ours, train = our_ms_per_step(corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp)
-        if args.ema:
-            averaged, _ = our_ms_per_step(corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp, args.ema)
+        variants = {}  # the options timed beside the plain trainer
+        for name, value in {"ema": args.ema, "input_noise": args.input_noise}.items():
+            if value:
+                variants[f"{option_name(name)} {value:g}"], _ = our_ms_per_step(
+                    corpus, tokenizer, cfg, device, args.steps, args.batch_size, tmp, **{name: value})
     ref = reference_ms_per_step(train, cfg, device, args.steps, args.batch_size)
     print(f"reference (makemore.py style): {ref:8.2f} ms/step")
     print(f"makemore trainer:              {ours:8.2f} ms/step")
     print(f"speed-up ours vs reference:    {ref / ours:8.2f}x")
-    if args.ema:
-        print(f"makemore trainer, --ema {args.ema:g}:  {averaged:8.2f} ms/step ({averaged / ours:.3f}x the time without)")
+    for option, ms in variants.items():
+        print(f"makemore trainer, {option}: {ms:8.2f} ms/step ({ms / ours:.3f}x the time without)")
 
 
 if __name__ == "__main__":

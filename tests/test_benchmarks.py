@@ -13,7 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the fixtures' files; a line its output holds)
     "bench_mlp_throughput.py": ("--data {words} --steps 20 --repeats 1", "ratio ours / reference"),
     "bench_lstm.py": ("--data {prose} --steps 3 --n-hidden 32 --samples 2 --length 20", "ratio carried / re-run"),
-    "bench_transformer.py": ("--data {words} --steps 3 --ema 0.99", "the time without"),
+    "bench_transformer.py": ("--data {words} --steps 3 --ema 0.99 --input-noise 0.1", "--input-noise 0.1:"),
     "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", "--parallel 2"),
     "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", "not in train"),
 }

@@ -489,6 +489,7 @@ Examples:
       --param lr=log:1e-4:3e-2 --param n_hidden=64,128,256,512 --param block_size=3..8 --max-steps 20000
   makemore sweep --space sweeps/mlp.toml --name mlp-names
   makemore sweep --from runs/lm-surnames --data surnames --param lr=log:1e-3:1e-2 --param head_dropout=0..0.5
+  makemore sweep --from runs/lm-surnames --backward runs/lm-surnames-bw --data surnames --param body_lr_mult=log:0.1:1
   makemore sweep --name mlp-names --resume          # carries on after an interruption
   makemore sweep --name mlp-names --report          # table and plots of what is there
   makemore sweep --name mlp-names --resume --storage postgresql://host/db   # join from a second machine
@@ -512,6 +513,8 @@ def sweep_fields():
 @click.option("--data", help="corpus, as for train --data  [default: names]")
 @click.option("--from", "lm_run", type=click.Path(path_type=Path),
               help="a language-model run every trial finetunes a classifier from, as makemore finetune --from does")
+@click.option("--backward", "backward_run", type=click.Path(path_type=Path),
+              help="with --from: a language model that reads right to left, every trial's second body (finetune --backward)")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUES", help="a searched setting (repeat the option; see below)")
 @click.option("--space", type=click.Path(dir_okay=False, path_type=Path), help="a TOML file with the settings, [params] and [fixed]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/sweeps"), show_default=True,
@@ -523,7 +526,7 @@ def sweep_fields():
 @field_options(model_fields(), with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], with_defaults=False)
 @field_options(train_fields(), with_defaults=False)
-def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, worker, **options):
+def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     from makemore.sweep import Sweep, run_workers, write_report
 
@@ -531,7 +534,7 @@ def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, wor
     if resume or report or worker is not None:
         if not name:
             raise UserError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
-        chosen = {"model": model, "data": data, "from": lm_run}
+        chosen = {"model": model, "data": data, "from": lm_run, "backward": backward_run}
         extra = [option_name(k) for k in [*given, *(k for k, v in chosen.items() if v is not None)] if k not in ("storage", "parallel")]
         extra += ["--param"] if params else []
         if extra:
@@ -545,7 +548,7 @@ def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, wor
             write_report(found, log=click.echo)
             return
     else:
-        found = Sweep.create(new_sweep_config(name, model, data, lm_run, params, space, out_dir, given), out_dir)
+        found = Sweep.create(new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given), out_dir)
     if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
         write_report(found, log=click.echo)
         click.echo(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume", err=True)
@@ -556,13 +559,14 @@ def sweep(name, model, data, lm_run, params, space, out_dir, resume, report, wor
                         "fix the settings and start a new sweep")
 
 
-def new_sweep_config(name, model, data, lm_run, params, space, out_dir, given):
+def new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given):
     """A new sweep's settings: the --space file, then the options given on the command line."""
     from makemore.sweep import SweepConfig, read_space_file
 
     sweep_keys = {f.name for f in sweep_fields()}
     settings = read_space_file(space) if space else {}
-    for key, value in (("model", model), ("data", data), ("pretrained", lm_run and str(lm_run))):
+    for key, value in (("model", model), ("data", data), ("pretrained", lm_run and str(lm_run)),
+                       ("backward", backward_run and str(backward_run))):
         if value is not None:
             settings[key] = value
     settings.setdefault("model", "classifier" if settings.get("pretrained") else "mlp")

@@ -126,6 +126,7 @@ class SweepConfig:
     params: dict = field(default_factory=dict)  # name -> spec string or list
     fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
     pretrained: str = None  # a language-model run every trial finetunes a classifier from (--from)
+    backward: str = None  # a right-to-left language-model run: every trial's second body (--backward)
 
     def __post_init__(self):
         check_positive(self, "trials", "parallel")
@@ -143,12 +144,15 @@ class SweepConfig:
             [p.grid() for p in space]
         known = config_fields(self.model, self.fixed.get("encoder"))
         unknown = [k for k in [*self.params, *self.fixed] if k not in known]
+        if self.backward and not self.pretrained:
+            raise MakemoreError(f"--backward {self.backward} is the second body of classifiers finetuned from a language model; "
+                                "pass --from with the left-to-right one too")
         if self.pretrained:
             if self.model != "classifier":
                 raise MakemoreError(f"--from finetunes a classifier, so its trials cannot be {self.model} models; drop --model {self.model}")
             if "bidirectional" in [*self.params, *self.fixed]:
-                raise MakemoreError("sweep --from finetunes one body; a bidirectional classifier takes its second from "
-                                    "`makemore finetune --backward`: drop --bidirectional")
+                raise MakemoreError("a finetuned classifier reads both ways when --backward gives it a right-to-left "
+                                    "language model: drop --bidirectional")
             body = [k for k in [*self.params, *self.fixed] if k not in config_fields("classifier", body=False)]
             if body and not unknown:
                 raise MakemoreError(f"the body comes from --from {self.pretrained}, so its options are set there: "
@@ -408,7 +412,8 @@ class Sweep:
             model_overrides = {k: v for k, v in settings.items() if k not in data_names | train_names}
             train = {"log_interval": 10**9, **{k: v for k, v in settings.items() if k in train_names}}
             reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
-                                           log=lambda _: None, on_validate=on_validate, pretrained=self.cfg.pretrained)
+                                           log=lambda _: None, on_validate=on_validate, pretrained=self.cfg.pretrained,
+                                           backward=self.cfg.backward)
         except optuna.TrialPruned:
             record(TrialState.PRUNED)
             return "pruned"
@@ -424,13 +429,15 @@ class Sweep:
 
 
 def check_pretrained(cfg):
-    """Every trial finetunes from the same language model: check it once, before the sweep starts,
+    """Every trial finetunes from the same language model (two, with --backward): check them once, before the sweep starts,
     rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
     from makemore.data import load_corpus
     from makemore.trainer import open_pretrained
 
     corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=True)
-    open_pretrained(cfg.pretrained, corpus, log=print)
+    lm = open_pretrained(cfg.pretrained, corpus, log=print)
+    if cfg.backward:
+        open_pretrained(cfg.backward, corpus, log=print, like=lm)
 
 
 def data_config(cfg, settings):
@@ -458,7 +465,8 @@ def fmt_params(values):
 def train_command(cfg, settings):
     """The `makemore train` (or `finetune`) command that reproduces a trial."""
     if cfg.pretrained:
-        args = ["makemore finetune", f"--from {cfg.pretrained}", f"--data {cfg.data}"]
+        args = ["makemore finetune", f"--from {cfg.pretrained}", *([f"--backward {cfg.backward}"] if cfg.backward else []),
+                f"--data {cfg.data}"]
     else:
         args = ["makemore train", f"--model {cfg.model}", f"--data {cfg.data}"]
     for k, v in settings.items():

@@ -87,6 +87,15 @@ def lm_run(tmp_path, labeled_folder):
     return tmp_path / "lm"
 
 
+@pytest.fixture
+def lm_backward_run(tmp_path, labeled_folder):
+    """The same language model, reading each item right to left: a bidirectional classifier's second body."""
+    result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "lm-backward",
+                 "--reverse", "true", "--max-steps", 60, "--eval-interval", 30, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "lm-backward"
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A tiny finished run on the shipped names corpus, shared by the tests: copy it before changing it."""

@@ -77,7 +77,9 @@ def test_bad_sweeps_from_a_language_model(tmp_path, labeled_folder, lm_run):
     assert_user_error(run(*base, "--from", lm_run, "--model", "mlp"), "--from finetunes a classifier", "drop --model mlp")
     assert_user_error(run(*base, "--from", lm_run, "--n-hidden", 16), "the body comes from --from", "drop --n-hidden")
     assert_user_error(run(*base, "--from", lm_run, "--param", "encoder=lstm,gru"), "drop --encoder")
-    assert_user_error(run(*base, "--from", lm_run, "--bidirectional", "true"), "makemore finetune --backward", "drop --bidirectional")
+    assert_user_error(run(*base, "--from", lm_run, "--bidirectional", "true"), "when --backward gives it", "drop --bidirectional")
+    assert_user_error(run(*base, "--backward", lm_run), "second body of classifiers finetuned", "pass --from")
+    assert_user_error(run(*base, "--from", lm_run, "--backward", lm_run), f"--backward {lm_run} reads items left to right")
     assert_user_error(run(*base, "--from", tmp_path / "nowhere"), "nowhere is not a makemore run", "pass --from runs/<name>")
     clf = tmp_path / "clf"
     assert run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "clf",

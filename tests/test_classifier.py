@@ -238,11 +238,8 @@ def test_gradual_unfreezing_thaws_the_body_from_the_top():
     assert [p.requires_grad for p in both][-2:] == [True, True] and not both[0].requires_grad  # both tops first
 
 
-def test_finetune_with_a_backward_language_model_copies_both_bodies(tmp_path, labeled_folder, lm_run):
-    backward = tmp_path / "lm-backward"
-    result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path, "--name", backward.name,
-                 "--reverse", "true", "--max-steps", 60, "--eval-interval", 30, *TINY_CLF)
-    assert result.exit_code == 0, result.output
+def test_finetune_with_a_backward_language_model_copies_both_bodies(tmp_path, labeled_folder, lm_run, lm_backward_run):
+    backward = lm_backward_run
     metrics = json.loads((backward / "metrics.json").read_text())
     result = run("eval", "--run", backward)  # eval reads the items right to left, as training did
     assert result.exit_code == 0 and f"test loss {metrics['test_loss']:.4f}" in result.stdout

@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import TINY_MODEL, assert_user_error, run
 
+from makemore.checkpoint import Run
 from makemore.sweep import Sweep, parse_param
 
 TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 20, "--batch-size", 32,
@@ -87,8 +89,6 @@ def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers
 
 
 def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
-    from makemore.checkpoint import Run
-
     out = tmp_path / "sweeps"
     result = run("sweep", "--model", "classifier", "--data", labeled_folder, "--name", "clf", "--out-dir", out,
                  "--sampler", "grid", "--pruner", "none", "--param", "n_hidden=8,16", *TINY)
@@ -101,8 +101,6 @@ def test_a_classifier_sweep_searches_its_body(tmp_path, labeled_folder):
 
 def test_a_sweep_from_a_language_model_finetunes_every_trial_from_it(tmp_path, labeled_folder, lm_run):
     import torch
-
-    from makemore.checkpoint import Run
 
     out = tmp_path / "sweeps"
     result = run("sweep", "--from", lm_run, "--data", labeled_folder, "--name", "ft", "--out-dir", out,
@@ -126,6 +124,31 @@ def test_a_sweep_from_a_language_model_finetunes_every_trial_from_it(tmp_path, l
             assert torch.equal(classifier.encoder.state_dict()[name], weight), name
     assert "val_accuracy" in result.output and "complete: val error 0." in result.output  # table and progress lines
     assert f"makemore finetune --from {lm_run} --data {labeled_folder}" in result.output
+
+
+def test_a_sweep_with_a_backward_language_model_finetunes_bidirectional_classifiers(tmp_path, labeled_folder, lm_run,
+                                                                                    lm_backward_run):
+    import torch
+
+    from makemore.checkpoint import load_checkpoint
+
+    out = tmp_path / "sweeps"
+    result = run("sweep", "--from", lm_run, "--backward", lm_backward_run, "--data", labeled_folder, "--name", "bi",
+                 "--out-dir", out, "--sampler", "grid", "--pruner", "none", "--param", "head_dropout=0,0.5",
+                 "--freeze-steps", 1000, *TINY[2:])  # both bodies stay frozen: they must be the language models'
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "bi")
+    assert len(rows) == 2 and {r["state"] for r in rows} == {"complete"}
+    for r in rows:
+        trial = Run.open(r["run_dir"])
+        assert trial.model_config.bidirectional and trial.model_config.pretrained_backward == str(lm_backward_run)
+        weights = load_checkpoint(Path(r["run_dir"]) / "best.pt")["model"]
+        for prefix, lm in (("encoder", lm_run), ("backward", lm_backward_run)):
+            for name, tensor in load_checkpoint(lm / "best.pt")["model"].items():
+                assert torch.equal(weights[f"{prefix}.{name}"], tensor), (prefix, name)
+    assert f"makemore finetune --from {lm_run} --backward {lm_backward_run} --data {labeled_folder}" in result.output
+    assert_user_error(run("sweep", "--name", "bi", "--out-dir", out, "--resume", "--backward", lm_backward_run),
+                      "keeps its settings", "drop --backward")
 
 
 def test_loss_limits_leave_out_at_most_the_worst_tenth():
@@ -225,6 +248,6 @@ def test_the_command_line_replaces_a_space_files_setting_whether_searched_or_fix
 
     space = tmp_path / "space.toml"
     space.write_text('[params]\nlr = "log:3e-3:3e-2"\nn_hidden = [16, 32]\n[fixed]\nmax_steps = 40\nn_embd = 8\n')
-    cfg = new_sweep_config(None, None, None, None, ["max_steps=20..40"], space, tmp_path, {"n_hidden": 24})
+    cfg = new_sweep_config(None, None, None, None, None, ["max_steps=20..40"], space, tmp_path, {"n_hidden": 24})
     assert cfg.params == {"lr": "log:3e-3:3e-2", "max_steps": "20..40"}
     assert cfg.fixed == {"n_hidden": 24, "n_embd": 8}

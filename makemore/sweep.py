@@ -379,8 +379,9 @@ class Sweep:
         import optuna
         from optuna.trial import TrialState
 
+        from makemore.checkpoint import Run
         from makemore.data import DataConfig
-        from makemore.trainer import TrainConfig, run_training
+        from makemore.trainer import TrainConfig, run_training, warmup_of
 
         values = {p.name: p.suggest(trial) for p in self.cfg.space()}
         settings = {**self.cfg.fixed, **values}
@@ -395,7 +396,8 @@ class Sweep:
         def on_validate(step, value):  # the trial's val loss, or a classifier's val error rate
             seen[step] = value
             trial.report(value, step)
-            if trial.should_prune():
+            # not while its learning rate still rises: a loss then says more of the rate than of the setting
+            if step > warmup_of(Run.open(run_dir).train_config) and trial.should_prune():
                 raise optuna.TrialPruned
 
         def record(state, **extra):

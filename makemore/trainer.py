@@ -61,10 +61,14 @@ class TrainConfig:
             raise MakemoreError(f"--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got {self.min_lr_frac}")
 
 
+def warmup_of(cfg):
+    """The steps of linear warmup: at most half the run, so a short run (a quick try, a test) still decays."""
+    return min(cfg.warmup_steps, cfg.max_steps // 2)
+
+
 def lr_at(step, cfg):
-    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps. The
-    warmup takes at most half the run, so a short run (a quick try, a test) still decays."""
-    warmup = min(cfg.warmup_steps, cfg.max_steps // 2)
+    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps."""
+    warmup = warmup_of(cfg)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, cfg.max_steps - warmup)

@@ -151,6 +151,21 @@ def test_a_sweep_with_a_backward_language_model_finetunes_bidirectional_classifi
                       "keeps its settings", "drop --backward")
 
 
+def test_no_trial_is_pruned_while_its_learning_rate_warms_up(tmp_path, monkeypatch):
+    import optuna
+
+    from makemore.sweep import SweepConfig
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes whenever asked
+    fixed = {"n_embd": TINY_MODEL["n_embd"], "max_steps": 60, "eval_interval": 20, "warmup_steps": 30,
+             "batch_size": 32, "device": "cpu"}
+    sweep = Sweep.create(SweepConfig(name="warm", sampler="grid", params={"lr": "0.01,0.02"}, fixed=fixed), tmp_path)
+    sweep.work(log=lambda _: None)
+    trials = sweep.study().get_trials()
+    assert len(trials) == 2 and {t.state.name for t in trials} == {"PRUNED"}
+    assert [t.user_attrs["steps"] for t in trials] == [40, 40]  # validated at 20 within the warmup, pruned at 40
+
+
 def test_loss_limits_leave_out_at_most_the_worst_tenth():
     from makemore.plots import loss_limits
 

@@ -17,6 +17,7 @@ parameters again. Finished trials (complete, pruned, or failed with an error) ar
 import csv
 import dataclasses
 import fcntl
+import functools
 import json
 import math
 import os
@@ -392,12 +393,14 @@ class Sweep:
         trial.set_user_attr("command", train_command(self.cfg, settings))
         start = time.time()
         seen = {}
+        # the trial's warmup, read once from the config run_training writes before the first validation
+        warmup = functools.cache(lambda: warmup_of(Run.open(run_dir).train_config))
 
         def on_validate(step, value):  # the trial's val loss, or a classifier's val error rate
             seen[step] = value
             trial.report(value, step)
             # not while its learning rate still rises: a loss then says more of the rate than of the setting
-            if step > warmup_of(Run.open(run_dir).train_config) and trial.should_prune():
+            if step > warmup() and trial.should_prune():
                 raise optuna.TrialPruned
 
         def record(state, **extra):

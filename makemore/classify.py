@@ -1,8 +1,12 @@
 """Classifier scores (accuracy, macro-F1, per-class precision and recall, confusion matrix) and
-top-k predictions for new items."""
+top-k predictions for new items, of one classifier or of several averaged (an ensemble)."""
+import math
+
 import torch
 
+from makemore.checkpoint import Run
 from makemore.data import LabeledBatches
+from makemore.device import autocast
 from makemore.errors import MakemoreError
 
 
@@ -27,17 +31,43 @@ def scores(true, pred, n_classes):
     }
 
 
+@torch.no_grad()
+def log_probs(model, batches, batch_size, precision="auto"):
+    """Log-probabilities of the labels for every item of a split, (N, C) float32 on the CPU in the
+    split's order, and the items' labels (N,)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out, true = [], []
+    for x, y in batches.iter_all(batch_size):
+        with autocast(device, precision):
+            logits, _ = model(x)
+        out.append(logits.float().log_softmax(-1).cpu())
+        true.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(out), torch.cat(true)
+
+
+def average(logps):
+    """Several classifiers' log-probabilities of the same items: the log of their mean probability."""
+    return torch.logsumexp(torch.stack(logps), 0) - math.log(len(logps))
+
+
+def scores_of(logp, true):
+    """scores() of the likeliest labels of log-probabilities (N, C), and their loss (nats per item)."""
+    loss = -logp.gather(1, true[:, None]).double().mean().item()
+    return {"loss": loss, **scores(true, logp.argmax(-1), logp.shape[1])}
+
+
 def split_scores(model, batches, batch_size, precision="auto"):
     """scores() of a whole split, and its loss (nats per item), from one pass over it."""
-    from makemore.trainer import evaluate  # the trainer imports this module
-
-    loss, true, pred = evaluate(model, batches, batch_size, precision, predictions=True)
-    return {"loss": loss, **scores(true, pred, model.config.n_classes)}
+    return scores_of(*log_probs(model, batches, batch_size, precision))
 
 
 @torch.no_grad()
-def top_labels(model, tokenizer, items, labels, k=3):
-    """For each item, its k likeliest labels as (label, probability) pairs."""
+def item_log_probs(model, tokenizer, items):
+    """Log-probabilities of the labels (N, C) of new items, on the CPU; an item the model cannot
+    read (empty, too long, an unknown character) is a one-line error that names it."""
     device = next(model.parameters()).device
     for i, item in enumerate(items):
         if not item:
@@ -47,10 +77,34 @@ def top_labels(model, tokenizer, items, labels, k=3):
             raise MakemoreError(f"item {i + 1} is {len(item)} characters long; this classifier reads at most "
                                 f"{model.max_input - 1} (it was trained with --block-size {model.max_input}): shorten it")
     batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the item", model.max_input)
-    out = []
-    for x, _ in batches.iter_all(1024):
-        probs = model(x)[0].float().softmax(-1)
-        p, i = probs.topk(min(k, probs.shape[-1]), dim=-1)
-        out += [[(labels[j], q) for q, j in zip(row_p.tolist(), row_i.tolist())] for row_p, row_i in zip(p, i)]
-    return out
+    return log_probs(model, batches, 1024)[0]
 
+
+def top_labels(logp, labels, k=3):
+    """For each row of log-probabilities, its k likeliest labels as (label, probability) pairs."""
+    p, i = logp.exp().topk(min(k, logp.shape[-1]), dim=-1)
+    return [[(labels[j], q) for q, j in zip(row_p.tolist(), row_i.tolist())] for row_p, row_i in zip(p, i)]
+
+
+def open_runs(run_dirs):
+    """The runs of one or more --run; several are averaged, so they must be classifiers of the same labels."""
+    runs = [Run.open(d) for d in run_dirs]
+    if len(runs) == 1:
+        return runs
+    seen = {}
+    for run in runs:
+        if run.model_name != "classifier":
+            raise MakemoreError(f"{run.path} is a language model ({run.model_name}); several --run are averaged, which "
+                                "needs classifier runs: pass a language model as the only --run")
+        if run.path.resolve() in seen:
+            raise MakemoreError(f"{run.path} is passed twice; pass each run once (twice would count it double)")
+        seen[run.path.resolve()] = run
+    first = runs[0]
+    for run in runs[1:]:
+        if run.model_config.labels != first.model_config.labels:
+            mine, theirs = set(run.model_config.labels), set(first.model_config.labels)
+            differ = (f"{run.path} has {', '.join(sorted(mine - theirs)) or 'none'} that {first.path} lacks, and lacks "
+                      f"{', '.join(sorted(theirs - mine)) or 'none'}" if mine != theirs else "their labels are in another order")
+            raise MakemoreError(f"{first.path} and {run.path} have other labels ({differ}); average classifiers "
+                                "trained on the same labeled data")
+    return runs

@@ -248,11 +248,13 @@ Examples:
   makemore eval --run runs/mlp-names
   makemore eval --run runs/mlp-names --split val --checkpoint last
   makemore eval --run runs/mlp-names --data more_names.txt
+  makemore eval --run runs/clf-1 --run runs/clf-2 --run runs/clf-3    # the classifiers' probabilities averaged
 """
 
 
 @cli.command(name="eval", epilog=EVAL_EXAMPLES)
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
+@click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="run directory, e.g. runs/mlp-names; several classifier runs (--run A --run B) are scored as one, their probabilities averaged")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="which split")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--data", help="score all of this file (or folder, or hf:<dataset>) instead of a split, read as the run "
@@ -260,13 +262,13 @@ Examples:
 @click.option("--encoding", help="text encoding of --data  [default: the run's]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 @click.pass_context
-def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
+def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
     import math
     from dataclasses import replace
 
-    from makemore.checkpoint import Run
+    from makemore.classify import average, log_probs, open_runs, scores_of
     from makemore.data import load_corpus, load_whole, make_batches
     from makemore.device import pick_device
     from makemore.trainer import evaluate
@@ -275,38 +277,51 @@ def evaluate_cmd(ctx, run_dir, split, checkpoint, data, encoding, device):
         raise UserError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
         raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
-    run = Run.open(run_dir)
+    runs = open_runs(run_dirs)
     device = pick_device(device)
-    model, ckpt = run.load_model(checkpoint, device)
-    classify = model.task == "classify"
-    if data is None:
-        corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
-    else:
-        cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
-        corpus, source, split = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input, source,
-                           run.data_config.reverse)
-    if split not in batches:
-        raise UserError(f"the {split} split of this run is empty; pick another --split")
-    size, precision = run.train_config.eval_batch_size, run.train_config.precision
-    where = f"{checkpoint}.pt at step {ckpt['step']:,}"
     scored = data or split
-    if classify:
-        from makemore.classify import split_scores
-
-        s = split_scores(model, batches[split], size, precision)
-        click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
-                   f"{len(batches[split]):,} items, {where}")
-        width = max(len("label"), *map(len, run.model_config.labels))
-        click.echo(f"{'label':<{width}}  precision  recall     F1  items")
-        predicted = [sum(column) for column in zip(*s["confusion"])]
-        for i, label in enumerate(run.model_config.labels):
-            if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
-                click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
-        return
-    loss = evaluate(model, batches[split], size, precision)
-    click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
-               f"{batches[split].n_targets:,} characters, {where}")
+    members, items = [], None
+    for run in runs:
+        model, ckpt = run.load_model(checkpoint, device)
+        classify = model.task == "classify"
+        if data is None:
+            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+        else:
+            cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
+            corpus, source, split = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
+        if items is not None and corpus.splits()[split] != items:  # so no run has trained on what another is scored on
+            raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {split} splits differ); "
+                            "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
+        items = corpus.splits()[split]
+        batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
+                               source, run.data_config.reverse)
+        if split not in batches:
+            raise UserError(f"the {split} split of this run is empty; pick another --split")
+        size, precision = run.train_config.eval_batch_size, run.train_config.precision
+        where = f"{checkpoint}.pt at step {ckpt['step']:,}"
+        if not classify:
+            loss = evaluate(model, batches[split], size, precision)
+            click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
+                       f"{batches[split].n_targets:,} characters, {where}")
+            return
+        members.append(log_probs(model, batches[split], size, precision))
+        if len(runs) > 1:
+            s = scores_of(*members[-1])
+            click.echo(f"{run.path}: {scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
+                       f"loss {s['loss']:.4f} nats/item, {where}")
+        del model
+    true = members[0][1]
+    s = scores_of(average([logp for logp, _ in members]), true)
+    where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
+    click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
+               f"{len(true):,} items, {where}")
+    labels = runs[0].model_config.labels
+    width = max(len("label"), *map(len, labels))
+    click.echo(f"{'label':<{width}}  precision  recall     F1  items")
+    predicted = [sum(column) for column in zip(*s["confusion"])]
+    for i, label in enumerate(labels):
+        if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
+            click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
 
 
 COMPARE_EXAMPLES = """
@@ -404,32 +419,34 @@ CLASSIFY_EXAMPLES = """
 Examples:
   makemore classify --run runs/clf-surnames Nakamura Schmidt "O'Brien"
   cut -f2 names.tsv | makemore classify --run runs/clf-surnames --top-k 1
+  makemore classify --run runs/clf-1 --run runs/clf-2 Nakamura      # the classifiers' probabilities averaged
 """
 
 
 @cli.command(epilog=CLASSIFY_EXAMPLES)
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="classifier run directory")
+@click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="classifier run directory; several (--run A --run B) are averaged")
 @click.argument("items", nargs=-1)
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="labels shown per item")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
-def classify(run_dir, items, top_k, checkpoint, device):
+def classify(run_dirs, items, top_k, checkpoint, device):
     """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
-    from makemore.checkpoint import Run
-    from makemore.classify import top_labels
+    from makemore.classify import average, item_log_probs, open_runs, top_labels
     from makemore.device import pick_device
 
-    run = Run.open(run_dir)
-    if run.model_name != "classifier":
-        raise UserError(f"{run_dir} is a language model ({run.model_name}); classify needs a classifier run "
+    runs = open_runs(run_dirs)
+    if runs[0].model_name != "classifier":
+        raise UserError(f"{runs[0].path} is a language model ({runs[0].model_name}); classify needs a classifier run "
                         "(makemore finetune, or makemore train --model classifier)")
     if not items:
         items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
     if not items:
         raise UserError("no items to classify; pass them as arguments or on stdin")
-    model, _ = run.load_model(checkpoint, pick_device(device))
+    device = pick_device(device)
+    logp = average([item_log_probs(run.load_model(checkpoint, device)[0], run.tokenizer, items) for run in runs])
     width = max(map(len, items))
-    for item, best in zip(items, top_labels(model, run.tokenizer, items, run.model_config.labels, top_k)):
+    for item, best in zip(items, top_labels(logp, runs[0].model_config.labels, top_k)):
         click.echo(f"{item:<{width}}  " + "  ".join(f"{label} {p:.3f}" for label, p in best))
 
 

@@ -77,25 +77,20 @@ def lr_at(step, cfg):
 
 
 @torch.no_grad()
-def evaluate(model, batches, batch_size, precision="auto", predictions=False):
+def evaluate(model, batches, batch_size, precision="auto"):
     """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
-    classifier. predictions=True also returns the targets and the argmax predictions (on the CPU)."""
+    classifier."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     total = torch.zeros((), device=device, dtype=torch.float64)
-    true, pred = [], []
     for x, y in batches.iter_all(batch_size):
         with autocast(device, precision):
             logits, _ = model(x)
         # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
-        if predictions:
-            true.append(y.cpu())
-            pred.append(logits.argmax(-1).cpu())
     model.train(was_training)
-    loss = total.item() / batches.n_targets
-    return (loss, torch.cat(true), torch.cat(pred)) if predictions else loss
+    return total.item() / batches.n_targets
 
 
 class StopRequest:

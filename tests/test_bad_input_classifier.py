@@ -1,5 +1,9 @@
 """Bad input to classifiers: labeled data, finetune --from, classify. Each a one-line error, exit 2."""
+import json
+import shutil
+
 from conftest import TINY_CLF, assert_user_error, run, snapshot
+from test_classifier import two_classifiers
 
 
 def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
@@ -61,3 +65,24 @@ def test_classify_and_transfer_bad_input(tmp_path, trained_run, labeled_folder):
         assert_user_error(run("transfer", "--data", labeled_folder, "--fractions", fractions, "--out-dir", tmp_path),
                           "--fractions must be comma-separated numbers in (0, 1]")
     assert not (tmp_path / "lm").exists()
+
+
+def test_averaged_runs_bad_input(tmp_path, labeled_folder, trained_run):
+    c1, c2 = two_classifiers(tmp_path, labeled_folder)
+    for command in (["eval"], ["classify", "kaku"]):
+        assert_user_error(run(*command, "--run", c1, "--run", trained_run),
+                          "is a language model (mlp)", "several --run are averaged", "pass a language model as the only --run")
+        assert_user_error(run(*command, "--run", c1, "--run", tmp_path / "c1" / ".." / "c1"), "is passed twice")
+    for name, change, fragments in [
+        ("order", lambda c: c["model_config"].update(labels=c["model_config"]["labels"][::-1]), ["their labels are in another order"]),
+        ("others", lambda c: c["model_config"].update(labels=["kappa", "rho", "tau"]), ["has tau that", "lacks sigma"]),
+        ("split", lambda c: c["data"].update(split_seed=7), ["split their data differently", "--split-seed"]),
+    ]:
+        other = tmp_path / name
+        shutil.copytree(c2, other)
+        config = json.loads((other / "config.json").read_text())
+        change(config)
+        (other / "config.json").write_text(json.dumps(config))
+        assert_user_error(run("eval", "--run", c1, "--run", other), *fragments)
+        if name != "split":  # classify reads no split
+            assert_user_error(run("classify", "--run", c1, "--run", other, "kaku"), *fragments)

@@ -7,7 +7,7 @@ import torch
 from conftest import SHARED, TINY_CLF, assert_user_error, needs_shared, run
 
 from makemore.checkpoint import Run, load_checkpoint
-from makemore.classify import top_labels
+from makemore.classify import item_log_probs
 from makemore.data import DataConfig, LabeledBatches, guess_kind, load_corpus
 from makemore.errors import MakemoreError
 from makemore.models import build_model, model_config
@@ -131,9 +131,9 @@ def test_classify_says_which_item_is_longer_than_the_model_reads():
     cfg = model_config("classifier", encoder="transformer", block_size=8, n_embd=8, vocab_size=3, labels=["a", "b"])
     model = build_model("classifier", cfg).eval()
     tok = CharTokenizer.from_text("ab")
-    assert len(top_labels(model, tok, ["ab" * 3 + "a"], ["a", "b"])) == 1  # 7 characters and the start: 8 positions
+    assert item_log_probs(model, tok, ["ab" * 3 + "a"]).shape == (1, 2)  # 7 characters and the start: 8 positions
     with pytest.raises(MakemoreError, match="item 2 is 8 characters long; this classifier reads at most 7"):
-        top_labels(model, tok, ["ab", "ab" * 4], ["a", "b"])
+        item_log_probs(model, tok, ["ab", "ab" * 4])
 
 
 def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
@@ -172,6 +172,53 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
 
     assert_user_error(run("classify", "--run", tmp_path / "c", "kaZ"), "'Z'", "not in this model's vocabulary")
     assert_user_error(run("sample", "--run", tmp_path / "c"), "is a classifier", "makemore classify")
+
+
+def two_classifiers(tmp_path, labeled_folder):
+    """Two tiny classifiers of the same data and split, from other seeds."""
+    for seed in (1, 2):
+        result = run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", f"c{seed}",
+                     "--max-steps", 40, "--eval-interval", 20, "--seed", seed, *TINY_CLF)
+        assert result.exit_code == 0, result.output
+    return tmp_path / "c1", tmp_path / "c2"
+
+
+def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder):
+    runs = two_classifiers(tmp_path, labeled_folder)
+    probs = []  # each run's test-split probabilities, computed here without the code under test
+    for path in runs:
+        r = Run.open(path)
+        model, _ = r.load_model()
+        corpus = load_corpus(r.data_config, quiet, labeled=True)
+        batches = LabeledBatches(corpus.test, r.tokenizer, "cpu", max_input=model.max_input)
+        with torch.no_grad():
+            probs.append(torch.cat([model(x)[0].softmax(-1) for x, _ in batches.iter_all(1000)]))
+    labels = batches.labels
+    mean = (probs[0] + probs[1]) / 2
+    assert not torch.allclose(probs[0], probs[1], atol=1e-3)  # two different classifiers
+
+    result = run("eval", "--run", runs[0], "--run", runs[1])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for line, path in zip(lines, runs):  # each member's own figures first
+        alone = run("eval", "--run", path).stdout.splitlines()[0]
+        assert line.startswith(f"{path}: {alone.split(', loss')[0]}"), (line, alone)
+    accuracy = (mean.argmax(-1) == labels).double().mean().item()
+    loss = -mean[torch.arange(len(labels)), labels].log().mean().item()
+    assert lines[2].startswith(f"test accuracy {accuracy:.4f}, macro-F1 ")
+    assert f"loss {loss:.4f} nats/item, {len(labels):,} items, the average of 2 runs (best.pt)" in lines[2]
+    assert lines[3].split()[0] == "label" and {line.split()[0] for line in lines[4:]} <= {"kappa", "rho", "sigma"}
+
+    items = ["kakoku", "rirare", "sasu"]
+    result = run("classify", "--run", runs[0], "--run", runs[1], *items, "--top-k", 3)
+    assert result.exit_code == 0, result.output
+    alone = [run("classify", "--run", path, *items, "--top-k", 3).stdout.splitlines() for path in runs]
+    for i, line in enumerate(result.stdout.splitlines()):
+        got = dict(zip(line.split()[1::2], map(float, line.split()[2::2])))
+        each = [dict(zip(a[i].split()[1::2], map(float, a[i].split()[2::2]))) for a in alone]
+        assert set(got) == {"kappa", "rho", "sigma"}
+        for label, p in got.items():  # the mean of the two runs' probabilities (each printed to 3 decimals)
+            assert abs(p - (each[0][label] + each[1][label]) / 2) <= 0.0011, (line, each)
 
 
 def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labeled_folder, lm_run):

@@ -280,36 +280,43 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     runs = open_runs(run_dirs)
     device = pick_device(device)
     scored = data or split
+
+    def scored_batches(run, model):
+        """The batches of what is scored (the split, or all of --data), and its items."""
+        classify = model.task == "classify"
+        if data is None:
+            corpus, source, part = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None, split
+        else:
+            cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
+            corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
+        batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
+                               source, run.data_config.reverse)
+        if part not in batches:
+            raise UserError(f"the {part} split of this run is empty; pick another --split")
+        return batches[part], corpus.splits()[part]
+
+    if runs[0].model_name != "classifier":  # open_runs allows a language model only alone
+        run = runs[0]
+        model, ckpt = run.load_model(checkpoint, device)
+        batches, _ = scored_batches(run, model)
+        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+        click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
+                   f"{batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
+        return
     members, items = [], None
     for run in runs:
         model, ckpt = run.load_model(checkpoint, device)
-        classify = model.task == "classify"
-        if data is None:
-            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
-        else:
-            cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
-            corpus, source, split = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
-        if items is not None and corpus.splits()[split] != items:  # so no run has trained on what another is scored on
+        batches, mine = scored_batches(run, model)
+        if items is not None and mine != items:  # so no run has trained on what another is scored on
             raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {split} splits differ); "
                             "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
-        items = corpus.splits()[split]
-        batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
-                               source, run.data_config.reverse)
-        if split not in batches:
-            raise UserError(f"the {split} split of this run is empty; pick another --split")
-        size, precision = run.train_config.eval_batch_size, run.train_config.precision
+        items = mine
+        members.append(log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision))
         where = f"{checkpoint}.pt at step {ckpt['step']:,}"
-        if not classify:
-            loss = evaluate(model, batches[split], size, precision)
-            click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
-                       f"{batches[split].n_targets:,} characters, {where}")
-            return
-        members.append(log_probs(model, batches[split], size, precision))
         if len(runs) > 1:
             s = scores_of(*members[-1])
             click.echo(f"{run.path}: {scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
                        f"loss {s['loss']:.4f} nats/item, {where}")
-        del model
     true = members[0][1]
     s = scores_of(average([logp for logp, _ in members]), true)
     where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"

@@ -113,6 +113,17 @@ def parse_param(name, spec):
     return param
 
 
+def settled_at(run):
+    """The step from which a trial's val figures speak for its settings, and it may be pruned: its learning
+    rate has warmed up and, for a classifier finetuned with --freeze-steps, its body has thawed. Before
+    then a loss says more of how far the schedule has got than of the setting."""
+    from makemore.models.classifier import thawed_by
+    from makemore.trainer import warmup_of
+
+    thaw = thawed_by(run.model_config) if run.model_name == "classifier" else 0
+    return max(warmup_of(run.train_config), thaw)
+
+
 @dataclass
 class SweepConfig:
     name: str
@@ -382,7 +393,7 @@ class Sweep:
 
         from makemore.checkpoint import Run
         from makemore.data import DataConfig
-        from makemore.trainer import TrainConfig, run_training, warmup_of
+        from makemore.trainer import TrainConfig, run_training
 
         values = {p.name: p.suggest(trial) for p in self.cfg.space()}
         settings = {**self.cfg.fixed, **values}
@@ -393,14 +404,13 @@ class Sweep:
         trial.set_user_attr("command", train_command(self.cfg, settings))
         start = time.time()
         seen = {}
-        # the trial's warmup, read once from the config run_training writes before the first validation
-        warmup = functools.cache(lambda: warmup_of(Run.open(run_dir).train_config))
+        # read once from the config run_training writes before the first validation
+        settled = functools.cache(lambda: settled_at(Run.open(run_dir)))
 
         def on_validate(step, value):  # the trial's val loss, or a classifier's val error rate
             seen[step] = value
             trial.report(value, step)
-            # not while its learning rate still rises: a loss then says more of the rate than of the setting
-            if step > warmup() and trial.should_prune():
+            if step > settled() and trial.should_prune():
                 raise optuna.TrialPruned
 
         def record(state, **extra):

@@ -166,6 +166,24 @@ def test_no_trial_is_pruned_while_its_learning_rate_warms_up(tmp_path, monkeypat
     assert [t.user_attrs["steps"] for t in trials] == [40, 40]  # validated at 20 within the warmup, pruned at 40
 
 
+def test_no_finetuned_trial_is_pruned_while_its_body_thaws(tmp_path, monkeypatch, labeled_folder, lm_run):
+    import optuna
+
+    from makemore.sweep import SweepConfig
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes whenever asked
+    fixed = {"max_steps": 120, "eval_interval": 20, "warmup_steps": 10,
+             "batch_size": 32, "device": "cpu", "unfreeze": "gradual"}
+    cfg = SweepConfig(name="thaw", model="classifier", data=str(labeled_folder), sampler="grid",
+                      params={"freeze_steps": "0,20,40"}, fixed=fixed, pretrained=str(lm_run))
+    sweep = Sweep.create(cfg, tmp_path)
+    sweep.work(log=lambda _: None)
+    trials = sweep.study().get_trials()
+    assert {t.state.name for t in trials} == {"PRUNED"}
+    # the first validation (every 20 steps) after the warmup (10 steps) and the gradual thaw (2 x freeze_steps)
+    assert {t.params["freeze_steps"]: t.user_attrs["steps"] for t in trials} == {0: 20, 20: 60, 40: 100}
+
+
 def test_loss_limits_leave_out_at_most_the_worst_tenth():
     from makemore.plots import loss_limits
 

@@ -97,6 +97,11 @@ def pool(features, idx, how):
     return features.masked_fill(~mask, float("-inf")).amax(1)
 
 
+def thawed_by(cfg):
+    """The step from which the whole body learns: after --freeze-steps, or twice that when it thaws gradually."""
+    return cfg.freeze_steps * (2 if cfg.unfreeze == "gradual" else 1)
+
+
 class Classifier(LanguageModel):
     """Keeps the language-model contract (forward(idx, targets) -> (logits, loss)) with logits
     (B, n_classes) and targets (B,): one label per item."""
@@ -176,7 +181,7 @@ class Classifier(LanguageModel):
     def before_step(self, step):
         """Freeze the body for freeze_steps, then unfreeze it at once or from the top down."""
         cfg = self.config
-        if step > 2 * cfg.freeze_steps:  # all thawed by now (a resumed model starts thawed)
+        if step > thawed_by(cfg):  # a resumed model starts thawed
             return
         params = self.body_parameters()
         bodies = len(self.bodies)  # their tensors interleaved: a level of depth is `bodies` tensors

@@ -91,14 +91,14 @@ def open_runs(run_dirs):
     runs = [Run.open(d) for d in run_dirs]
     if len(runs) == 1:
         return runs
-    seen = {}
+    seen = set()
     for run in runs:
         if run.model_name != "classifier":
             raise MakemoreError(f"{run.path} is a language model ({run.model_name}); several --run are averaged, which "
                                 "needs classifier runs: pass a language model as the only --run")
         if run.path.resolve() in seen:
             raise MakemoreError(f"{run.path} is passed twice; pass each run once (twice would count it double)")
-        seen[run.path.resolve()] = run
+        seen.add(run.path.resolve())
     first = runs[0]
     for run in runs[1:]:
         if run.model_config.labels != first.model_config.labels:

@@ -59,6 +59,17 @@ def scores_of(logp, true):
     return {"loss": loss, **scores(true, logp.argmax(-1), logp.shape[1])}
 
 
+def any_label_accuracy(pairs, pred):
+    """Items that carry several labels are a pair each, and one prediction can be right for one pair only:
+    the share of distinct items whose prediction is any of their labels, and how many items carry several."""
+    labels, predicted = {}, {}
+    for (item, label), p in zip(pairs, pred.tolist()):
+        labels.setdefault(item, set()).add(label)
+        predicted[item] = p
+    right = sum(predicted[item] in mine for item, mine in labels.items())
+    return right / max(1, len(labels)), sum(len(mine) > 1 for mine in labels.values()), len(labels)
+
+
 def split_scores(model, batches, batch_size, precision="auto"):
     """scores() of a whole split, and its loss (nats per item), from one pass over it."""
     return scores_of(*log_probs(model, batches, batch_size, precision))

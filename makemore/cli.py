@@ -268,7 +268,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     import math
     from dataclasses import replace
 
-    from makemore.classify import average, log_probs, open_runs, scores_of
+    from makemore.classify import any_label_accuracy, average, log_probs, open_runs, scores_of
     from makemore.data import load_corpus, load_whole, make_batches
     from makemore.device import pick_device
     from makemore.trainer import evaluate
@@ -318,10 +318,15 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
             click.echo(f"{run.path}: {scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
                        f"loss {s['loss']:.4f} nats/item, {where}")
     true = members[0][1]
-    s = scores_of(average([logp for logp, _ in members]), true)
+    average_logp = average([logp for logp, _ in members])
+    s = scores_of(average_logp, true)
     where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
     click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
                f"{len(true):,} items, {where}")
+    right, several, distinct = any_label_accuracy(items, average_logp.argmax(-1))
+    if several:
+        click.echo(f"items: {distinct:,} distinct, {several:,} with several labels; accuracy counting an item right "
+                   f"when it gets any of its labels: {right:.4f}")
     labels = runs[0].model_config.labels
     width = max(len("label"), *map(len, labels))
     click.echo(f"{'label':<{width}}  precision  recall     F1  items")

@@ -155,6 +155,15 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
     result = run("eval", "--run", tmp_path / "c", "--data", labeled_folder)  # all of it, repeats included
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"{labeled_folder} accuracy ") and f" {lines:,} items" in result.stdout
+    labels_of = {}  # "ambo" is in every class: three pairs, one prediction
+    for f in labeled_folder.iterdir():
+        for item in f.read_text().split():
+            labels_of.setdefault(item, set()).add(f.stem)
+    clf = Run.open(tmp_path / "c")
+    pred = item_log_probs(clf.load_model()[0], clf.tokenizer, list(labels_of)).argmax(-1).tolist()
+    right = sum(clf.model_config.labels[p] in labels_of[item] for item, p in zip(labels_of, pred)) / len(labels_of)
+    assert (f"items: {len(labels_of):,} distinct, 1 with several labels; accuracy counting an item right when it gets "
+            f"any of its labels: {right:.4f}") in result.stdout
     (tmp_path / "one.tsv").write_text("kappa\tkakoku\n", encoding="utf-8")  # classified right below
     result = run("eval", "--run", tmp_path / "c", "--data", tmp_path / "one.tsv")
     assert result.exit_code == 0, result.output
@@ -207,7 +216,8 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
     loss = -mean[torch.arange(len(labels)), labels].log().mean().item()
     assert lines[2].startswith(f"test accuracy {accuracy:.4f}, macro-F1 ")
     assert f"loss {loss:.4f} nats/item, {len(labels):,} items, the average of 2 runs (best.pt)" in lines[2]
-    assert lines[3].split()[0] == "label" and {line.split()[0] for line in lines[4:]} <= {"kappa", "rho", "sigma"}
+    table = lines.index(next(line for line in lines if line.startswith("label ")))
+    assert {line.split()[0] for line in lines[table + 1:]} <= {"kappa", "rho", "sigma"}
 
     items = ["kakoku", "rirare", "sasu"]
     result = run("classify", "--run", runs[0], "--run", runs[1], *items, "--top-k", 3)

@@ -6,7 +6,6 @@ import torch
 
 from makemore.checkpoint import Run
 from makemore.data import LabeledBatches
-from makemore.device import autocast
 from makemore.errors import MakemoreError
 
 
@@ -31,20 +30,15 @@ def scores(true, pred, n_classes):
     }
 
 
-@torch.no_grad()
 def log_probs(model, batches, batch_size, precision="auto"):
     """Log-probabilities of the labels for every item of a split, (N, C) float32 on the CPU in the
     split's order, and the items' labels (N,)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    from makemore.trainer import outputs  # the trainer imports this module
+
     out, true = [], []
-    for x, y in batches.iter_all(batch_size):
-        with autocast(device, precision):
-            logits, _ = model(x)
+    for logits, y in outputs(model, batches, batch_size, precision):
         out.append(logits.float().log_softmax(-1).cpu())
         true.append(y.cpu())
-    model.train(was_training)
     return torch.cat(out), torch.cat(true)
 
 

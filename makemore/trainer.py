@@ -76,21 +76,30 @@ def lr_at(step, cfg):
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
 
 
-@torch.no_grad()
-def evaluate(model, batches, batch_size, precision="auto"):
-    """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
-    classifier."""
+def outputs(model, batches, batch_size, precision="auto"):
+    """(logits, targets) of every batch of a whole split, in eval mode and without gradients; the model
+    goes back to the mode it was in once the split is read."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    total = torch.zeros((), device=device, dtype=torch.float64)
-    for x, y in batches.iter_all(batch_size):
-        with autocast(device, precision):
-            logits, _ = model(x)
+    try:
+        for x, y in batches.iter_all(batch_size):
+            with torch.no_grad(), autocast(device, precision):
+                logits, _ = model(x)
+            yield logits, y
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model, batches, batch_size, precision="auto"):
+    """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
+    classifier."""
+    total = 0.0
+    for logits, y in outputs(model, batches, batch_size, precision):
         # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
-    model.train(was_training)
-    return total.item() / batches.n_targets
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
+                                 reduction="sum").double()
+    return float(total) / batches.n_targets
 
 
 class StopRequest:

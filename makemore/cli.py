@@ -303,6 +303,9 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
                    f"{batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
         return
+    def figures(s):
+        return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
+
     members, items = [], None
     for run in runs:
         model, ckpt = run.load_model(checkpoint, device)
@@ -314,15 +317,12 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         members.append(log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision))
         where = f"{checkpoint}.pt at step {ckpt['step']:,}"
         if len(runs) > 1:
-            s = scores_of(*members[-1])
-            click.echo(f"{run.path}: {scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, "
-                       f"loss {s['loss']:.4f} nats/item, {where}")
+            click.echo(f"{run.path}: {figures(scores_of(*members[-1]))}, {where}")
     true = members[0][1]
     average_logp = average([logp for logp, _ in members])
     s = scores_of(average_logp, true)
     where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
-    click.echo(f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item, "
-               f"{len(true):,} items, {where}")
+    click.echo(f"{figures(s)}, {len(true):,} items, {where}")
     right, several, distinct = any_label_accuracy(items, average_logp.argmax(-1))
     if several:
         click.echo(f"items: {distinct:,} distinct, {several:,} with several labels; accuracy counting an item right "

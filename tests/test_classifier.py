@@ -164,6 +164,11 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
     right = sum(clf.model_config.labels[p] in labels_of[item] for item, p in zip(labels_of, pred)) / len(labels_of)
     assert (f"items: {len(labels_of):,} distinct, 1 with several labels; accuracy counting an item right when it gets "
             f"any of its labels: {right:.4f}") in result.stdout
+    several = next(name for name, pairs in load_corpus(clf.data_config, labeled=True).splits().items()
+                   if "ambo" in dict(pairs))
+    assert [k for k in metrics if k.endswith("any_label_accuracy")] == [f"{several}_any_label_accuracy"]
+    result = run("eval", "--run", tmp_path / "c", "--split", several)  # the same figure as metrics.json's
+    assert f"any of its labels: {metrics[f'{several}_any_label_accuracy']:.4f}" in result.stdout
     (tmp_path / "one.tsv").write_text("kappa\tkakoku\n", encoding="utf-8")  # classified right below
     result = run("eval", "--run", tmp_path / "c", "--data", tmp_path / "one.tsv")
     assert result.exit_code == 0, result.output

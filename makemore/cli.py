@@ -278,6 +278,10 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
         raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
     runs = open_runs(run_dirs)
+    encodings = {run.data_config.encoding for run in runs}
+    if data is not None and encoding is None and len(encodings) > 1:
+        raise UserError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "
+                        f"{data} one way for all of them")
     device = pick_device(device)
     scored = data or split
 

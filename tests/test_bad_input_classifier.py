@@ -86,3 +86,12 @@ def test_averaged_runs_bad_input(tmp_path, labeled_folder, trained_run):
         assert_user_error(run("eval", "--run", c1, "--run", other), *fragments)
         if name != "split":  # classify reads no split
             assert_user_error(run("classify", "--run", c1, "--run", other, "kaku"), *fragments)
+    latin = tmp_path / "latin"  # read with another --encoding: --data must say how to read the file for both
+    shutil.copytree(c2, latin)
+    config = json.loads((latin / "config.json").read_text())
+    config["data"]["encoding"] = "latin-1"
+    (latin / "config.json").write_text(json.dumps(config))
+    assert_user_error(run("eval", "--run", c1, "--run", latin, "--data", labeled_folder),
+                      "read their data as latin-1 and utf-8", "pass --encoding")
+    result = run("eval", "--run", c1, "--run", latin, "--data", labeled_folder, "--encoding", "utf-8")
+    assert result.exit_code == 0, result.output

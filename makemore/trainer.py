@@ -155,6 +155,7 @@ class Trainer:
             "best_val": self.best_val,
             "best_step": self.best_step,
             "evals_since_best": self.evals_since_best,
+            "evaluated_step": self.evaluated_step,
             "seconds": self.seconds,
             "chars": self.chars,
             "cursors": self.cursors,
@@ -179,6 +180,7 @@ class Trainer:
             raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
+        self.evaluated_step = ckpt.get("evaluated_step")  # absent from older checkpoints: validate again
         self.cursors, self.carried = ckpt.get("cursors"), ckpt.get("carried")  # the model moves the state to its device
         if self.config.ema and ckpt.get("ema") is not None:  # a run resumed with --ema 0 drops its average
             self.ema = {k: v.to(self.device) for k, v in ckpt["ema"].items()}
@@ -209,6 +211,9 @@ class Trainer:
             self.log(f"stopped early at step {self.step:,}: val has not improved in {self.evals_since_best} "
                      f"validations (--patience {cfg.patience}); pass a larger --patience, or 0, to train on")
             return "early_stop"
+        if self.step >= cfg.max_steps and self.evaluated_step == self.step:  # resumed when done: nothing to train
+            self.log(f"{self.run.path} has trained its {cfg.max_steps:,} steps; pass a larger --max-steps to train on")
+            return "max_steps"
         model.train()
         frequencies = train.char_frequencies() if cfg.input_noise else None
         if cfg.ema and self.ema is None:
@@ -267,7 +272,7 @@ class Trainer:
                         loss_sum.zero_()
                         chars, steps_in_interval = 0, 0
                         interval_start = time.perf_counter()  # after validation: it is not training time
-            if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0, or done)
+            if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0)
                 self.validate(writer, None)
             self.save("last")
             return reason

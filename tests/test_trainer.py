@@ -141,7 +141,13 @@ def test_ema_validates_keeps_and_serves_the_average_of_the_weights(tmp_path):
 
 
 def test_resume_can_extend_training(tmp_path):
-    train_tiny(tmp_path / "run")
+    _, first = train_tiny(tmp_path / "run")
+    last = (tmp_path / "run" / "last.pt").read_bytes()
+    said = []
+    reason, again = run_training(tmp_path / "run", resume=True, log=said.append)  # done: nothing to train or validate
+    assert reason == "max_steps" and again["steps"] == first["steps"] and again["val_loss"] == first["val_loss"]
+    assert any(f"has trained its {TINY_TRAIN['max_steps']} steps; pass a larger --max-steps to train on" in line for line in said)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == last
     _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)
     assert metrics["steps"] == 400
     config = (tmp_path / "run" / "config.json").read_bytes()

@@ -141,7 +141,8 @@ class Trainer:
         self.evals_since_best = 0
         self.seconds = 0.0  # training time, summed over resumes
         self.chars = 0  # predicted characters trained on, summed over resumes
-        self.evaluated_step = None
+        self.evaluated_step = None  # the last step validated
+        self.saved_step = None  # the step of last.pt
         self.cursors = None  # carry_state: where each batch row reads next, and the state it carries
         self.carried = None
         self.ema = None  # --ema: the average of each floating-point entry of the model's state_dict
@@ -170,6 +171,8 @@ class Trainer:
 
     def save(self, name):
         save_checkpoint(self.run.path / f"{name}.pt", self.state())
+        if name == "last":
+            self.saved_step = self.step
 
     def resume(self):
         ckpt = load_checkpoint(self.run.path / "last.pt")
@@ -179,6 +182,7 @@ class Trainer:
         except (RuntimeError, ValueError, KeyError) as e:
             raise MakemoreError(f"last.pt in {self.run.path} does not match the run's config ({e}); retrain the run") from None
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
+        self.saved_step = self.step
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
         self.evaluated_step = ckpt.get("evaluated_step")  # absent from older checkpoints: validate again
         self.cursors, self.carried = ckpt.get("cursors"), ckpt.get("carried")  # the model moves the state to its device
@@ -294,14 +298,18 @@ class Trainer:
         x, y = train.windows(self.cursors)
         return x, y, fresh
 
+    def diverged(self, what, loss, when):
+        """The error that stops a run whose loss is not finite, raised before anything is saved."""
+        saved = (f"nothing was saved after step {self.saved_step} (last.pt and best.pt hold the last good model)"
+                 if self.saved_step is not None else "no checkpoint had been saved yet")
+        return MakemoreError(f"the {what} loss became {loss} {when}; {saved}: lower --lr or set --grad-clip")
+
     def report(self, writer, bar, train_loss, lr, grad_norm, chars, elapsed, steps):
         """Report the steps since the last report; a non-finite loss stops before anything is saved."""
         self.seconds += elapsed
         self.chars += chars
         if not math.isfinite(train_loss):
-            saved = (f"nothing was saved after step {self.step - steps} (last.pt and best.pt hold the last good model)"
-                     if (self.run.path / "last.pt").exists() else "no checkpoint had been saved yet")
-            raise MakemoreError(f"the training loss became {train_loss} by step {self.step}; {saved}: lower --lr or set --grad-clip")
+            raise self.diverged("training", train_loss, f"by step {self.step}")
         speed = chars / max(elapsed, 1e-9)
         writer.add_scalar("loss/train", train_loss, self.step)
         writer.add_scalar("lr", lr, self.step)
@@ -347,6 +355,8 @@ class Trainer:
                 criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(val, 100)  # error rate first, loss on a tie
             else:
                 val = criterion = evaluate(self.model, self.batches["val"], cfg.eval_batch_size, cfg.precision)
+        if not math.isfinite(val):  # a model that cannot score val is no checkpoint to keep
+            raise self.diverged("val", val, f"at step {self.step}")
         self.evaluated_step = self.step
         writer.add_scalar("loss/val", val, self.step)
         better = criterion < self.best_val

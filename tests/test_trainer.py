@@ -181,6 +181,24 @@ def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
     assert {name: (tmp_path / "good" / name).read_bytes() for name in before} == before
 
 
+def test_a_nan_val_loss_stops_without_saving(tmp_path, monkeypatch):
+    import makemore.trainer
+
+    scored = []
+    real = makemore.trainer.evaluate
+
+    def evaluate(*args):  # the model stops scoring val after its first validation
+        scored.append(real(*args))
+        return scored[-1] if len(scored) == 1 else math.nan
+
+    monkeypatch.setattr(makemore.trainer, "evaluate", evaluate)
+    with pytest.raises(MakemoreError, match="val loss became nan at step 200; nothing was saved after step 100 .last.pt"):
+        train_tiny(tmp_path / "run")
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["step"] == 100 and ckpt["best_val"] == scored[0]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 100
+
+
 def test_an_existing_run_is_never_overwritten(tmp_path):
     train_tiny(tmp_path / "run")
     before = (tmp_path / "run" / "best.pt").read_bytes()

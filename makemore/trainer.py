@@ -276,7 +276,7 @@ class Trainer:
                         loss_sum.zero_()
                         chars, steps_in_interval = 0, 0
                         interval_start = time.perf_counter()  # after validation: it is not training time
-            if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0)
+            if reason == "max_steps" and self.evaluated_step != self.step:  # no step was taken (max_steps 0, or last.pt of an older version at max_steps)
                 self.validate(writer, None)
             self.save("last")
             return reason

@@ -125,7 +125,7 @@ def main():
 
     device = pick_device(args.device)
     corpus = load_corpus(DataConfig(data=args.data, kind="stream", seq_len=args.seq_len), log=lambda _: None)
-    tokenizer = CharTokenizer.from_text(corpus.texts())
+    tokenizer = CharTokenizer(corpus.chars())
     cfg = model_config("lstm", vocab_size=tokenizer.vocab_size, n_hidden=args.n_hidden, n_layer=args.n_layer)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {cfg}")
     print(f"training: {args.steps} steps a side, batch {args.batch_size} x {args.seq_len} characters")

@@ -92,7 +92,7 @@ def main():
 
     device = pick_device(args.device)
     corpus = load_corpus(DataConfig(data=args.data), log=lambda _: None)
-    tokenizer = CharTokenizer.from_text(corpus.texts())
+    tokenizer = CharTokenizer(corpus.chars())
     cfg = model_config("mlp", vocab_size=tokenizer.vocab_size)
     # the reference predicts as many characters per step as our batches hold on average
     mean_chars = sum(len(i) + 1 for i in corpus.train) / len(corpus.train)

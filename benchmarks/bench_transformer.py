@@ -121,7 +121,7 @@ def main():
 
     device = pick_device(args.device)
     corpus = load_corpus(DataConfig(data=args.data), log=lambda _: None)
-    tokenizer = CharTokenizer.from_text(corpus.texts())
+    tokenizer = CharTokenizer(corpus.chars())
     cfg = model_config("transformer", vocab_size=tokenizer.vocab_size, block_size=16, n_layer=4, n_head=4, n_embd=64,
                        dropout=0.0)
     print(f"device {device}, torch {torch.__version__}, {cfg}, batch {args.batch_size}, {args.steps} steps a side")

@@ -3,33 +3,44 @@
 A source is a local file or folder, `hf:<dataset>[:<config>]` (Hugging Face `datasets`), or a
 short name from CORPORA. A *lines* corpus holds one item per line (names, words): items are
 de-duplicated and shuffled into train / val / test from a seed, so no item is in two splits.
-A *stream* corpus is one long text (prose), cut into contiguous train / val / test parts.
+A *stream* corpus is one long text (prose), cut into contiguous train / val / test parts; it is
+held as compact character ids (makemore.text), and a local source of MAP_BYTES or more is
+encoded once into the cache and memory-mapped from there, so it may be larger than memory.
 A *labeled* corpus pairs items with labels (a folder of `<label>.txt` files, or `label<TAB>text`
 lines): (item, label) pairs are de-duplicated and split per label (stratified), an item with two
 labels keeping both in one split. A language model trained on a labeled corpus reads its items
 in that same split, so pretraining never sees a classifier's val or test items.
 
 Batches come from tensors that live on the training device; only the few random indices of a
-batch are made on the CPU, so drawing a batch costs no host-to-device copy of data.
+batch are made on the CPU, so drawing a batch costs no host-to-device copy of data. A
+memory-mapped text stays on the CPU, and each batch's windows are copied to the device.
 """
 import codecs
 import hashlib
 import io
+import json
 import os
 import random
+import shutil
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from makemore.config import check_choice, check_fraction, check_positive
 from makemore.errors import MakemoreError
+from makemore.text import Text, encode
 from makemore.tokenizer import BOUNDARY
 
 IGNORE = -1  # target id that the loss skips: padding after an item, context-only positions
 MAX_ITEM_LEN = 2000  # longer lines belong to prose: a line corpus pads every item to its longest
+CHUNK_BYTES = 1 << 24  # files are read in pieces of this size
+MAP_BYTES = 1 << 26  # prose from local files this large is encoded once into the cache and memory-mapped from there
+GUESS_BYTES = 1 << 20  # --kind auto reads this much of each file of such a source
+TEXT_FORMAT = 1  # of the encoded texts in the cache
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -116,13 +127,16 @@ def cache_dir():
 
 
 def digest(path):
-    """sha256 of a file, or of a folder's .txt files as (name, bytes) pairs in name order."""
+    """sha256 of a file, or of a folder's .txt files as (name, bytes) pairs in name order; read in chunks."""
     h = hashlib.sha256()
-    if path.is_dir():
-        for p in sorted(path.glob("*.txt")):
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    else:
-        h.update(path.read_bytes())
+    for p in sorted(path.glob("*.txt")) if path.is_dir() else [path]:
+        if path.is_dir():
+            h.update(p.name.encode() + b"\0")
+        with open(p, "rb") as f:
+            while chunk := f.read(CHUNK_BYTES):
+                h.update(chunk)
+        if path.is_dir():
+            h.update(b"\0")
     return h.hexdigest()
 
 
@@ -167,23 +181,41 @@ def resolve_named(name):
     return target
 
 
-def read_text_file(path, encoding):
-    """A text file's text, with Unix line ends and without a byte-order mark (Windows editors write one)."""
+def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
+    """A text file's text in pieces of about chunk_bytes, with Unix line ends and without a byte-order
+    mark (Windows editors write one), so that a file larger than memory can be read through."""
     try:
         codec = codecs.lookup(encoding).name
     except LookupError:
         raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
-    raw = path.read_bytes()
-    if b"\0" in raw and not codec.startswith(("utf-16", "utf-32")):  # their text is full of NUL bytes
-        raise MakemoreError(f"data file {path} looks binary (it contains NUL bytes); pass a text file")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise MakemoreError(
-            f"data file {path} is not valid {encoding} (byte 0x{raw[e.start]:02x} at offset {e.start}); "
-            "pass --encoding with the file's encoding, e.g. --encoding latin-1"
-        ) from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    decoder, offset, carry, start = codecs.getincrementaldecoder(encoding)(), 0, "", True
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(chunk_bytes)
+            if b"\0" in raw and not codec.startswith(("utf-16", "utf-32")):  # their text is full of NUL bytes
+                raise MakemoreError(f"data file {path} looks binary (it contains NUL bytes); pass a text file")
+            held = len(decoder.getstate()[0])  # bytes of a character cut by the last chunk's end
+            try:
+                text = carry + decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as e:
+                raise MakemoreError(
+                    f"data file {path} is not valid {encoding} (byte 0x{e.object[e.start]:02x} at offset "
+                    f"{offset - held + e.start}); pass --encoding with the file's encoding, e.g. --encoding latin-1"
+                ) from None
+            offset += len(raw)
+            if start and text:
+                text, start = text.removeprefix("\ufeff"), False
+            carry = "\r" if raw and text.endswith("\r") else ""  # its \n may begin the next chunk
+            text = text[:len(text) - len(carry)].replace("\r\n", "\n").replace("\r", "\n")
+            if text:
+                yield text
+            if not raw:
+                return
+
+
+def read_text_file(path, encoding):
+    """A text file's text, as decoded_chunks reads it."""
+    return "".join(decoded_chunks(path, encoding))
 
 
 def load_hf(spec, columns):
@@ -233,15 +265,71 @@ def local_files(source):
     return path, files
 
 
-def load_documents(source, encoding="utf-8", text_column="text"):
-    """The texts of a source: one per file, or one per row of a Hugging Face dataset."""
+def load_documents(source, encoding="utf-8", text_column="text", head=None):
+    """The texts of a source: one per file, or one per row of a Hugging Face dataset.
+    head: read at most about this many bytes of each file (enough to guess the kind of a large source)."""
     if source.startswith("hf:"):
         return [str(text) for text, in load_hf(source[3:], {text_column: "--text-column"})]
     path, files = local_files(source)
-    docs = [read_text_file(f, encoding) for f in files]
+    if head:
+        docs = [next(decoded_chunks(f, encoding, head), "") for f in files]
+    else:
+        docs = [read_text_file(f, encoding) for f in files]
     if not any(d.strip() for d in docs):
         raise MakemoreError(f"data {path} is empty; pass a file with text in it")
     return docs
+
+
+def is_large(source):
+    """Whether a source is local files of MAP_BYTES or more: read as prose, it is memory-mapped."""
+    if source.startswith("hf:"):
+        return False
+    _, files = local_files(source)
+    return sum(f.stat().st_size for f in files) >= MAP_BYTES
+
+
+def load_text(source, encoding, text_column, docs=None, log=print):
+    """The text of a source read as prose, its files (or rows) joined by newlines, as a Text. A large
+    local source is encoded once into the cache (keyed by its content and encoding) and mapped from there."""
+    if not is_large(source):
+        docs = docs or load_documents(source, encoding, text_column)
+        return Text.of("\n".join(docs))
+    path, files = local_files(source)
+    codec = codecs.lookup(encoding).name
+    folder = cache_dir() / "text" / hashlib.sha256(f"{digest(path)} {codec} {TEXT_FORMAT}".encode()).hexdigest()[:32]
+    if not (folder / "text.json").exists():
+        encode_to_cache(path, files, encoding, folder, log)
+    meta = json.loads((folder / "text.json").read_text())
+    ids = np.memmap(folder / "ids.bin", dtype=meta["dtype"], mode="c", shape=(meta["length"],))
+    return Text(meta["chars"], ids)
+
+
+def encode_to_cache(path, files, encoding, folder, log):
+    """Encode a source's files, joined by newlines, into folder: ids.bin (the ids) and text.json."""
+    def pieces():
+        for k, f in enumerate(files):
+            if k:
+                yield "\n"
+            yield from decoded_chunks(f, encoding)
+
+    log(f"data: {path} is large; encoding it once into {folder}, to be memory-mapped from there")
+    tmp = folder.with_name(folder.name + f".partial-{os.getpid()}")
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        chars, ids = encode(pieces, lambda length, dtype: np.memmap(tmp / "ids.bin", dtype, "w+", shape=(length,)))
+        ids.flush()
+        meta = {"chars": chars, "dtype": ids.dtype.name, "length": len(ids), "source": str(path)}
+        del ids
+        if not chars.strip():
+            raise MakemoreError(f"data {path} is empty; pass a file with text in it")
+        (tmp / "text.json").write_text(json.dumps(meta))
+        tmp.rename(folder)
+    except OSError as e:
+        if not (folder / "text.json").exists():  # else another process encoded it first
+            raise MakemoreError(f"could not write the encoded text of {path} to {folder} ({e.strerror or e}); "
+                                "free some space, or set MAKEMORE_CACHE to a folder with room") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def item_lines(text):
@@ -283,22 +371,27 @@ def load_labeled_pairs(cfg):
 # corpora and splits
 
 
+def chars_of(texts):
+    """The distinct characters of some strings, sorted: what a tokenizer of them knows."""
+    return "".join(sorted(set().union(*map(set, texts))))
+
+
 @dataclass
 class Corpus:
     kind: str  # "lines" or "stream"
-    train: list | str  # items (lines) or text (stream)
-    val: list | str
-    test: list | str
+    train: list | Text  # items (lines) or text (stream: slices of one Text)
+    val: list | Text
+    test: list | Text
     read_as: str = ""  # the --kind the data was read as, when it differs ("labeled" for an LM on a labeled corpus)
 
     def splits(self):
         return {"train": self.train, "val": self.val, "test": self.test}
 
-    def texts(self):
-        """Everything the tokenizer must know, as a list of strings."""
+    def chars(self):
+        """Every character the tokenizer must know, sorted."""
         if self.kind == "lines":
-            return self.train + self.val + self.test
-        return [self.train, self.val, self.test]
+            return chars_of(self.train + self.val + self.test)
+        return self.train.chars
 
 
 @dataclass
@@ -314,8 +407,8 @@ class LabeledCorpus:
     def splits(self):
         return {"train": self.train, "val": self.val, "test": self.test}
 
-    def texts(self):
-        return [item for part in (self.train, self.unused, self.val, self.test) for item, _ in part]
+    def chars(self):
+        return chars_of(item for part in (self.train, self.unused, self.val, self.test) for item, _ in part)
 
     def as_lines(self):
         """The items alone, in the same split (the whole train split): text for a language model."""
@@ -404,8 +497,10 @@ def load_corpus(cfg, log=print, labeled=False):
         elif cfg.data in CORPORA:
             kind = CORPORA[cfg.data].kind
         else:
-            docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
+            large = is_large(cfg.data)
+            docs = load_documents(cfg.data, cfg.encoding, cfg.text_column, head=GUESS_BYTES if large else None)
             kind = guess_kind(docs, folder=not cfg.data.startswith("hf:") and Path(cfg.data).is_dir())
+            docs = None if large else docs  # only the start of each file was read
         others = " or ".join(k for k in ("lines", "stream", "labeled") if k != kind)
         log(f"data: {cfg.data} read as {kind} (pass --kind {others} to change)")
     if kind == "labeled" and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":  # transfer's LM too
@@ -418,8 +513,8 @@ def load_corpus(cfg, log=print, labeled=False):
     if kind == "labeled":
         corpus = split_labeled(kept_once(load_labeled_pairs(cfg), "(item, label) pairs", log), cfg)
         return corpus if labeled else corpus.as_lines()
-    docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if kind == "lines":
+        docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
         items = kept_once([item for doc in docs for item in item_lines(doc)], "lines", log)
         longest = max(items, key=len, default="")
         if len(longest) > MAX_ITEM_LEN:
@@ -432,7 +527,7 @@ def load_corpus(cfg, log=print, labeled=False):
             raise MakemoreError(f"data {cfg.data} has only {len(items)} distinct item(s); give at least 3 lines")
         random.Random(cfg.split_seed).shuffle(items)
         return Corpus("lines", items[:n_train], items[n_train:n_train + n_val], items[n_train + n_val:])
-    text = "\n".join(docs)
+    text = load_text(cfg.data, cfg.encoding, cfg.text_column, docs, log)
     n_train, n_val, _ = split_sizes(len(text), cfg)
     corpus = Corpus("stream", text[:n_train], text[n_train:n_train + n_val], text[n_train + n_val:])
     for name, part in corpus.splits().items():
@@ -458,13 +553,13 @@ def load_whole(cfg, labels=None):
             raise MakemoreError(f"data {cfg.data} has label(s) this classifier does not know: {', '.join(unknown[:5])}"
                                 f"{' and more' if len(unknown) > 5 else ''}; it knows {', '.join(labels)}")
         return LabeledCorpus(labels, [], [], [(item, labels.index(label)) for item, label in pairs])
-    docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
     if cfg.kind == "lines":
+        docs = load_documents(cfg.data, cfg.encoding, cfg.text_column)
         return Corpus("lines", [], [], [item for doc in docs for item in item_lines(doc)])
-    text = "\n".join(docs)
+    text = load_text(cfg.data, cfg.encoding, cfg.text_column, log=lambda _: None)
     if len(text) < 2:
         raise MakemoreError(f"data {cfg.data} is one character: nothing to predict; give more text")
-    return Corpus("stream", [], [], text)
+    return Corpus("stream", text[:0], text[:0], text)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -541,29 +636,61 @@ class StreamBatches:
     """One long text; a sequence predicts seq_len characters after `warmup` context-only ones.
 
     `warmup` gives a model with a finite context its full context at the first scored position;
-    before the start of the text it reads BOUNDARY ids.
+    before the start of the text it reads BOUNDARY ids. The text stays as its compact ids (a Text,
+    or a string made into one): on the training device, or on the CPU where it is memory-mapped,
+    and a batch reads its windows from there. reverse: read the text right to left.
     """
 
-    def __init__(self, text, tokenizer, device, seq_len, warmup=0, what="data"):
-        ids = torch.tensor(tokenizer.encode(text, what), dtype=torch.long)
-        self.seq_len, self.warmup, self.n = seq_len, warmup, len(ids)
+    def __init__(self, text, tokenizer, device, seq_len, warmup=0, what="data", reverse=False):
+        text = text if isinstance(text, Text) else Text.of(text)
+        table = [BOUNDARY] + [tokenizer.stoi.get(ch, tokenizer.unk_id) for ch in text.chars]
+        unknown = [k for k, i in enumerate(table) if i is None]
+        if unknown:
+            counts = text.counts()
+            seen = [k for k in unknown if counts[k]]
+            if seen:
+                tokenizer.encode(text.chars[seen[0] - 1], what)  # raises, naming the character
+            table = [i or BOUNDARY for i in table]  # characters of other parts of the data
+        self.seq_len, self.warmup, self.n, self.reverse = seq_len, warmup, len(text), reverse
         self.n_targets = self.n - 1
-        self.xpad = torch.cat([torch.full((warmup,), BOUNDARY), ids, torch.full((seq_len,), BOUNDARY)]).to(device)
-        self.ypad = torch.cat([torch.full((warmup,), IGNORE), ids[1:], torch.full((seq_len + 1,), IGNORE)]).to(device)
-        self.offsets = torch.arange(warmup + seq_len, device=device)
+        self.device = torch.device(device)
+        self.ids = torch.from_numpy(text.ids)
+        if not isinstance(text.ids, np.memmap):
+            self.ids = self.ids.to(self.device)
+        identity = table == list(range(len(table)))
+        self.table = None if identity else torch.tensor(table, device=self.ids.device)
+        self.offsets = torch.arange(warmup + seq_len, device=self.ids.device)
+        self.text = text
 
     def __len__(self):
         return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
 
     def char_frequencies(self):
-        return char_frequencies(self.xpad)
+        counts = torch.from_numpy(self.text.counts()).double()
+        ids = torch.arange(len(counts)) if self.table is None else self.table.cpu()
+        out = torch.zeros(int(ids.max()) + 1, dtype=torch.double).index_add_(0, ids, counts)
+        out[BOUNDARY] = 0
+        return out[:int(out.nonzero().max()) + 1].to(self.device)  # up to the largest id that occurs, as bincount counts
+
+    def read(self, pos, fill=None):
+        """The ids at text positions pos (in reading order); with fill, `fill` outside the text."""
+        if fill is not None:
+            inside = (pos >= 0) & (pos < self.n)
+            pos = pos.clamp(0, self.n - 1)
+        ids = self.ids[self.n - 1 - pos if self.reverse else pos].long()
+        if self.table is not None:
+            ids = self.table[ids]
+        return ids if fill is None else torch.where(inside, ids, fill)
 
     def windows(self, starts):
-        # starts are positions in the text; the padded tensors are shifted right by warmup
-        pos = starts.to(self.offsets.device, non_blocking=True)[:, None] + self.offsets  # (B, warmup + seq_len)
-        y = self.ypad[pos]
-        y[:, :self.warmup] = IGNORE  # context-only positions are read, never scored
-        return self.xpad[pos], y
+        # a window read from `starts` scores seq_len characters after warmup characters of context
+        first = starts - self.warmup  # on the CPU: whether a window crosses an end of the text costs no sync
+        crosses = int(first.min()) < 0 or int(first.max()) + len(self.offsets) >= self.n
+        pos = first.to(self.ids.device, non_blocking=True)[:, None] + self.offsets
+        x, y = self.read(pos, BOUNDARY if crosses else None), self.read(pos + 1, IGNORE if crosses else None)
+        if self.warmup:
+            y[:, :self.warmup] = IGNORE  # context-only positions are read, never scored
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def sample(self, batch_size, generator):
         high = max(1, self.n - self.seq_len)
@@ -621,8 +748,8 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         if not part:
             continue
         what = source or f"the {name} split"
-        if reverse:  # language models only: a classifier reads both ways with a second body instead
-            part = part[::-1] if corpus.kind == "stream" else [item[::-1] for item in part]
+        if reverse and corpus.kind == "lines":  # language models only: a classifier reads both ways with a second body instead
+            part = [item[::-1] for item in part]
         if corpus.kind == "labeled":
             out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
         elif corpus.kind == "lines":
@@ -630,5 +757,5 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         else:
             burn_in = seq_len if max_input is None else max_input - seq_len
             warmup = context_size - 1 if context_size else (0 if name == "train" else burn_in)
-            out[name] = StreamBatches(part, tokenizer, device, seq_len, warmup, what)
+            out[name] = StreamBatches(part, tokenizer, device, seq_len, warmup, what, reverse)
     return out

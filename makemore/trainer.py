@@ -471,7 +471,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             back = open_pretrained(backward, corpus, log, like=lm)
             overrides.update(bidirectional=True, pretrained_backward=str(back.path))
         else:
-            tokenizer = CharTokenizer.from_text(corpus.texts())
+            tokenizer = CharTokenizer(corpus.chars())
         cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
         train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
         run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
@@ -624,7 +624,7 @@ def open_pretrained(path, corpus, log, like=None):
                                 "pretrain both with the same model options")
         if lm.tokenizer.to_json() != like.tokenizer.to_json():
             raise MakemoreError(f"--backward {path} and --from {like.path} have different tokenizers; pretrain both on the same data")
-    missing = sorted(set("".join(corpus.texts())) - set(lm.tokenizer.chars))
+    missing = sorted(set(corpus.chars()) - set(lm.tokenizer.chars))
     if missing:
         shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "

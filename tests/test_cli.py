@@ -110,7 +110,7 @@ def test_train_on_prose(tmp_path, prose_file):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus
 
-    (tmp_path / "test.txt").write_text(load_corpus(Run.open(tmp_path / "p").data_config, log=lambda _: None).test, encoding="utf-8")
+    (tmp_path / "test.txt").write_text(str(load_corpus(Run.open(tmp_path / "p").data_config, log=lambda _: None).test), encoding="utf-8")
     split, mine = run("eval", "--run", tmp_path / "p"), run("eval", "--run", tmp_path / "p", "--data", tmp_path / "test.txt")
     assert split.stdout.split(" loss ")[1] == mine.stdout.split(" loss ")[1]  # prose is scored as its test split is
 

@@ -39,3 +39,23 @@ def test_cuda_classifier_finetunes_with_bf16_autocast(tmp_path, labeled_folder):
     _, metrics = run_training(tmp_path / "clf", "classifier", {"freeze_steps": 20}, DataConfig(data=str(labeled_folder)),
                               train, log=lambda _: None, pretrained=tmp_path / "lm")
     assert metrics["device"].startswith("cuda") and metrics["val_accuracy"] > 0.6
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_prose_batches_on_cuda_equal_those_on_the_cpu(tmp_path, prose_file, monkeypatch, large):
+    # in memory the ids live on the GPU; memory-mapped they stay on the CPU and each batch is copied over
+    from makemore import data
+    from makemore.tokenizer import CharTokenizer
+
+    monkeypatch.setattr(data, "MAP_BYTES", 1 if large else data.MAP_BYTES)
+    corpus = data.load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    tokenizer = CharTokenizer(corpus.chars())
+    on = {d: data.make_batches(corpus, tokenizer, torch.device(d), 16, 4)["train"] for d in ("cpu", "cuda")}
+    assert on["cuda"].ids.device.type == ("cpu" if large else "cuda")
+    drawn = {d: b.sample(8, torch.Generator().manual_seed(0)) for d, b in on.items()}
+    assert all(t.device.type == "cuda" for t in drawn["cuda"])
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(drawn["cpu"], drawn["cuda"]))
+    train = {**TINY_TRAIN, "device": "cuda", "max_steps": 30, "eval_interval": 30}
+    _, metrics = run_training(tmp_path / "run", "lstm", dict(TINY_MODEL), DataConfig(data=str(prose_file), seq_len=16),
+                              train, log=lambda _: None)
+    assert metrics["device"].startswith("cuda") and math.isfinite(metrics["test_loss"])

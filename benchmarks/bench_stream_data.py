@@ -1,0 +1,115 @@
+"""Reading prose: makemore's compact ids (in memory, and memory-mapped from the cache) against the
+reference they replaced, a per-character encode into int64 tensors padded for each split.
+
+The text is --mb megabytes (copies of --data). Each way runs in a process of its own, so that its
+peak memory is its own, and reports the seconds from the file to the batches of all three splits,
+the peak resident memory, and the time to draw one training batch of --batch-size x --seq-len.
+"mapped, first" encodes the text into an empty cache; "mapped" opens what it wrote.
+
+    python benchmarks/bench_stream_data.py --mb 100
+    python benchmarks/bench_stream_data.py --mb 1000 --device cuda
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from makemore import data
+from makemore.data import IGNORE, DataConfig, load_corpus, make_batches, read_text_file, split_sizes
+from makemore.device import pick_device
+from makemore.tokenizer import BOUNDARY, CharTokenizer
+
+WAYS = ["reference", "in memory", "mapped, first", "mapped"]
+
+
+class ReferenceBatches:
+    """The reference: the text encoded character by character to int64, padded copies for x and y."""
+
+    def __init__(self, text, tokenizer, device, seq_len):
+        ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+        self.seq_len, self.n = seq_len, len(ids)
+        self.x = torch.cat([ids, torch.full((seq_len,), BOUNDARY)]).to(device)
+        self.y = torch.cat([ids[1:], torch.full((seq_len + 1,), IGNORE)]).to(device)
+        self.offsets = torch.arange(seq_len, device=device)
+
+    def sample(self, batch_size, generator):
+        pos = torch.randint(max(1, self.n - self.seq_len), (batch_size,), generator=generator)
+        pos = pos.to(self.offsets.device)[:, None] + self.offsets
+        return self.x[pos], self.y[pos]
+
+
+def one_way(way, path, device, batch_size, seq_len, draws):
+    """Runs in its own process: the figures of one way, as JSON on stdout."""
+    start = time.perf_counter()
+    cfg = DataConfig(data=str(path), kind="stream", seq_len=seq_len)
+    if way == "reference":
+        text = read_text_file(path, "utf-8")
+        tokenizer = CharTokenizer.from_text(text)
+        n_train, n_val, _ = split_sizes(len(text), cfg)
+        parts = text[:n_train], text[n_train:n_train + n_val], text[n_train + n_val:]
+        batches = [ReferenceBatches(part, tokenizer, device, seq_len) for part in parts]
+    else:
+        data.MAP_BYTES = 0 if way.startswith("mapped") else float("inf")
+        corpus = load_corpus(cfg, log=lambda _: None)
+        batches = list(make_batches(corpus, CharTokenizer(corpus.chars()), device, seq_len).values())
+    ready = time.perf_counter() - start
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(10):  # warm-up
+        batches[0].sample(batch_size, generator)
+    start = time.perf_counter()
+    for _ in range(draws):
+        batches[0].sample(batch_size, generator)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per_batch = (time.perf_counter() - start) / draws
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"ready_s": ready, "peak_mib": peak, "batch_us": per_batch * 1e6}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="shakespeare", help="the text that is repeated to --mb megabytes")
+    parser.add_argument("--mb", type=float, default=100)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # the way a child process measures
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    if args.one:
+        return one_way(args.one, Path(args.file), device, args.batch_size, args.seq_len, args.draws)
+
+    seed = read_text_file(data.local_files(args.data)[1][0], "utf-8")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "prose.txt"
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(seed for _ in range(max(1, round(args.mb * 1e6 / len(seed.encode())))))
+        size = path.stat().st_size
+        print(f"device {device}, torch {torch.__version__}; {size / 1e6:,.1f} MB of prose ({args.data} repeated); "
+              f"batches of {args.batch_size} x {args.seq_len}")
+        env = {**os.environ, "MAKEMORE_CACHE": str(Path(tmp) / "cache")}
+        figures = {}
+        for way in WAYS:
+            child = [sys.executable, __file__, "--one", way, "--file", str(path), "--device", str(device),
+                     "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len), "--draws", str(args.draws)]
+            out = subprocess.run(child, env=env, capture_output=True, text=True, check=True).stdout
+            figures[way] = json.loads(out.strip().splitlines()[-1])
+    ref = figures["reference"]
+    print(f"{'way':<16}{'ready (s)':>11}{'peak memory (MiB)':>19}{'per batch (us)':>16}   ratios to the reference")
+    for way, f in figures.items():
+        print(f"{way:<16}{f['ready_s']:>11.2f}{f['peak_mib']:>19,.0f}{f['batch_us']:>16.1f}   "
+              f"ready {f['ready_s'] / ref['ready_s']:.3f}, memory {f['peak_mib'] / ref['peak_mib']:.3f}, "
+              f"batch {f['batch_us'] / ref['batch_us']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

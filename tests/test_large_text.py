@@ -1,0 +1,116 @@
+"""Prose read in chunks, encoded to compact ids, and (when large) memory-mapped from the cache."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_user_error, run, tiny_args
+
+from makemore import data
+from makemore.data import DataConfig, StreamBatches, decoded_chunks, load_corpus, make_batches
+from makemore.errors import MakemoreError
+from makemore.text import Text
+from makemore.tokenizer import CharTokenizer
+
+TEXT = "\ufeffÉté à Kyōto,\r\nthe end.\rNext line\r\n\r\n日本語 prose\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "latin-1"])
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 7, 1 << 24])
+def test_chunks_read_a_file_as_a_whole_read_does(tmp_path, encoding, chunk_bytes):
+    text = TEXT if encoding != "latin-1" else TEXT.replace("\ufeff", "").replace("ō", "o").replace("日本語", "abc")
+    path = tmp_path / "prose.txt"
+    path.write_bytes(text.encode(encoding))
+    whole = path.read_bytes().decode(encoding).removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    assert "".join(decoded_chunks(path, encoding, chunk_bytes)) == whole
+    assert "\r" not in whole and not whole.startswith("\ufeff")
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2, 5, 1 << 24])
+def test_an_invalid_byte_is_named_at_its_offset_whatever_the_chunk(tmp_path, chunk_bytes):
+    path = tmp_path / "prose.txt"
+    path.write_bytes("déjà vu ".encode() + b"caf\xe9 au lait")
+    with pytest.raises(MakemoreError, match=r"not valid utf-8 \(byte 0xe9 at offset 13\); pass --encoding"):
+        "".join(decoded_chunks(path, "utf-8", chunk_bytes))
+
+
+def windows(corpus, tokenizer, reverse=False, context_size=None):
+    """Every batch a split gives, drawn and whole, and the train split's character frequencies."""
+    batches = make_batches(corpus, tokenizer, "cpu", 16, context_size, reverse=reverse)
+    generator = torch.Generator().manual_seed(0)
+    drawn = [batches["train"].sample(8, generator) for _ in range(3)]
+    whole = [pair for split in batches.values() for pair in split.iter_all(5)]
+    return [t for pair in drawn + whole for t in pair] + [batches["train"].char_frequencies()]
+
+
+def test_large_prose_is_encoded_once_then_mapped_and_reads_as_it_does_in_memory(tmp_path, prose_file, monkeypatch):
+    cfg = DataConfig(data=str(prose_file))
+    in_memory = load_corpus(cfg, log=lambda _: None)
+    assert not isinstance(in_memory.train.ids, np.memmap) and in_memory.train.ids.dtype == np.uint8
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    said = []
+    mapped = load_corpus(cfg, log=said.append)
+    assert any("is large; encoding it once into" in line for line in said)
+    assert all(isinstance(part.ids, np.memmap) for part in mapped.splits().values())
+    folders = list((tmp_path / "cache" / "text").iterdir())
+    assert len(folders) == 1 and json.loads((folders[0] / "text.json").read_text())["length"] == len(prose_file.read_text())
+    said.clear()
+    again = load_corpus(cfg, log=said.append)
+    assert not any("encoding" in line for line in said)  # read from the cache
+    assert mapped.chars() == in_memory.chars() == "".join(sorted(set(prose_file.read_text())))
+    assert "".join(str(part) for part in again.splits().values()) == prose_file.read_text()
+    tokenizer = CharTokenizer(in_memory.chars())
+    for reverse, context in ((False, None), (True, None), (False, 4)):
+        ours, theirs = windows(mapped, tokenizer, reverse, context), windows(in_memory, tokenizer, reverse, context)
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, monkeypatch):
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    cache = tmp_path / "cache" / "text"
+    load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    load_corpus(DataConfig(data=str(prose_file), encoding="latin-1"), log=lambda _: None)
+    assert len(list(cache.iterdir())) == 2
+    prose_file.write_text(prose_file.read_text() + "A new line.\n", encoding="utf-8")
+    corpus = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    assert len(list(cache.iterdir())) == 3 and str(corpus.test).endswith("A new line.\n")
+
+
+def test_an_unwritable_cache_is_a_one_line_error_and_training_leaves_nothing(tmp_path, prose_file, monkeypatch):
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("MAKEMORE_CACHE", str(blocker))
+    with pytest.raises(MakemoreError, match="could not write the encoded text of .* set MAKEMORE_CACHE"):
+        load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    result = run("train", "--data", prose_file, "--out-dir", tmp_path / "runs", "--name", "p", *tiny_args(max_steps=5))
+    assert_user_error(result, "could not write the encoded text")
+    assert not (tmp_path / "runs" / "p").exists()
+
+
+def test_a_split_may_hold_characters_of_the_text_that_a_tokenizer_lacks_only_where_it_reads_them():
+    text = Text.of("abcabcabc" + "xyz")
+    tokenizer = CharTokenizer.from_text("abc")  # as if trained before x, y and z were added at the end
+    head = StreamBatches(text[:9], tokenizer, "cpu", seq_len=4)
+    x, _ = next(head.iter_all(10))
+    assert x[0, :4].tolist() == tokenizer.encode("abca") and head.char_frequencies().tolist() == [0, 3, 3, 3]
+    with pytest.raises(MakemoreError, match=r"character 'x' \(U\+0078 LATIN SMALL LETTER X\) in the test split"):
+        StreamBatches(text[7:], tokenizer, "cpu", seq_len=4, what="the test split")
+
+
+def test_train_resume_eval_and_sample_on_mapped_prose_give_what_they_give_in_memory(tmp_path, prose_file, monkeypatch):
+    args = ["--model", "lstm", *tiny_args(max_steps=30, seq_len=16, eval_interval=10)]
+    assert run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "mem", *args).exit_code == 0
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "map", *args)
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("mem", "map")]
+    assert metrics[0]["test_loss"] == metrics[1]["test_loss"] and metrics[0]["val_loss"] == metrics[1]["val_loss"]
+    for extra in ([], ["--data", prose_file]):
+        scored = [run("eval", "--run", tmp_path / name, *extra).stdout for name in ("mem", "map")]
+        assert scored[0] == scored[1] and "nats/char" in scored[0]
+    sampled = run("sample", "--run", tmp_path / "map", "-n", 2, "--max-len", 30, "--prefix", "To", "--seed", 0)
+    assert sampled.exit_code == 0 and sampled.stdout.startswith("To")
+    result = run("train", "--resume", "--out-dir", tmp_path, "--name", "map", "--max-steps", "40")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "map" / "metrics.json").read_text())["steps"] == 40

@@ -16,6 +16,7 @@ batch are made on the CPU, so drawing a batch costs no host-to-device copy of da
 memory-mapped text stays on the CPU, and each batch's windows are copied to the device.
 """
 import codecs
+import copy
 import hashlib
 import io
 import json
@@ -660,7 +661,7 @@ class StreamBatches:
         identity = table == list(range(len(table)))
         self.table = None if identity else torch.tensor(table, device=self.ids.device)
         self.offsets = torch.arange(warmup + seq_len, device=self.ids.device)
-        self.text = text
+        self.text, self.starts = text, None  # starts: the windows iter_all reads, when not all of them (spread)
 
     def __len__(self):
         return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
@@ -697,9 +698,18 @@ class StreamBatches:
         return self.windows(torch.randint(high, (batch_size,), generator=generator))
 
     def iter_all(self, batch_size):
-        starts = torch.arange(0, self.n - 1, self.seq_len)
+        starts = torch.arange(0, self.n - 1, self.seq_len) if self.starts is None else self.starts
         for chunk in starts.split(batch_size):
             yield self.windows(chunk)
+
+    def spread(self, max_targets):
+        """These batches, reading at most max_targets characters: whole windows spaced evenly over the text."""
+        if self.n_targets <= max_targets or self.n - 1 <= self.seq_len:
+            return self
+        part = copy.copy(self)
+        k = max(1, max_targets // self.seq_len)
+        part.starts, part.n_targets = torch.linspace(0, self.n - 1 - self.seq_len, k).long(), k * self.seq_len
+        return part
 
 
 class LabeledBatches(LineBatches):

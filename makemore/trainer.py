@@ -374,6 +374,9 @@ class Trainer:
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
+TRAIN_FIGURE_CHARS = 10**7  # the final train figure of a longer text reads this many characters, spread over it
+
+
 def final_metrics(model, batches, config, trainer, device, corpus, reason):
     """metrics.json: every split of the best model, in nats per character (and bits for prose);
     a classifier's in nats per item, with accuracy and macro-F1 (and, in a split whose items carry several
@@ -386,6 +389,8 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
             s = scores_of(logp, true)
             loss = s["loss"]
         else:
+            if name == "train" and corpus.kind == "stream":  # the train figure of a long text is an estimate
+                split = split.spread(TRAIN_FIGURE_CHARS)
             loss = evaluate(model, split, config.eval_batch_size, config.precision)
         metrics[f"{name}_loss"] = round(loss, 6)
         if corpus.kind == "stream":

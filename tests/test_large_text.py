@@ -114,3 +114,26 @@ def test_train_resume_eval_and_sample_on_mapped_prose_give_what_they_give_in_mem
     result = run("train", "--resume", "--out-dir", tmp_path, "--name", "map", "--max-steps", "40")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "map" / "metrics.json").read_text())["steps"] == 40
+
+
+def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, prose_file, monkeypatch):
+    from makemore import trainer
+
+    text = Text.of(prose_file.read_text())
+    batches = StreamBatches(text, CharTokenizer(text.chars), "cpu", seq_len=16)
+    assert batches.spread(batches.n_targets) is batches
+    part = batches.spread(160)
+    windows = list(part.iter_all(4))
+    assert part.n_targets == 160 and sum(int((y != -1).sum()) for _, y in windows) == 160 and len(windows) == 3
+    first, last = int(part.starts[0]), int(part.starts[-1])
+    assert first == 0 and last == len(text) - 1 - 16  # from the start of the text to its end
+    monkeypatch.setattr(trainer, "TRAIN_FIGURE_CHARS", 320)
+    scored, evaluate = [], trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", lambda model, split, *a: scored.append(split.n_targets) or evaluate(model, split, *a))
+    result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", "--model", "lstm",
+                 *tiny_args(max_steps=10, seq_len=16))
+    assert result.exit_code == 0, result.output
+    corpus = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    # validations read all of val; metrics.json reads 320 characters of train, then all of val and test
+    assert scored[-3:] == [320, len(corpus.val) - 1, len(corpus.test) - 1] and len(corpus.train) > 320
+    assert 0 < json.loads((tmp_path / "p" / "metrics.json").read_text())["train_loss"] < 5

@@ -129,15 +129,13 @@ def cache_dir():
 
 def digest(path):
     """sha256 of a file, or of a folder's .txt files as (name, bytes) pairs in name order; read in chunks."""
-    h = hashlib.sha256()
-    for p in sorted(path.glob("*.txt")) if path.is_dir() else [path]:
-        if path.is_dir():
-            h.update(p.name.encode() + b"\0")
+    h, folder = hashlib.sha256(), path.is_dir()
+    for p in sorted(path.glob("*.txt")) if folder else [path]:
+        h.update(p.name.encode() + b"\0" if folder else b"")
         with open(p, "rb") as f:
             while chunk := f.read(CHUNK_BYTES):
                 h.update(chunk)
-        if path.is_dir():
-            h.update(b"\0")
+        h.update(b"\0" if folder else b"")
     return h.hexdigest()
 
 
@@ -298,11 +296,23 @@ def load_text(source, encoding, text_column, docs=None, log=print):
     path, files = local_files(source)
     codec = codecs.lookup(encoding).name
     folder = cache_dir() / "text" / hashlib.sha256(f"{digest(path)} {codec} {TEXT_FORMAT}".encode()).hexdigest()[:32]
-    if not (folder / "text.json").exists():
+    meta = cached(folder)
+    if meta is None:
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged entry is encoded again
         encode_to_cache(path, files, encoding, folder, log)
-    meta = json.loads((folder / "text.json").read_text())
+        meta = cached(folder)
     ids = np.memmap(folder / "ids.bin", dtype=meta["dtype"], mode="c", shape=(meta["length"],))
     return Text(meta["chars"], ids)
+
+
+def cached(folder):
+    """What text.json says of a whole cache entry, or None."""
+    try:
+        meta = json.loads((folder / "text.json").read_text())
+        whole = (folder / "ids.bin").stat().st_size == meta["length"] * np.dtype(meta["dtype"]).itemsize
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta if whole else None
 
 
 def encode_to_cache(path, files, encoding, folder, log):

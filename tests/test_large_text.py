@@ -73,7 +73,15 @@ def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, mo
     assert len(list(cache.iterdir())) == 2
     prose_file.write_text(prose_file.read_text() + "A new line.\n", encoding="utf-8")
     corpus = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
-    assert len(list(cache.iterdir())) == 3 and str(corpus.test).endswith("A new line.\n")
+    test_text = str(corpus.test)
+    assert len(list(cache.iterdir())) == 3 and test_text.endswith("A new line.\n")
+    del corpus
+    entry = next(p for p in cache.iterdir() if json.loads((p / "text.json").read_text())["length"] == len(prose_file.read_text()))
+    with open(entry / "ids.bin", "r+b") as f:  # a damaged entry (cut short) is encoded again
+        f.truncate(10)
+    said = []
+    again = load_corpus(DataConfig(data=str(prose_file)), log=said.append)
+    assert any("encoding it once" in line for line in said) and str(again.test) == test_text
 
 
 def test_an_unwritable_cache_is_a_one_line_error_and_training_leaves_nothing(tmp_path, prose_file, monkeypatch):

@@ -523,6 +523,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
         f"{unit}: {sizes}, device {device}, {config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}")
+    if corpus.kind == "stream" and "val" in batches and batches["val"].n_targets > TRAIN_FIGURE_CHARS:
+        log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
+            f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
 
     reason = trainer.train()
     if reason == "interrupted":

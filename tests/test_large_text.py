@@ -145,3 +145,4 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     # validations read all of val; metrics.json reads 320 characters of train, then all of val and test
     assert scored[-3:] == [320, len(corpus.val) - 1, len(corpus.test) - 1] and len(corpus.train) > 320
     assert 0 < json.loads((tmp_path / "p" / "metrics.json").read_text())["train_loss"] < 5
+    assert f"every validation reads all {len(corpus.val):,} characters of the val split; pass a smaller --val-frac (now 0.1)" in result.output

@@ -374,7 +374,8 @@ class Trainer:
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
 
-TRAIN_FIGURE_CHARS = 10**7  # the final train figure of a longer text reads this many characters, spread over it
+LONG_SPLIT_CHARS = 10**7  # a split of prose this long is slow to read whole: the final train figure reads this many of its
+# characters, spread over it, and train says what a val split this long costs
 
 
 def final_metrics(model, batches, config, trainer, device, corpus, reason):
@@ -390,7 +391,7 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
             loss = s["loss"]
         else:
             if name == "train" and corpus.kind == "stream":  # the train figure of a long text is an estimate
-                split = split.spread(TRAIN_FIGURE_CHARS)
+                split = split.spread(LONG_SPLIT_CHARS)
             loss = evaluate(model, split, config.eval_batch_size, config.precision)
         metrics[f"{name}_loss"] = round(loss, 6)
         if corpus.kind == "stream":
@@ -523,7 +524,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
         f"{unit}: {sizes}, device {device}, {config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}")
-    if corpus.kind == "stream" and "val" in batches and batches["val"].n_targets > TRAIN_FIGURE_CHARS:
+    if corpus.kind == "stream" and "val" in batches and batches["val"].n_targets > LONG_SPLIT_CHARS:
         log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
             f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
 

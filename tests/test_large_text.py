@@ -135,7 +135,7 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     assert part.n_targets == 160 and sum(int((y != -1).sum()) for _, y in windows) == 160 and len(windows) == 3
     first, last = int(part.starts[0]), int(part.starts[-1])
     assert first == 0 and last == len(text) - 1 - 16  # from the start of the text to its end
-    monkeypatch.setattr(trainer, "TRAIN_FIGURE_CHARS", 320)
+    monkeypatch.setattr(trainer, "LONG_SPLIT_CHARS", 320)
     scored, evaluate = [], trainer.evaluate
     monkeypatch.setattr(trainer, "evaluate", lambda model, split, *a: scored.append(split.n_targets) or evaluate(model, split, *a))
     result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", "--model", "lstm",

@@ -180,13 +180,18 @@ def resolve_named(name):
     return target
 
 
+def codec_of(encoding):
+    """The canonical name of an --encoding ('UTF8' is 'utf-8'), or the error that names a wrong one."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
+
+
 def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
     """A text file's text in pieces of about chunk_bytes, with Unix line ends and without a byte-order
     mark (Windows editors write one), so that a file larger than memory can be read through."""
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or latin-1") from None
+    codec = codec_of(encoding)
     decoder, offset, carry, start = codecs.getincrementaldecoder(encoding)(), 0, "", True
     with open(path, "rb") as f:
         while True:
@@ -294,8 +299,8 @@ def load_text(source, encoding, text_column, docs=None, log=print):
         docs = docs or load_documents(source, encoding, text_column)
         return Text.of("\n".join(docs))
     path, files = local_files(source)
-    codec = codecs.lookup(encoding).name
-    folder = cache_dir() / "text" / hashlib.sha256(f"{digest(path)} {codec} {TEXT_FORMAT}".encode()).hexdigest()[:32]
+    key = f"{digest(path)} {codec_of(encoding)} {TEXT_FORMAT}"
+    folder = cache_dir() / "text" / hashlib.sha256(key.encode()).hexdigest()[:32]
     meta = cached(folder)
     if meta is None:
         shutil.rmtree(folder, ignore_errors=True)  # a damaged entry is encoded again

@@ -96,6 +96,13 @@ def test_an_unwritable_cache_is_a_one_line_error_and_training_leaves_nothing(tmp
     assert not (tmp_path / "runs" / "p").exists()
 
 
+def test_an_unknown_encoding_of_large_prose_is_a_one_line_error(tmp_path, prose_file, monkeypatch):
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    result = run("train", "--data", prose_file, "--kind", "stream", "--encoding", "nope", "--out-dir", tmp_path,
+                 *tiny_args(max_steps=5))
+    assert_user_error(result, "unknown encoding 'nope'; pass a Python codec name such as utf-8 or latin-1")
+
+
 def test_a_split_may_hold_characters_of_the_text_that_a_tokenizer_lacks_only_where_it_reads_them():
     text = Text.of("abcabcabc" + "xyz")
     tokenizer = CharTokenizer.from_text("abc")  # as if trained before x, y and z were added at the end

@@ -34,7 +34,7 @@ import torch
 from makemore.config import check_choice, check_fraction, check_positive
 from makemore.errors import MakemoreError
 from makemore.text import Text, encode
-from makemore.tokenizer import BOUNDARY
+from makemore.tokenizer import BOUNDARY, chars_of
 
 IGNORE = -1  # target id that the loss skips: padding after an item, context-only positions
 MAX_ITEM_LEN = 2000  # longer lines belong to prose: a line corpus pads every item to its longest
@@ -385,11 +385,6 @@ def load_labeled_pairs(cfg):
 
 # ----------------------------------------------------------------------------------------------
 # corpora and splits
-
-
-def chars_of(texts):
-    """The distinct characters of some strings, sorted: what a tokenizer of them knows."""
-    return "".join(sorted(set().union(*map(set, texts))))
 
 
 @dataclass

@@ -19,6 +19,11 @@ def describe_char(ch):
     return f"{ch!r} (U+{ord(ch):04X} {name})"
 
 
+def chars_of(texts):
+    """The distinct characters of some strings, sorted: what a tokenizer of them knows."""
+    return "".join(sorted(set().union(*map(set, texts))))
+
+
 class CharTokenizer:
     def __init__(self, chars, unk=False):
         self.chars = list(chars)  # data characters, ids 1..len(chars)
@@ -30,10 +35,7 @@ class CharTokenizer:
     @classmethod
     def from_text(cls, items, unk=False):
         """Build the vocabulary from a string or an iterable of strings."""
-        if isinstance(items, str):
-            items = [items]
-        chars = sorted(set().union(*map(set, items)))
-        return cls(chars, unk=unk)
+        return cls(chars_of([items] if isinstance(items, str) else items), unk=unk)
 
     @property
     def vocab_size(self):

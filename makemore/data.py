@@ -320,6 +320,17 @@ def cached(folder):
     return meta if whole else None
 
 
+def drop_superseded(folder, meta, log):
+    """Remove the cache entries of earlier contents of the same source and codec, so that editing a large
+    file does not leave a copy per edit. A job still reading one keeps its mapping: the file goes when it
+    is closed."""
+    for other in folder.parent.iterdir():
+        old = cached(other) if other != folder else None
+        if old and (old.get("source"), old.get("codec")) == (meta["source"], meta["codec"]):
+            shutil.rmtree(other, ignore_errors=True)
+            log(f"data: removed {other}, the encoded text of an earlier version of {meta['source']}")
+
+
 def encode_to_cache(path, files, encoding, folder, log):
     """Encode a source's files, joined by newlines, into folder: ids.bin (the ids) and text.json."""
     def pieces():
@@ -334,12 +345,14 @@ def encode_to_cache(path, files, encoding, folder, log):
         tmp.mkdir(parents=True, exist_ok=True)
         chars, ids = encode(pieces, lambda length, dtype: np.memmap(tmp / "ids.bin", dtype, "w+", shape=(length,)))
         ids.flush()
-        meta = {"chars": chars, "dtype": ids.dtype.name, "length": len(ids), "source": str(path)}
+        meta = {"chars": chars, "dtype": ids.dtype.name, "length": len(ids), "source": str(path.resolve()),
+                "codec": codec_of(encoding)}
         del ids
         if not chars.strip():
             raise MakemoreError(f"data {path} is empty; pass a file with text in it")
         (tmp / "text.json").write_text(json.dumps(meta))
         tmp.rename(folder)
+        drop_superseded(folder, meta, log)
     except OSError as e:
         if not (folder / "text.json").exists():  # else another process encoded it first
             raise MakemoreError(f"could not write the encoded text of {path} to {folder} ({e.strerror or e}); "

@@ -68,14 +68,19 @@ def test_large_prose_is_encoded_once_then_mapped_and_reads_as_it_does_in_memory(
 def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, monkeypatch):
     monkeypatch.setattr(data, "MAP_BYTES", 1)
     cache = tmp_path / "cache" / "text"
-    load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    before = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
     load_corpus(DataConfig(data=str(prose_file), encoding="latin-1"), log=lambda _: None)
     assert len(list(cache.iterdir())) == 2
+    old_text = str(before.test)
     prose_file.write_text(prose_file.read_text() + "A new line.\n", encoding="utf-8")
-    corpus = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
+    said = []
+    corpus = load_corpus(DataConfig(data=str(prose_file)), log=said.append)
     test_text = str(corpus.test)
-    assert len(list(cache.iterdir())) == 3 and test_text.endswith("A new line.\n")
-    del corpus
+    assert test_text.endswith("A new line.\n")
+    # the earlier version's entry is removed (the latin-1 reading stays), and a job that maps it reads on
+    assert len(list(cache.iterdir())) == 2 and any("the encoded text of an earlier version of" in line for line in said)
+    assert str(before.test) == old_text
+    del corpus, before
     entry = next(p for p in cache.iterdir() if json.loads((p / "text.json").read_text())["length"] == len(prose_file.read_text()))
     with open(entry / "ids.bin", "r+b") as f:  # a damaged entry (cut short) is encoded again
         f.truncate(10)

@@ -1,13 +1,16 @@
 """Reading prose: makemore's compact ids (in memory, and memory-mapped from the cache) against the
 reference they replaced, a per-character encode into int64 tensors padded for each split.
 
-The text is --mb megabytes (copies of --data). Each way runs in a process of its own, so that its
+The text is --mb megabytes (copies of --data), a file, or with --hf a Hugging Face dataset of its lines
+(a folder read as hf:<folder>; the reference reads its column value by value, as makemore did before it
+read Arrow batches). Each way runs in a process of its own, so that its
 peak memory is its own, and reports the seconds from the file to the batches of all three splits,
 the peak resident memory, and the time to draw one training batch of --batch-size x --seq-len
 (best of three timings of --draws batches).
 "mapped, first" encodes the text into an empty cache; "mapped" opens what it wrote.
 
     python benchmarks/bench_stream_data.py --mb 100
+    python benchmarks/bench_stream_data.py --mb 100 --hf
     python benchmarks/bench_stream_data.py --mb 1000 --device cuda
 """
 import argparse
@@ -50,9 +53,13 @@ def one_way(way, path, device, batch_size, seq_len, draws):
     """Runs in its own process: the figures of one way, as JSON on stdout."""
     torch.set_num_threads(1)  # a batch is a few small gathers; more threads only add noise to their timing
     start = time.perf_counter()
-    cfg = DataConfig(data=str(path), kind="stream", seq_len=seq_len)
+    hf = path.is_dir()
+    cfg = DataConfig(data=f"hf:{path}" if hf else str(path), kind="stream", seq_len=seq_len)
     if way == "reference":
-        text = read_text_file(path, "utf-8")
+        if hf:
+            text = "\n".join(str(t) for split in data.open_hf(str(path)) for t in split["text"] if t is not None)
+        else:
+            text = read_text_file(path, "utf-8")
         tokenizer = CharTokenizer.from_text(text)
         n_train, n_val, _ = split_sizes(len(text), cfg)
         parts = text[:n_train], text[n_train:n_train + n_val], text[n_train + n_val:]
@@ -85,6 +92,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--draws", type=int, default=2000, help="batches drawn per timing (best of three)")
+    parser.add_argument("--hf", action="store_true", help="read the text as a Hugging Face dataset of its lines")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the way a child process measures
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -94,13 +102,20 @@ def main():
 
     seed = read_text_file(data.local_files(args.data)[1][0], "utf-8")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "prose.txt"
-        with open(path, "w", encoding="utf-8") as f:
+        path = Path(tmp) / "prose"
+        path.mkdir()
+        with open(path / "train.txt", "w", encoding="utf-8") as f:
             f.writelines(seed for _ in range(max(1, round(args.mb * 1e6 / len(seed.encode())))))
-        size = path.stat().st_size
-        print(f"device {device}, torch {torch.__version__}; {size / 1e6:,.1f} MB of prose ({args.data} repeated); "
-              f"batches of {args.batch_size} x {args.seq_len}")
-        env = {**os.environ, "MAKEMORE_CACHE": str(Path(tmp) / "cache")}
+        size = (path / "train.txt").stat().st_size
+        env = {**os.environ, "MAKEMORE_CACHE": str(Path(tmp) / "cache"), "HF_HOME": str(Path(tmp) / "hf"),
+               "HF_HUB_OFFLINE": "1"}
+        if args.hf:  # datasets converts the folder to Arrow files once, before any way is timed
+            subprocess.run([sys.executable, "-c", f"import datasets; datasets.load_dataset({str(path)!r})"],
+                           env=env, capture_output=True, check=True)
+        else:
+            path = path / "train.txt"
+        print(f"device {device}, torch {torch.__version__}; {size / 1e6:,.1f} MB of prose ({args.data} repeated"
+              f"{', a Hugging Face dataset of its lines' if args.hf else ''}); batches of {args.batch_size} x {args.seq_len}")
         figures = {}
         for way in WAYS:
             child = [sys.executable, __file__, "--one", way, "--file", str(path), "--device", str(device),

@@ -4,8 +4,9 @@ A source is a local file or folder, `hf:<dataset>[:<config>]` (Hugging Face `dat
 short name from CORPORA. A *lines* corpus holds one item per line (names, words): items are
 de-duplicated and shuffled into train / val / test from a seed, so no item is in two splits.
 A *stream* corpus is one long text (prose), cut into contiguous train / val / test parts; it is
-held as compact character ids (makemore.text), and a local source of MAP_BYTES or more is
-encoded once into the cache and memory-mapped from there, so it may be larger than memory.
+held as compact character ids (makemore.text), and a source of MAP_BYTES or more (local files, or
+a dataset's text column) is encoded once into the cache and memory-mapped from there, so it may be
+larger than memory.
 A *labeled* corpus pairs items with labels (a folder of `<label>.txt` files, or `label<TAB>text`
 lines): (item, label) pairs are de-duplicated and split per label (stratified), an item with two
 labels keeping both in one split. A language model trained on a labeled corpus reads its items
@@ -39,8 +40,8 @@ from makemore.tokenizer import BOUNDARY, chars_of
 IGNORE = -1  # target id that the loss skips: padding after an item, context-only positions
 MAX_ITEM_LEN = 2000  # longer lines belong to prose: a line corpus pads every item to its longest
 CHUNK_BYTES = 1 << 24  # files are read in pieces of this size
-MAP_BYTES = 1 << 26  # prose from local files this large is encoded once into the cache and memory-mapped from there
-GUESS_BYTES = 1 << 20  # --kind auto reads this much of each file of such a source
+MAP_BYTES = 1 << 26  # prose this large is encoded once into the cache and memory-mapped from there
+GUESS_BYTES = 1 << 20  # --kind auto reads this much of each file (or of the first rows) of such a source
 TEXT_FORMAT = 1  # of the encoded texts in the cache
 
 # ----------------------------------------------------------------------------------------------
@@ -222,10 +223,9 @@ def read_text_file(path, encoding):
     return "".join(decoded_chunks(path, encoding))
 
 
-def load_hf(spec, columns):
-    """Rows of a Hugging Face dataset's columns, all splits together; columns maps a column to the
-    option that names it. A class-label column gives its label names. The dataset is a hub name, a
-    folder of data files, or a folder written by save_to_disk."""
+def open_hf(spec):
+    """The splits of a Hugging Face dataset: a hub name, a folder of data files, or a folder written by
+    save_to_disk."""
     import datasets  # imported here: it is slow to import and most runs read local files
 
     name, _, config = spec.partition(":")
@@ -233,28 +233,54 @@ def load_hf(spec, columns):
     try:
         if any(p.exists() for p in saved):
             dataset = datasets.load_from_disk(name)
-            dataset = {"train": dataset} if isinstance(dataset, datasets.Dataset) else dataset
-        else:
-            dataset = datasets.load_dataset(name, config or None)
+            return [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
+        return list(datasets.load_dataset(name, config or None).values())
     except Exception as e:  # datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MakemoreError(
             f"could not load Hugging Face dataset '{spec}' ({reason}); check the name, "
             "or download it and pass --data PATH"
         ) from None
-    rows = []
-    for split in dataset.values():
-        values = []
-        for column, option in columns.items():
-            if column not in split.column_names:
-                raise MakemoreError(
-                    f"Hugging Face dataset '{spec}' has no column '{column}' "
-                    f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
-                )
-            feature, col = split.features[column], split[column]
-            values.append([feature.int2str(v) for v in col] if hasattr(feature, "int2str") else col)
-        rows.extend(r for r in zip(*values) if None not in r)
-    return rows
+
+
+def check_columns(split, spec, columns):
+    for column, option in columns.items():
+        if column not in split.column_names:
+            raise MakemoreError(
+                f"Hugging Face dataset '{spec}' has no column '{column}' "
+                f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
+            )
+
+
+def hf_rows(splits, columns, batch_size=4096):
+    """A dataset's rows (tuples of the columns' values) in batches, all splits in order, read from its
+    Arrow files as they are needed (a Column read value by value is 75x slower). A row missing a value
+    is left out; a class-label column gives its label names."""
+    for split in splits:
+        names = {c: split.features[c].int2str for c in columns if hasattr(split.features[c], "int2str")}
+        for batch in split.select_columns(list(columns)).iter(batch_size=batch_size):
+            values = [[v if v is None or c not in names else names[c](v) for v in batch[c]] for c in columns]
+            yield [row for row in zip(*values) if None not in row]
+
+
+def load_hf(spec, columns):
+    """Rows of a Hugging Face dataset's columns, all splits together; columns maps a column to the
+    option that names it."""
+    splits = open_hf(spec)
+    for split in splits:
+        check_columns(split, spec, columns)
+    return [row for batch in hf_rows(splits, list(columns)) for row in batch]
+
+
+def hf_texts(splits, column, batch_size=4096):
+    """A dataset's texts in batches, as hf_rows reads them."""
+    for batch in hf_rows(splits, [column], batch_size):
+        yield [str(text) for text, in batch]
+
+
+def hf_text_bytes(splits, column):
+    """About how many bytes the texts of a dataset's column take (their Arrow buffers)."""
+    return sum(split.data.column(column).nbytes for split in splits)
 
 
 def local_files(source):
@@ -271,9 +297,18 @@ def local_files(source):
 
 def load_documents(source, encoding="utf-8", text_column="text", head=None):
     """The texts of a source: one per file, or one per row of a Hugging Face dataset.
-    head: read at most about this many bytes of each file (enough to guess the kind of a large source)."""
+    head: read at most about this many bytes of each file, or of the dataset's first rows (enough to
+    guess the kind of a large source)."""
     if source.startswith("hf:"):
-        return [str(text) for text, in load_hf(source[3:], {text_column: "--text-column"})]
+        if not head:
+            return [str(text) for text, in load_hf(source[3:], {text_column: "--text-column"})]
+        docs, size = [], 0
+        for batch in hf_texts(hf_splits(source, text_column), text_column, batch_size=256):
+            docs += batch
+            size += sum(map(len, batch))
+            if size >= head:
+                break
+        return docs
     path, files = local_files(source)
     if head:
         docs = [next(decoded_chunks(f, encoding, head), "") for f in files]
@@ -284,27 +319,59 @@ def load_documents(source, encoding="utf-8", text_column="text", head=None):
     return docs
 
 
-def is_large(source):
-    """Whether a source is local files of MAP_BYTES or more: read as prose, it is memory-mapped."""
+def hf_splits(source, column):
+    """The splits of an hf: source, each checked to have the column."""
+    splits = open_hf(source[3:])
+    for split in splits:
+        check_columns(split, source[3:], {column: "--text-column"})
+    return splits
+
+
+def is_large(source, text_column="text"):
+    """Whether a source is MAP_BYTES or more (local files, or a dataset's text column): read as prose,
+    it is encoded once into the cache and memory-mapped from there."""
     if source.startswith("hf:"):
-        return False
+        return hf_text_bytes(hf_splits(source, text_column), text_column) >= MAP_BYTES
     _, files = local_files(source)
     return sum(f.stat().st_size for f in files) >= MAP_BYTES
 
 
 def load_text(source, encoding, text_column, docs=None, log=print):
-    """The text of a source read as prose, its files (or rows) joined by newlines, as a Text. A large
-    local source is encoded once into the cache (keyed by its content and encoding) and mapped from there."""
-    if not is_large(source):
-        docs = docs or load_documents(source, encoding, text_column)
+    """The text of a source read as prose, its files (or rows) joined by newlines, as a Text. docs: its
+    texts, when they are read already. A large source is encoded once into the cache, keyed by its
+    content and its reading (the encoding of local files, the column of a dataset), and mapped from there."""
+    if docs:
         return Text.of("\n".join(docs))
-    path, files = local_files(source)
-    key = f"{digest(path)} {codec_of(encoding)} {TEXT_FORMAT}"
+    if source.startswith("hf:"):
+        splits = hf_splits(source, text_column)
+
+        def pieces():
+            first = True
+            for batch in hf_texts(splits, text_column):
+                if batch:
+                    yield ("" if first else "\n") + "\n".join(batch)
+                    first = False
+        fingerprints = [getattr(split, "_fingerprint", None) for split in splits]
+        if hf_text_bytes(splits, text_column) < MAP_BYTES or None in fingerprints:
+            return Text(*encode(pieces, np.empty))  # small, or nothing to key a cache entry by: in memory
+        name, reading, content = source, f"column {text_column}", " ".join(fingerprints)
+    else:
+        if not is_large(source):
+            return Text.of("\n".join(load_documents(source, encoding, text_column)))
+        path, files = local_files(source)
+        name, reading, content = str(path.resolve()), codec_of(encoding), digest(path)
+
+        def pieces():
+            for k, f in enumerate(files):
+                if k:
+                    yield "\n"
+                yield from decoded_chunks(f, encoding)
+    key = f"{content} {reading} {TEXT_FORMAT}"
     folder = cache_dir() / "text" / hashlib.sha256(key.encode()).hexdigest()[:32]
     meta = cached(folder)
     if meta is None:
         shutil.rmtree(folder, ignore_errors=True)  # a damaged entry is encoded again
-        encode_to_cache(path, files, encoding, folder, log)
+        encode_to_cache(pieces, {"source": name, "reading": reading}, folder, log)
         meta = cached(folder)
     ids = np.memmap(folder / "ids.bin", dtype=meta["dtype"], mode="c", shape=(meta["length"],))
     return Text(meta["chars"], ids)
@@ -321,41 +388,36 @@ def cached(folder):
 
 
 def drop_superseded(folder, meta, log):
-    """Remove the cache entries of earlier contents of the same source and codec, so that editing a large
-    file does not leave a copy per edit. A job still reading one keeps its mapping: the file goes when it
-    is closed."""
+    """Remove the cache entries of earlier contents of the same source read the same way, so that editing
+    a large file does not leave a copy per edit. A job still reading one keeps its mapping: the file
+    goes when it is closed."""
     for other in folder.parent.iterdir():
         old = cached(other) if other != folder else None
-        if old and (old.get("source"), old.get("codec")) == (meta["source"], meta["codec"]):
+        if old and (old.get("source"), old.get("reading")) == (meta["source"], meta["reading"]):
             shutil.rmtree(other, ignore_errors=True)
             log(f"data: removed {other}, the encoded text of an earlier version of {meta['source']}")
 
 
-def encode_to_cache(path, files, encoding, folder, log):
-    """Encode a source's files, joined by newlines, into folder: ids.bin (the ids) and text.json."""
-    def pieces():
-        for k, f in enumerate(files):
-            if k:
-                yield "\n"
-            yield from decoded_chunks(f, encoding)
-
-    log(f"data: {path} is large; encoding it once into {folder}, to be memory-mapped from there")
+def encode_to_cache(pieces, meta, folder, log):
+    """Encode a text, given as pieces() (see makemore.text.encode), into folder: ids.bin (the ids) and
+    text.json (meta, with the characters, the ids' type and the length)."""
+    source = meta["source"]
+    log(f"data: {source} is large; encoding it once into {folder}, to be memory-mapped from there")
     tmp = folder.with_name(folder.name + f".partial-{os.getpid()}")
     try:
         tmp.mkdir(parents=True, exist_ok=True)
         chars, ids = encode(pieces, lambda length, dtype: np.memmap(tmp / "ids.bin", dtype, "w+", shape=(length,)))
         ids.flush()
-        meta = {"chars": chars, "dtype": ids.dtype.name, "length": len(ids), "source": str(path.resolve()),
-                "codec": codec_of(encoding)}
+        meta = {**meta, "chars": chars, "dtype": ids.dtype.name, "length": len(ids)}
         del ids
         if not chars.strip():
-            raise MakemoreError(f"data {path} is empty; pass a file with text in it")
+            raise MakemoreError(f"data {source} is empty; pass a file with text in it")
         (tmp / "text.json").write_text(json.dumps(meta))
         tmp.rename(folder)
         drop_superseded(folder, meta, log)
     except OSError as e:
         if not (folder / "text.json").exists():  # else another process encoded it first
-            raise MakemoreError(f"could not write the encoded text of {path} to {folder} ({e.strerror or e}); "
+            raise MakemoreError(f"could not write the encoded text of {source} to {folder} ({e.strerror or e}); "
                                 "free some space, or set MAKEMORE_CACHE to a folder with room") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -521,7 +583,7 @@ def load_corpus(cfg, log=print, labeled=False):
         elif cfg.data in CORPORA:
             kind = CORPORA[cfg.data].kind
         else:
-            large = is_large(cfg.data)
+            large = is_large(cfg.data, cfg.text_column)
             docs = load_documents(cfg.data, cfg.encoding, cfg.text_column, head=GUESS_BYTES if large else None)
             kind = guess_kind(docs, folder=not cfg.data.startswith("hf:") and Path(cfg.data).is_dir())
             docs = None if large else docs  # only the start of each file was read

@@ -414,6 +414,20 @@ def test_hugging_face_labeled_path_on_local_files(tmp_path):
         load_corpus(DataConfig(data=f"hf:{folder}", text_column="name"), quiet, labeled=True)
 
 
+def test_a_hugging_face_class_label_column_gives_its_label_names(tmp_path):
+    import datasets
+
+    names = [f"{label}{i}" for label in ("ka", "ri") for i in range(20)]
+    features = datasets.Features({"name": datasets.Value("string"), "lang": datasets.ClassLabel(names=["ka", "ri"])})
+    rows = {"name": names + [None], "lang": [0] * 20 + [1] * 20 + [1]}  # a row without a name is left out
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "saved"))
+    cfg = DataConfig(data=f"hf:{tmp_path / 'saved'}", text_column="name", label_column="lang")
+    corpus = load_corpus(cfg, quiet, labeled=True)
+    pairs = corpus.train + corpus.val + corpus.test
+    assert corpus.labels == ["ka", "ri"] and len(pairs) == 40
+    assert all(item.startswith(corpus.labels[label]) for item, label in pairs)
+
+
 def test_classifier_resumes_from_its_run_directory(tmp_path, labeled_folder):
     args = ["--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c", "--eval-interval", 20, *TINY_CLF]
     assert run("train", *args, "--max-steps", 20).exit_code == 0

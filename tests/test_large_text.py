@@ -158,3 +158,41 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     assert scored[-3:] == [320, len(corpus.val) - 1, len(corpus.test) - 1] and len(corpus.train) > 320
     assert 0 < json.loads((tmp_path / "p" / "metrics.json").read_text())["train_loss"] < 5
     assert f"every validation reads all {len(corpus.val):,} characters of the val split; pass a smaller --val-frac (now 0.1)" in result.output
+
+
+def test_prose_from_a_hugging_face_dataset_is_mapped_when_large_and_reads_as_in_memory(tmp_path, prose_file, monkeypatch):
+    import datasets
+
+    rows = prose_file.read_text().split("\n")[:400]
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"body": rows[:200] + [None] + rows[200:]}).save_to_disk(str(saved))
+    cfg = DataConfig(data=f"hf:{saved}", text_column="body", kind="stream")
+    in_memory = load_corpus(cfg, log=lambda _: None)
+    assert not isinstance(in_memory.train.ids, np.memmap)
+    assert "".join(str(part) for part in in_memory.splits().values()) == "\n".join(rows)  # the empty row is no line
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    said = []
+    mapped = load_corpus(cfg, log=said.append)
+    assert any("is large; encoding it once into" in line for line in said)
+    assert all(isinstance(part.ids, np.memmap) for part in mapped.splits().values())
+    tokenizer = CharTokenizer(in_memory.chars())
+    assert all(torch.equal(a, b) for a, b in zip(windows(mapped, tokenizer), windows(in_memory, tokenizer)))
+    said.clear()
+    guessed = load_corpus(DataConfig(data=f"hf:{saved}", text_column="body"), log=said.append)  # --kind auto
+    assert any("read as stream" in line for line in said) and not any("encoding" in line for line in said)
+    assert str(guessed.test) == str(in_memory.test)
+    with pytest.raises(MakemoreError, match="no column 'text'.*--text-column"):
+        load_corpus(DataConfig(data=f"hf:{saved}", kind="stream"), log=lambda _: None)
+
+
+def test_an_edited_hugging_face_dataset_is_encoded_again(tmp_path, prose_file, monkeypatch):
+    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    folder = tmp_path / "hfdata"
+    folder.mkdir()
+    (folder / "train.txt").write_text(prose_file.read_text())
+    cfg = DataConfig(data=f"hf:{folder}", kind="stream")
+    before = str(load_corpus(cfg, log=lambda _: None).test)
+    (folder / "train.txt").write_text(prose_file.read_text() + "A new line.\n")
+    after = str(load_corpus(cfg, log=lambda _: None).test)
+    assert before != after and after.endswith("A new line.")
+    assert len(list((tmp_path / "cache" / "text").iterdir())) == 1

@@ -254,8 +254,8 @@ def check_columns(split, spec, columns):
 
 def hf_rows(splits, columns, batch_size=4096):
     """A dataset's rows (tuples of the columns' values) in batches, all splits in order, read from its
-    Arrow files as they are needed (a Column read value by value is 75x slower). A row missing a value
-    is left out; a class-label column gives its label names."""
+    Arrow files as they are needed (datasets 5's Column, read value by value, is 75x slower). A row
+    missing a value is left out; a class-label column gives its label names."""
     for split in splits:
         names = {c: split.features[c].int2str for c in columns if hasattr(split.features[c], "int2str")}
         for batch in split.select_columns(list(columns)).iter(batch_size=batch_size):

@@ -327,11 +327,9 @@ def hf_splits(source, column):
     return splits
 
 
-def is_large(source, text_column="text"):
-    """Whether a source is MAP_BYTES or more (local files, or a dataset's text column): read as prose,
-    it is encoded once into the cache and memory-mapped from there."""
-    if source.startswith("hf:"):
-        return hf_text_bytes(hf_splits(source, text_column), text_column) >= MAP_BYTES
+def is_large(source):
+    """Whether a local source is MAP_BYTES or more: read as prose, it is encoded once into the cache and
+    memory-mapped from there (load_text measures a dataset's text column itself)."""
     _, files = local_files(source)
     return sum(f.stat().st_size for f in files) >= MAP_BYTES
 
@@ -583,10 +581,11 @@ def load_corpus(cfg, log=print, labeled=False):
         elif cfg.data in CORPORA:
             kind = CORPORA[cfg.data].kind
         else:
-            large = is_large(cfg.data, cfg.text_column)
-            docs = load_documents(cfg.data, cfg.encoding, cfg.text_column, head=GUESS_BYTES if large else None)
-            kind = guess_kind(docs, folder=not cfg.data.startswith("hf:") and Path(cfg.data).is_dir())
-            docs = None if large else docs  # only the start of each file was read
+            hf = cfg.data.startswith("hf:")
+            head = hf or is_large(cfg.data)  # the kind is guessed from the start of each file, or the first rows
+            docs = load_documents(cfg.data, cfg.encoding, cfg.text_column, head=GUESS_BYTES if head else None)
+            kind = guess_kind(docs, folder=not hf and Path(cfg.data).is_dir())
+            docs = None if head else docs
         others = " or ".join(k for k in ("lines", "stream", "labeled") if k != kind)
         log(f"data: {cfg.data} read as {kind} (pass --kind {others} to change)")
     if kind == "labeled" and cfg.data in CORPORA and CORPORA[cfg.data].kind != "labeled":  # transfer's LM too

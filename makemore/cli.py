@@ -303,7 +303,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         run = runs[0]
         model, ckpt = run.load_model(checkpoint, device)
         batches, _ = scored_batches(run, model)
-        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
         click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
                    f"{batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
         return

@@ -91,14 +91,19 @@ def outputs(model, batches, batch_size, precision="auto"):
         model.train(was_training)
 
 
-def evaluate(model, batches, batch_size, precision="auto"):
+def evaluate(model, batches, batch_size, precision="auto", progress=None):
     """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
-    classifier."""
+    classifier. progress: the label of a bar of the targets read, shown on a terminal (a long text's
+    split can take minutes on a CPU)."""
     total = 0.0
-    for logits, y in outputs(model, batches, batch_size, precision):
-        # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
-                                 reduction="sum").double()
+    with tqdm(total=batches.n_targets, desc=progress, unit="char", unit_scale=True, leave=False,
+              disable=None if progress else True, dynamic_ncols=True) as bar:
+        for logits, y in outputs(model, batches, batch_size, precision):
+            # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
+                                     reduction="sum").double()
+            if not bar.disable:
+                bar.update(int((y != IGNORE).sum()))
     return float(total) / batches.n_targets
 
 
@@ -392,7 +397,7 @@ def final_metrics(model, batches, config, trainer, device, corpus, reason):
         else:
             if name == "train" and corpus.kind == "stream":  # the train figure of a long text is an estimate
                 split = split.spread(LONG_SPLIT_CHARS)
-            loss = evaluate(model, split, config.eval_batch_size, config.precision)
+            loss = evaluate(model, split, config.eval_batch_size, config.precision, progress=f"{name} figure")
         metrics[f"{name}_loss"] = round(loss, 6)
         if corpus.kind == "stream":
             metrics[f"{name}_bpc"] = round(loss / math.log(2), 6)

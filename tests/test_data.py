@@ -1,3 +1,6 @@
+import io
+import sys
+
 import pytest
 import torch
 from conftest import SHARED, needs_shared
@@ -15,8 +18,10 @@ from makemore.data import (
     noised,
 )
 from makemore.errors import MakemoreError
+from makemore.models import build_model, model_config
 from makemore.models.mlp import context_windows
 from makemore.tokenizer import CharTokenizer
+from makemore.trainer import evaluate
 
 
 def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
@@ -182,3 +187,24 @@ def test_surnames_from_makemore_data_match_their_checksum():
 
     assert digest(resolve_named("surnames")) == CORPORA["surnames"].sha256
     assert digest(resolve_named("shakespeare")) == CORPORA["shakespeare"].sha256
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_evaluation_shows_its_progress_on_a_terminal_only_and_scores_the_same(monkeypatch):
+    text = "the quick brown fox jumps over the lazy dog. " * 20
+    tok = CharTokenizer.from_text(text)
+    batches = StreamBatches(text, tok, "cpu", seq_len=16)
+    model = build_model("lstm", model_config("lstm", vocab_size=tok.vocab_size, n_embd=8, n_hidden=16, n_layer=1))
+    quiet = evaluate(model, batches, 4)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    assert evaluate(model, batches, 4, progress="val") == quiet
+    assert "val:   0%|" in screen.getvalue() and f"/{batches.n_targets} " in screen.getvalue()  # then cleared
+    piped = io.StringIO()  # not a terminal: no bar
+    monkeypatch.setattr(sys, "stderr", piped)
+    evaluate(model, batches, 4, progress="val")
+    assert piped.getvalue() == ""

@@ -149,7 +149,7 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     assert first == 0 and last == len(text) - 1 - 16  # from the start of the text to its end
     monkeypatch.setattr(trainer, "LONG_SPLIT_CHARS", 320)
     scored, evaluate = [], trainer.evaluate
-    monkeypatch.setattr(trainer, "evaluate", lambda model, split, *a: scored.append(split.n_targets) or evaluate(model, split, *a))
+    monkeypatch.setattr(trainer, "evaluate", lambda model, split, *a, **kw: scored.append(split.n_targets) or evaluate(model, split, *a, **kw))
     result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", "--model", "lstm",
                  *tiny_args(max_steps=10, seq_len=16))
     assert result.exit_code == 0, result.output

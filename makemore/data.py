@@ -243,13 +243,18 @@ def open_hf(spec):
         ) from None
 
 
-def check_columns(split, spec, columns):
-    for column, option in columns.items():
-        if column not in split.column_names:
-            raise MakemoreError(
-                f"Hugging Face dataset '{spec}' has no column '{column}' "
-                f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
-            )
+def hf_splits(spec, columns):
+    """The splits of a Hugging Face dataset, each checked to have the columns; columns maps a column to
+    the option that names it."""
+    splits = open_hf(spec)
+    for split in splits:
+        for column, option in columns.items():
+            if column not in split.column_names:
+                raise MakemoreError(
+                    f"Hugging Face dataset '{spec}' has no column '{column}' "
+                    f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
+                )
+    return splits
 
 
 def hf_rows(splits, columns, batch_size=4096):
@@ -264,12 +269,8 @@ def hf_rows(splits, columns, batch_size=4096):
 
 
 def load_hf(spec, columns):
-    """Rows of a Hugging Face dataset's columns, all splits together; columns maps a column to the
-    option that names it."""
-    splits = open_hf(spec)
-    for split in splits:
-        check_columns(split, spec, columns)
-    return [row for batch in hf_rows(splits, list(columns)) for row in batch]
+    """Rows of a Hugging Face dataset's columns, all splits together (columns: as hf_splits takes them)."""
+    return [row for batch in hf_rows(hf_splits(spec, columns), list(columns)) for row in batch]
 
 
 def hf_texts(splits, column, batch_size=4096):
@@ -300,13 +301,11 @@ def load_documents(source, encoding="utf-8", text_column="text", head=None):
     head: read at most about this many bytes of each file, or of the dataset's first rows (enough to
     guess the kind of a large source)."""
     if source.startswith("hf:"):
-        if not head:
-            return [str(text) for text, in load_hf(source[3:], {text_column: "--text-column"})]
-        docs, size = [], 0
-        for batch in hf_texts(hf_splits(source, text_column), text_column, batch_size=256):
+        splits, docs, size = hf_splits(source[3:], {text_column: "--text-column"}), [], 0
+        for batch in hf_texts(splits, text_column, batch_size=256 if head else 4096):
             docs += batch
             size += sum(map(len, batch))
-            if size >= head:
+            if head and size >= head:
                 break
         return docs
     path, files = local_files(source)
@@ -317,14 +316,6 @@ def load_documents(source, encoding="utf-8", text_column="text", head=None):
     if not any(d.strip() for d in docs):
         raise MakemoreError(f"data {path} is empty; pass a file with text in it")
     return docs
-
-
-def hf_splits(source, column):
-    """The splits of an hf: source, each checked to have the column."""
-    splits = open_hf(source[3:])
-    for split in splits:
-        check_columns(split, source[3:], {column: "--text-column"})
-    return splits
 
 
 def is_large(source):
@@ -341,7 +332,7 @@ def load_text(source, encoding, text_column, docs=None, log=print):
     if docs:
         return Text.of("\n".join(docs))
     if source.startswith("hf:"):
-        splits = hf_splits(source, text_column)
+        splits = hf_splits(source[3:], {text_column: "--text-column"})
 
         def pieces():
             first = True

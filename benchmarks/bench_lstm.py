@@ -10,6 +10,7 @@
     python benchmarks/bench_lstm.py --device cuda --n-hidden 512 --batch-size 64
 """
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,7 @@ class CellLoopLSTM(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(cfg.vocab_size, cfg.n_embd)
         sizes = [cfg.n_embd] + [cfg.n_hidden] * cfg.n_layer
-        self.cells = nn.ModuleList(nn.LSTMCell(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.cells = nn.ModuleList(nn.LSTMCell(a, b) for a, b in itertools.pairwise(sizes))
         self.lm_head = nn.Linear(cfg.n_hidden, cfg.vocab_size)
 
     def forward(self, idx):

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from makemore.checkpoint import Run

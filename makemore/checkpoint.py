@@ -186,7 +186,7 @@ class Run:
         """Hold an exclusive lock on the run while training; a second trainer is refused."""
         if fcntl is None:
             return
-        self._lock = open(self.path / ".lock", "w")
+        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 - held open: the lock lasts as long as the file
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -212,7 +212,8 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
         raise UserError("--unique draws again until samples are new, and at --temperature 0 every draw is the same: "
                         "pass a --temperature above 0, or drop --unique")
     model, _ = run.load_model(checkpoint, pick_device(device))
-    options = dict(prefix=prefix, max_len=max_len, temperature=temperature, top_k=top_k, reverse=run.data_config.reverse)
+    options = {"prefix": prefix, "max_len": max_len, "temperature": temperature, "top_k": top_k,
+               "reverse": run.data_config.reverse}
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
     if kind != "lines":
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own

@@ -235,7 +235,7 @@ def open_hf(spec):
             dataset = datasets.load_from_disk(name)
             return [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
         return list(datasets.load_dataset(name, config or None).values())
-    except Exception as e:  # datasets raises many types; the message is what the user needs
+    except Exception as e:  # noqa: BLE001 - datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise MakemoreError(
             f"could not load Hugging Face dataset '{spec}' ({reason}); check the name, "

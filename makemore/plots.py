@@ -1,4 +1,5 @@
 """matplotlib figures, written as PNG files (the Agg backend: no display needed)."""
+import itertools
 import math
 
 import matplotlib
@@ -35,7 +36,7 @@ def loss_bars(rows, path, title):
 # ----------------------------------------------------------------------------------------------
 # sweeps
 
-STATE_STYLE = {"complete": dict(color="tab:blue", marker="o"), "pruned": dict(color="tab:gray", marker="x")}
+STATE_STYLE = {"complete": {"color": "tab:blue", "marker": "o"}, "pruned": {"color": "tab:gray", "marker": "x"}}
 
 
 def loss_limits(values):
@@ -190,7 +191,7 @@ def _bins(param, values, n=6):
         edges = [math.exp(math.log(low) + k * (math.log(high) - math.log(low)) / n) for k in range(n + 1)]
     else:
         edges = [low + k * (high - low) / n for k in range(n + 1)]
-    labels = [f"{a:.2g}-{b:.2g}" for a, b in zip(edges, edges[1:])]
+    labels = [f"{a:.2g}-{b:.2g}" for a, b in itertools.pairwise(edges)]
     return (lambda v: min(n - 1, max(0, sum(v >= e for e in edges[1:-1])))), labels
 
 

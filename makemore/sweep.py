@@ -222,7 +222,7 @@ def storage_for(cfg, sweep_dir):
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-    except Exception as e:  # a bad URL, an unreachable server, a missing driver
+    except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
         raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {first_line(e)}); check --storage") from None
 
 
@@ -337,7 +337,7 @@ class Sweep:
 
         try:
             summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - as in storage_for: the store's driver raises its own types
             raise MakemoreError(f"cannot read the study store {storage} ({first_line(e)}); check --storage") from None
         if name not in summaries or "config" not in summaries[name].user_attrs:
             raise MakemoreError(f"the store {storage} has no sweep named {name}; check --name")
@@ -432,7 +432,7 @@ class Sweep:
         except optuna.TrialPruned:
             record(TrialState.PRUNED)
             return "pruned"
-        except Exception as e:  # the sweep goes on: a bad configuration, out of memory, a NaN loss
+        except Exception as e:  # noqa: BLE001 - the sweep goes on: a bad configuration, out of memory, a NaN loss
             record(TrialState.FAIL, error=f"{type(e).__name__}: {e}" if not isinstance(e, MakemoreError) else str(e))
             return "failed"
         if reason == "interrupted":
@@ -516,7 +516,7 @@ def run_workers(sweep, parallel, log=print):
         command += ["--storage", sweep.cfg.storage]
     workers = []
     for k in range(parallel):
-        out = open(logs / f"worker-{k}.log", "a")
+        out = open(logs / f"worker-{k}.log", "a")  # noqa: SIM115 - open while the worker runs, closed below
         proc = subprocess.Popen([*command, "--worker", str(k)], stdout=out, stderr=subprocess.STDOUT, env=env)
         workers.append((proc, out))
     before = f" ({len(reported)} finished before)" if reported else ""

@@ -51,7 +51,7 @@ def classifier_defaults(config):
 class ModelSpec(NamedTuple):
     config: type
     model: type
-    fixed: dict = {}  # config fields set by the model's name, e.g. the cell of an LSTM
+    fixed: dict = {}  # noqa: RUF012 - read only; config fields set by the model's name, e.g. the cell of an LSTM
     train_defaults: Callable = no_defaults  # TrainConfig fields that suit this model, from its config
 
 

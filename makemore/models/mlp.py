@@ -8,6 +8,7 @@ WaveNet: the hierarchical MLP of the lectures' part 5 (after van den Oord et al.
 window is merged in pairs, layer by layer (8 characters -> 4 pairs -> 2 -> 1), so the context grows
 with depth instead of being squashed into one layer.
 """
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -78,7 +79,7 @@ class MLP(LanguageModel):
         self.context_size = config.block_size
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         sizes = [config.block_size * config.n_embd] + [config.n_hidden] * config.n_layer
-        self.hidden = nn.Sequential(*(tanh_layer(a, b, config.norm, config.dropout) for a, b in zip(sizes, sizes[1:])))
+        self.hidden = nn.Sequential(*(tanh_layer(a, b, config.norm, config.dropout) for a, b in itertools.pairwise(sizes)))
         self.lm_head = output_layer(config.n_hidden, config.vocab_size)
 
     def body(self, idx):

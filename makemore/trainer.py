@@ -461,6 +461,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
     else:
         check_new_run(Path(run_dir))  # before the data is read, which can take a while; again below, under the lock
+        model_config(model_name, **(model_overrides or {}))  # so are the options: a typo is told at once, not
+        options = TrainConfig(**(train_overrides or {}))     # after minutes of reading a large text
+        check_precision(options.precision, pick_device(options.device))
         if data_config.reverse and MODELS[model_name].model.task == "classify":
             raise MakemoreError("--reverse is for language models: a classifier reads both ways with --bidirectional true "
                                 "(finetune: --backward runs/<a language model trained with --reverse true>); drop --reverse")

@@ -92,21 +92,31 @@ def top_labels(logp, labels, k=3):
 
 
 def open_runs(run_dirs):
-    """The runs of one or more --run; several are averaged, so they must be classifiers of the same labels."""
+    """The runs of one or more --run; several are averaged, so they must be of one kind: classifiers of
+    the same labels, or language models of the same characters that read in the same direction."""
     runs = [Run.open(d) for d in run_dirs]
     if len(runs) == 1:
         return runs
     seen = set()
     for run in runs:
-        if run.model_name != "classifier":
-            raise MakemoreError(f"{run.path} is a language model ({run.model_name}); several --run are averaged, which "
-                                "needs classifier runs: pass a language model as the only --run")
         if run.path.resolve() in seen:
             raise MakemoreError(f"{run.path} is passed twice; pass each run once (twice would count it double)")
         seen.add(run.path.resolve())
     first = runs[0]
     for run in runs[1:]:
-        if run.model_config.labels != first.model_config.labels:
+        if (run.model_name == "classifier") != (first.model_name == "classifier"):
+            lm, clf = (run, first) if first.model_name == "classifier" else (first, run)
+            raise MakemoreError(f"{lm.path} is a language model ({lm.model_name}) and {clf.path} a classifier; several "
+                                "--run are averaged, which needs runs of one kind: language models or classifiers")
+        if first.model_name != "classifier":
+            if run.tokenizer.chars != first.tokenizer.chars:
+                raise MakemoreError(f"{first.path} and {run.path} know other characters; average language models "
+                                    "trained on the same data")
+            if run.data_config.reverse != first.data_config.reverse:
+                back, fore = (run, first) if run.data_config.reverse else (first, run)
+                raise MakemoreError(f"{back.path} reads right to left (--reverse true) and {fore.path} left to right; "
+                                    "average language models that read the same way")
+        elif run.model_config.labels != first.model_config.labels:
             mine, theirs = set(run.model_config.labels), set(first.model_config.labels)
             differ = (f"{run.path} has {', '.join(sorted(mine - theirs)) or 'none'} that {first.path} lacks, and lacks "
                       f"{', '.join(sorted(theirs - mine)) or 'none'}" if mine != theirs else "their labels are in another order")

@@ -249,13 +249,15 @@ Examples:
   makemore eval --run runs/mlp-names
   makemore eval --run runs/mlp-names --split val --checkpoint last
   makemore eval --run runs/mlp-names --data more_names.txt
+  makemore eval --run runs/mlp-names --run runs/lstm-names            # each character's probability averaged
   makemore eval --run runs/clf-1 --run runs/clf-2 --run runs/clf-3    # the classifiers' probabilities averaged
 """
 
 
 @cli.command(name="eval", epilog=EVAL_EXAMPLES)
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
-              help="run directory, e.g. runs/mlp-names; several classifier runs (--run A --run B) are scored as one, their probabilities averaged")
+              help="run directory, e.g. runs/mlp-names; several runs (--run A --run B: classifiers, or language models of the "
+                   "same data) are scored as one, their probabilities averaged")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="which split")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--data", help="score all of this file (or folder, or hf:<dataset>) instead of a split, read as the run "
@@ -269,10 +271,12 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     import math
     from dataclasses import replace
 
+    import torch
+
     from makemore.classify import any_label_accuracy, average, log_probs, open_runs, scores_of
     from makemore.data import load_corpus, load_whole, make_batches
     from makemore.device import pick_device
-    from makemore.trainer import evaluate
+    from makemore.trainer import evaluate, target_log_probs
 
     if data is None and encoding is not None:
         raise UserError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
@@ -300,13 +304,31 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
             raise UserError(f"the {part} split of this run is empty; pick another --split")
         return batches[part], corpus.splits()[part]
 
-    if runs[0].model_name != "classifier":  # open_runs allows a language model only alone
-        run = runs[0]
-        model, ckpt = run.load_model(checkpoint, device)
-        batches, _ = scored_batches(run, model)
-        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
-        click.echo(f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char), "
-                   f"{batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
+    def nats(loss):
+        return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
+
+    if runs[0].model_name != "classifier":
+        if len(runs) == 1:
+            run = runs[0]
+            model, ckpt = run.load_model(checkpoint, device)
+            batches, _ = scored_batches(run, model)
+            loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
+            click.echo(f"{nats(loss)}, {batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
+            return
+        members, targets = [], None  # each character's probability is the mean of the models' probabilities
+        for run in runs:
+            model, ckpt = run.load_model(checkpoint, device)
+            batches, _ = scored_batches(run, model)
+            logp, mine = target_log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+            if targets is not None and not torch.equal(mine, targets):
+                raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {scored} characters "
+                                "differ); average runs trained on the same data with the same --split-seed, --val-frac "
+                                "and --test-frac")
+            targets = mine
+            members.append(logp)
+            click.echo(f"{run.path}: {nats(-logp.double().mean().item())}, {checkpoint}.pt at step {ckpt['step']:,}")
+        loss = -average(members).double().mean().item()
+        click.echo(f"{nats(loss)}, {len(targets):,} characters, the average of {len(runs)} runs ({checkpoint}.pt)")
         return
     def figures(s):
         return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"

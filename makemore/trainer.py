@@ -107,6 +107,18 @@ def evaluate(model, batches, batch_size, precision="auto", progress=None):
     return float(total) / batches.n_targets
 
 
+def target_log_probs(model, batches, batch_size, precision="auto"):
+    """A language model's log-probability of each target character of a split, in the split's order
+    (float32 on the CPU), and the targets: what `eval` averages over several language models."""
+    logps, targets = [], []
+    for logits, y in outputs(model, batches, batch_size, precision):
+        keep = y != IGNORE
+        y = y[keep]
+        logps.append(logits[keep].float().log_softmax(-1).gather(1, y[:, None])[:, 0].cpu())
+        targets.append(y.cpu())
+    return torch.cat(logps), torch.cat(targets)
+
+
 class StopRequest:
     """Turns SIGINT / SIGTERM into a flag the loop checks after each step; a second signal stops at once.
     A signal the process was started ignoring stays ignored: a script's background job (`cmd &`)

@@ -71,7 +71,7 @@ def test_averaged_runs_bad_input(tmp_path, labeled_folder, trained_run):
     c1, c2 = two_classifiers(tmp_path, labeled_folder)
     for command in (["eval"], ["classify", "kaku"]):
         assert_user_error(run(*command, "--run", c1, "--run", trained_run),
-                          "is a language model (mlp)", "several --run are averaged", "pass a language model as the only --run")
+                          f"{trained_run} is a language model (mlp) and {c1} a classifier", "runs of one kind")
         assert_user_error(run(*command, "--run", c1, "--run", tmp_path / "c1" / ".." / "c1"), "is passed twice")
     for name, change, fragments in [
         ("order", lambda c: c["model_config"].update(labels=c["model_config"]["labels"][::-1]), ["their labels are in another order"]),

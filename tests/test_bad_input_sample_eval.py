@@ -141,3 +141,23 @@ def test_a_config_that_is_not_json(damaged):
 def test_a_damaged_tokenizer_is_refused(damaged, text, fragment):
     (damaged / "tokenizer.json").write_text(text)
     assert_user_error(run("sample", "--run", damaged), fragment)
+
+
+def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
+    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "words", *tiny_args(max_steps=4, eval_interval=2))
+    assert result.exit_code == 0, result.output
+    assert_user_error(run("eval", "--run", trained_run, "--run", tmp_path / "words"), "know other characters",
+                      "trained on the same data")
+    assert_user_error(run("eval", "--run", trained_run, "--run", trained_run), "is passed twice")
+    for name, change, fragments in [
+        ("back", {"reverse": True}, [f"{tmp_path / 'back'} reads right to left (--reverse true) and {trained_run} left to right"]),
+        ("split", {"split_seed": 7}, ["split their data differently", "their test characters differ", "--split-seed"]),
+    ]:
+        other = tmp_path / name
+        shutil.copytree(trained_run, other)
+        config = json.loads((other / "config.json").read_text())
+        config["data"].update(change)
+        (other / "config.json").write_text(json.dumps(config))
+        before = snapshot(other)
+        assert_user_error(run("eval", "--run", trained_run, "--run", other), *fragments)
+        assert snapshot(other) == before

@@ -201,3 +201,56 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert other.exit_code == 2 and "max_steps 30 (asked: 40)" in other.stderr  # never a run made another way
     assert (out / "mlp" / "metrics.json").read_bytes() == before
     assert run("compare", "--models", "gpt9").exit_code == 2
+
+
+def loss_of(line):
+    return float(line.split(" loss ")[1].split()[0])
+
+
+def test_eval_averages_several_language_models(tmp_path, words_file, prose_file):
+    import math
+
+    import torch
+
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+
+    for model, name in (("mlp", "m"), ("lstm", "l"), ("bigram", "b")):
+        result = run("train", "--model", model, "--data", words_file, "--out-dir", tmp_path, "--name", name,
+                     *(tiny_args(max_steps=60, eval_interval=30) if model != "bigram" else ["--device", "cpu"]))
+        assert result.exit_code == 0, result.output
+    paths = [tmp_path / name for name in "mlb"]
+    result = run("eval", *[a for p in paths for a in ("--run", p)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for line, path in zip(lines, paths):  # each member's own figure first, as it scores alone
+        assert line.startswith(f"{path}: test loss ")
+        assert loss_of(line) == pytest.approx(loss_of(run("eval", "--run", path).stdout), abs=1e-4)
+
+    # the average, computed here without the code under test: each character's mean probability
+    probs = []
+    for path in paths:
+        r = Run.open(path)
+        model, _ = r.load_model()
+        model.eval()
+        items = load_corpus(r.data_config, log=lambda _: None).test
+        with torch.no_grad():
+            per_item = []
+            for item in items:
+                ids = r.tokenizer.encode(item)
+                logits, _ = model(torch.tensor([[0, *ids]]))
+                per_item.append(logits[0].softmax(-1)[torch.arange(len(ids) + 1), torch.tensor([*ids, 0])])
+            probs.append(torch.cat(per_item).double())
+    mean = -torch.stack(probs).mean(0).log().mean().item()
+    n = len(probs[0])
+    assert lines[3] == (f"test loss {mean:.4f} nats/char ({mean / math.log(2):.4f} bits/char), {n:,} characters, "
+                        "the average of 3 runs (best.pt)")
+    assert mean < sum(loss_of(line) for line in lines[:3]) / 3  # the log of a mean is above the mean of the logs
+
+    for model, name in (("mlp", "pm"), ("lstm", "pl")):  # prose: models that read other contexts score the same characters
+        result = run("train", "--model", model, "--data", prose_file, "--out-dir", tmp_path, "--name", name,
+                     *tiny_args(max_steps=30, eval_interval=30, seq_len=32))
+        assert result.exit_code == 0, result.output
+    result = run("eval", "--run", tmp_path / "pm", "--run", tmp_path / "pl", "--split", "val")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2].startswith("val loss ") and "the average of 2 runs" in result.stdout

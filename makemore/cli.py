@@ -249,6 +249,7 @@ Examples:
   makemore eval --run runs/mlp-names
   makemore eval --run runs/mlp-names --split val --checkpoint last
   makemore eval --run runs/mlp-names --data more_names.txt
+  makemore eval --run runs/mlp-names --items names.tsv               # and each name's loss, one row each
   makemore eval --run runs/mlp-names --run runs/lstm-names            # each character's probability averaged
   makemore eval --run runs/clf-1 --run runs/clf-2 --run runs/clf-3    # the classifiers' probabilities averaged
 """
@@ -263,9 +264,12 @@ Examples:
 @click.option("--data", help="score all of this file (or folder, or hf:<dataset>) instead of a split, read as the run "
                              "reads its data (lines, prose or labeled)")
 @click.option("--encoding", help="text encoding of --data  [default: the run's]")
+@click.option("--items", "items_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="also write one row per scored item to this TSV file: a language model's loss of each line, or a "
+                   "classifier's label, prediction and their probabilities")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 @click.pass_context
-def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
+def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
     import math
@@ -283,6 +287,11 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
         raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
     runs = open_runs(run_dirs)
+    if items_out is not None and runs[0].data_config.kind == "stream":
+        raise UserError(f"--items writes a row per item, and {runs[0].path} reads prose, which has no items; drop --items")
+    if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
+        raise UserError(f"cannot write --items {items_out}: the folder {items_out.parent} does not exist; make it, "
+                        "or pass a file in a folder that does")
     encodings = {run.data_config.encoding for run in runs}
     if data is not None and encoding is None and len(encodings) > 1:
         raise UserError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "
@@ -308,7 +317,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
 
     if runs[0].model_name != "classifier":
-        if len(runs) == 1:
+        if len(runs) == 1 and items_out is None:  # read as the trainer reads it: summed as it goes
             run = runs[0]
             model, ckpt = run.load_model(checkpoint, device)
             batches, _ = scored_batches(run, model)
@@ -318,7 +327,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         members, targets = [], None  # each character's probability is the mean of the models' probabilities
         for run in runs:
             model, ckpt = run.load_model(checkpoint, device)
-            batches, _ = scored_batches(run, model)
+            batches, items = scored_batches(run, model)
             logp, mine = target_log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
             if targets is not None and not torch.equal(mine, targets):
                 raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {scored} characters "
@@ -326,9 +335,16 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
                                 "and --test-frac")
             targets = mine
             members.append(logp)
-            click.echo(f"{run.path}: {nats(-logp.double().mean().item())}, {checkpoint}.pt at step {ckpt['step']:,}")
-        loss = -average(members).double().mean().item()
-        click.echo(f"{nats(loss)}, {len(targets):,} characters, the average of {len(runs)} runs ({checkpoint}.pt)")
+            where = f"{checkpoint}.pt at step {ckpt['step']:,}"
+            if len(runs) > 1:
+                click.echo(f"{run.path}: {nats(-logp.double().mean().item())}, {where}")
+        logp = average(members).double()
+        where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
+        click.echo(f"{nats(-logp.mean().item())}, {len(targets):,} characters, {where}")
+        if items_out is not None:  # an item predicts its characters and its end
+            per_item = torch.split(logp, [len(item) + 1 for item in items])
+            write_items(items_out, ("item", "characters", "nats", "nats_per_char"),
+                        [(item, len(lp), f"{-lp.sum():.4f}", f"{-lp.mean():.4f}") for item, lp in zip(items, per_item)])
         return
     def figures(s):
         return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
@@ -355,12 +371,31 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, device):
         click.echo(f"items: {distinct:,} distinct, {several:,} with several labels; accuracy counting an item right "
                    f"when it gets any of its labels: {right:.4f}")
     labels = runs[0].model_config.labels
+    if items_out is not None:
+        p = average_logp.exp()
+        write_items(items_out, ("item", "label", "predicted", "p_predicted", "p_label"),
+                    [(item, labels[label], labels[k], f"{p[i, k]:.4f}", f"{p[i, label]:.4f}")
+                     for i, ((item, label), k) in enumerate(zip(items, p.argmax(-1).tolist()))])
     width = max(len("label"), *map(len, labels))
     click.echo(f"{'label':<{width}}  precision  recall     F1  items")
     predicted = [sum(column) for column in zip(*s["confusion"])]
     for i, label in enumerate(labels):
         if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
             click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
+
+
+def write_items(path, header, rows):
+    """eval --items: a TSV file of one row per scored item, in the order of the split (or of --data)."""
+    import csv
+
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            out = csv.writer(f, delimiter="\t", lineterminator="\n")
+            out.writerow(header)
+            out.writerows(rows)
+    except OSError as e:
+        raise UserError(f"cannot write --items {path} ({e.strerror}); pass a file in a folder you can write to") from None
+    click.echo(f"items: {len(rows):,} rows written to {path}", err=True)
 
 
 COMPARE_EXAMPLES = """

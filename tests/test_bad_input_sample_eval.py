@@ -161,3 +161,15 @@ def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
         before = snapshot(other)
         assert_user_error(run("eval", "--run", trained_run, "--run", other), *fragments)
         assert snapshot(other) == before
+
+
+def test_eval_items_bad_input(trained_run, tmp_path, prose_file):
+    before = snapshot(trained_run)
+    assert_user_error(run("eval", "--run", trained_run, "--items", tmp_path / "missing" / "items.tsv"),
+                      f"the folder {tmp_path / 'missing'} does not exist", "make it")
+    assert snapshot(trained_run) == before
+    result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", *tiny_args(max_steps=4, eval_interval=2, seq_len=32))
+    assert result.exit_code == 0, result.output
+    assert_user_error(run("eval", "--run", tmp_path / "p", "--items", tmp_path / "items.tsv"),
+                      "reads prose, which has no items", "drop --items")
+    assert not (tmp_path / "items.tsv").exists()

@@ -207,7 +207,7 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
         batches = LabeledBatches(corpus.test, r.tokenizer, "cpu", max_input=model.max_input)
         with torch.no_grad():
             probs.append(torch.cat([model(x)[0].softmax(-1) for x, _ in batches.iter_all(1000)]))
-    labels = batches.labels
+    labels, names = batches.labels, r.model_config.labels
     mean = (probs[0] + probs[1]) / 2
     assert not torch.allclose(probs[0], probs[1], atol=1e-3)  # two different classifiers
 
@@ -223,6 +223,15 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
     assert f"loss {loss:.4f} nats/item, {len(labels):,} items, the average of 2 runs (best.pt)" in lines[2]
     table = lines.index(next(line for line in lines if line.startswith("label ")))
     assert {line.split()[0] for line in lines[table + 1:]} <= {"kappa", "rho", "sigma"}
+
+    result = run("eval", "--run", runs[0], "--run", runs[1], "--items", tmp_path / "items.tsv")  # each item's row
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in (tmp_path / "items.tsv").read_text(encoding="utf-8").splitlines()]
+    assert rows[0] == ["item", "label", "predicted", "p_predicted", "p_label"]
+    assert [(r[0], r[1]) for r in rows[1:]] == [(item, names[label]) for item, label in corpus.test]
+    for r, m, label in zip(rows[1:], mean, labels):
+        assert r[2] == names[int(m.argmax())] and float(r[3]) == pytest.approx(m.max().item(), abs=1e-4)
+        assert float(r[4]) == pytest.approx(m[label].item(), abs=1e-4)
 
     items = ["kakoku", "rirare", "sasu"]
     result = run("classify", "--run", runs[0], "--run", runs[1], *items, "--top-k", 3)

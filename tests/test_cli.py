@@ -254,3 +254,26 @@ def test_eval_averages_several_language_models(tmp_path, words_file, prose_file)
     result = run("eval", "--run", tmp_path / "pm", "--run", tmp_path / "pl", "--split", "val")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[2].startswith("val loss ") and "the average of 2 runs" in result.stdout
+
+
+def test_eval_writes_the_score_of_each_item(tmp_path, words_file):
+    import csv
+
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+
+    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=40, eval_interval=20))
+    assert result.exit_code == 0, result.output
+    alone = run("eval", "--run", tmp_path / "w")
+    result = run("eval", "--run", tmp_path / "w", "--items", tmp_path / "items.tsv")
+    assert result.exit_code == 0, result.output
+    assert loss_of(result.stdout) == pytest.approx(loss_of(alone.stdout), abs=1e-4)  # the same figure either way
+    rows = list(csv.reader((tmp_path / "items.tsv").read_text(encoding="utf-8").splitlines(), delimiter="\t"))
+    assert rows[0] == ["item", "characters", "nats", "nats_per_char"]
+    test = load_corpus(Run.open(tmp_path / "w").data_config, log=lambda _: None).test
+    assert [r[0] for r in rows[1:]] == list(test)  # every test item once, in the split's order
+    assert all(int(r[1]) == len(r[0]) + 1 for r in rows[1:])  # its characters and its end
+    assert all(float(r[3]) == pytest.approx(float(r[2]) / int(r[1]), abs=1e-4) for r in rows[1:])
+    total = sum(float(r[2]) for r in rows[1:]) / sum(int(r[1]) for r in rows[1:])
+    assert total == pytest.approx(loss_of(result.stdout), abs=1e-3)
+    assert f"items: {len(test):,} rows written to {tmp_path / 'items.tsv'}" in result.stderr

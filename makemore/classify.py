@@ -42,9 +42,31 @@ def log_probs(model, batches, batch_size, precision="auto"):
     return torch.cat(out), torch.cat(true)
 
 
-def average(logps):
-    """Several classifiers' log-probabilities of the same items: the log of their mean probability."""
-    return torch.logsumexp(torch.stack(logps), 0) - math.log(len(logps))
+def average(logps, weights=None):
+    """Several models' log-probabilities of the same things: the log of their mean probability, or of
+    their mean weighted by weights (one per model, summing to 1)."""
+    stack = torch.stack(logps)
+    if weights is None:
+        return torch.logsumexp(stack, 0) - math.log(len(logps))
+    log_w = torch.as_tensor(weights, dtype=stack.dtype).log().view(-1, *[1] * (stack.dim() - 1))
+    return torch.logsumexp(stack + log_w, 0)
+
+
+def mixture_weights(logps, iters=1000, tol=1e-7):
+    """The weights of a mixture of models that maximise its mean log-likelihood of what happened: logps
+    holds each model's log-probability of each true event (a character, an item's label). EM, as the
+    interpolation weights of n-gram models are fitted on held-out text (Jelinek & Mercer 1980); the
+    likelihood is concave in the weights, so it finds the best ones."""
+    logps = torch.stack(logps).double()
+    weights = torch.full((len(logps),), 1 / len(logps), dtype=torch.double)
+    for _ in range(iters):
+        joint = logps + weights.log()[:, None]
+        new = (joint - torch.logsumexp(joint, 0)).exp().mean(1)  # each model's mean share of the events
+        done = (new - weights).abs().max() < tol
+        weights = new
+        if done:
+            break
+    return weights.tolist()
 
 
 def scores_of(logp, true):

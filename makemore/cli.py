@@ -267,9 +267,11 @@ Examples:
 @click.option("--items", "items_out", type=click.Path(dir_okay=False, path_type=Path),
               help="also write one row per scored item to this TSV file: a language model's loss of each line, or a "
                    "classifier's label, prediction and their probabilities")
+@click.option("--fit-weights", is_flag=True,
+              help="several runs: weigh them by the mixture weights that score their val split best (EM), not equally")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 @click.pass_context
-def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, device):
+def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fit_weights, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
     import math
@@ -277,7 +279,14 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, de
 
     import torch
 
-    from makemore.classify import any_label_accuracy, average, log_probs, open_runs, scores_of
+    from makemore.classify import (
+        any_label_accuracy,
+        average,
+        log_probs,
+        mixture_weights,
+        open_runs,
+        scores_of,
+    )
     from makemore.data import load_corpus, load_whole, make_batches
     from makemore.device import pick_device
     from makemore.trainer import evaluate, target_log_probs
@@ -287,6 +296,11 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, de
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
         raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
     runs = open_runs(run_dirs)
+    if fit_weights and len(runs) == 1:
+        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
+    if fit_weights and data is None and split == "val":
+        raise UserError("--fit-weights fits the weights on the val split, so scoring it there says nothing new; "
+                        "pass --split test (or --data FILE)")
     if items_out is not None and runs[0].data_config.kind == "stream":
         raise UserError(f"--items writes a row per item, and {runs[0].path} reads prose, which has no items; drop --items")
     if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
@@ -299,11 +313,13 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, de
     device = pick_device(device)
     scored = data or split
 
-    def scored_batches(run, model):
-        """The batches of what is scored (the split, or all of --data), and its items."""
+    def scored_batches(run, model, part=None):
+        """The batches of a split of the run's data (part: its name, by default --split), or of all of
+        --data (part "data"), and its items."""
         classify = model.task == "classify"
-        if data is None:
-            corpus, source, part = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None, split
+        part = part or (split if data is None else "data")
+        if part != "data":
+            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
         else:
             cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
             corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
@@ -316,63 +332,62 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, de
     def nats(loss):
         return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
 
-    if runs[0].model_name != "classifier":
-        if len(runs) == 1 and items_out is None:  # read as the trainer reads it: summed as it goes
-            run = runs[0]
-            model, ckpt = run.load_model(checkpoint, device)
-            batches, _ = scored_batches(run, model)
-            loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
-            click.echo(f"{nats(loss)}, {batches.n_targets:,} characters, {checkpoint}.pt at step {ckpt['step']:,}")
-            return
-        members, targets = [], None  # each character's probability is the mean of the models' probabilities
-        for run in runs:
-            model, ckpt = run.load_model(checkpoint, device)
-            batches, items = scored_batches(run, model)
-            logp, mine = target_log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
-            if targets is not None and not torch.equal(mine, targets):
-                raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {scored} characters "
-                                "differ); average runs trained on the same data with the same --split-seed, --val-frac "
-                                "and --test-frac")
-            targets = mine
+    def figures(s):
+        return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
+
+    classify = runs[0].model_name == "classifier"
+    models = [run.load_model(checkpoint, device) for run in runs]
+    steps = f"{checkpoint}.pt at step {models[-1][1]['step']:,}"
+    if not classify and len(runs) == 1 and items_out is None and not fit_weights:  # summed as it goes, as in training
+        (model, _), run = models[0], runs[0]
+        batches, _ = scored_batches(run, model)
+        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
+        click.echo(f"{nats(loss)}, {batches.n_targets:,} characters, {steps}")
+        return
+
+    def members_of(part, show):
+        """Each run's log-probabilities of a split (or of --data): of every target character for a language
+        model, of every label of every item for a classifier; and the targets and items, alike for all runs."""
+        members, targets, items = [], None, None
+        for run, (model, ckpt) in zip(runs, models):
+            batches, mine_items = scored_batches(run, model, part)
+            read = log_probs if classify else target_log_probs
+            logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+            if targets is not None and not (mine_items == items if classify else torch.equal(mine, targets)):
+                raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {part} splits differ); "
+                                "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
             members.append(logp)
-            where = f"{checkpoint}.pt at step {ckpt['step']:,}"
-            if len(runs) > 1:
-                click.echo(f"{run.path}: {nats(-logp.double().mean().item())}, {where}")
-        logp = average(members).double()
-        where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
+            targets, items = mine, mine_items
+            if show and len(runs) > 1:
+                figure = figures(scores_of(logp, targets)) if classify else nats(-logp.double().mean().item())
+                click.echo(f"{run.path}: {figure}, {checkpoint}.pt at step {ckpt['step']:,}")
+        return members, targets, items
+
+    weights, how = None, "the average"
+    if fit_weights:
+        val, val_targets, _ = members_of("val", show=False)
+        weights = mixture_weights([logp.gather(1, val_targets[:, None])[:, 0] for logp in val] if classify else val)
+        click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)))
+        how = "the weighted average"
+    members, targets, items = members_of(split if data is None else "data", show=True)
+    logp = average(members, weights).double()
+    where = steps if len(runs) == 1 else f"{how} of {len(runs)} runs ({checkpoint}.pt)"
+    if not classify:
         click.echo(f"{nats(-logp.mean().item())}, {len(targets):,} characters, {where}")
         if items_out is not None:  # an item predicts its characters and its end
             per_item = torch.split(logp, [len(item) + 1 for item in items])
             write_items(items_out, ("item", "characters", "nats", "nats_per_char"),
                         [(item, len(lp), f"{-lp.sum():.4f}", f"{-lp.mean():.4f}") for item, lp in zip(items, per_item)])
         return
-    def figures(s):
-        return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
-
-    members, items = [], None
-    for run in runs:
-        model, ckpt = run.load_model(checkpoint, device)
-        batches, mine = scored_batches(run, model)
-        if items is not None and mine != items:  # so no run has trained on what another is scored on
-            raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {split} splits differ); "
-                            "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
-        items = mine
-        members.append(log_probs(model, batches, run.train_config.eval_batch_size, run.train_config.precision))
-        where = f"{checkpoint}.pt at step {ckpt['step']:,}"
-        if len(runs) > 1:
-            click.echo(f"{run.path}: {figures(scores_of(*members[-1]))}, {where}")
-    true = members[0][1]
-    average_logp = average([logp for logp, _ in members])
-    s = scores_of(average_logp, true)
-    where = where if len(runs) == 1 else f"the average of {len(runs)} runs ({checkpoint}.pt)"
-    click.echo(f"{figures(s)}, {len(true):,} items, {where}")
-    right, several, distinct = any_label_accuracy(items, average_logp.argmax(-1))
+    s = scores_of(logp, targets)
+    click.echo(f"{figures(s)}, {len(targets):,} items, {where}")
+    right, several, distinct = any_label_accuracy(items, logp.argmax(-1))
     if several:
         click.echo(f"items: {distinct:,} distinct, {several:,} with several labels; accuracy counting an item right "
                    f"when it gets any of its labels: {right:.4f}")
     labels = runs[0].model_config.labels
     if items_out is not None:
-        p = average_logp.exp()
+        p = logp.exp()
         write_items(items_out, ("item", "label", "predicted", "p_predicted", "p_label"),
                     [(item, labels[label], labels[k], f"{p[i, k]:.4f}", f"{p[i, label]:.4f}")
                      for i, ((item, label), k) in enumerate(zip(items, p.argmax(-1).tolist()))])

@@ -151,7 +151,7 @@ def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
     assert_user_error(run("eval", "--run", trained_run, "--run", trained_run), "is passed twice")
     for name, change, fragments in [
         ("back", {"reverse": True}, [f"{tmp_path / 'back'} reads right to left (--reverse true) and {trained_run} left to right"]),
-        ("split", {"split_seed": 7}, ["split their data differently", "their test characters differ", "--split-seed"]),
+        ("split", {"split_seed": 7}, ["split their data differently", "their test splits differ", "--split-seed"]),
     ]:
         other = tmp_path / name
         shutil.copytree(trained_run, other)

@@ -224,6 +224,12 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
     table = lines.index(next(line for line in lines if line.startswith("label ")))
     assert {line.split()[0] for line in lines[table + 1:]} <= {"kappa", "rho", "sigma"}
 
+    result = run("eval", "--run", runs[0], "--run", runs[1], "--fit-weights")  # weighed by their val split's labels
+    assert result.exit_code == 0, result.output
+    weighted = result.stdout.splitlines()
+    assert weighted[0].startswith(f"weights fitted on the val split: {runs[0]} ")
+    assert weighted[1:3] == lines[:2] and "the weighted average of 2 runs (best.pt)" in weighted[3]
+
     result = run("eval", "--run", runs[0], "--run", runs[1], "--items", tmp_path / "items.tsv")  # each item's row
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in (tmp_path / "items.tsv").read_text(encoding="utf-8").splitlines()]

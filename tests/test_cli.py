@@ -1,5 +1,6 @@
 """The commands as a user runs them. Bad input lives in test_bad_input_*.py."""
 import pytest
+import torch
 from conftest import assert_user_error, run, tiny_args
 
 
@@ -277,3 +278,46 @@ def test_eval_writes_the_score_of_each_item(tmp_path, words_file):
     total = sum(float(r[2]) for r in rows[1:]) / sum(int(r[1]) for r in rows[1:])
     assert total == pytest.approx(loss_of(result.stdout), abs=1e-3)
     assert f"items: {len(test):,} rows written to {tmp_path / 'items.tsv'}" in result.stderr
+
+
+def test_mixture_weights_are_the_ones_that_score_best():
+    from makemore.classify import mixture_weights
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(500, generator=g), torch.rand(500, generator=g)  # two models' probabilities of what happened
+    w = mixture_weights([a.log(), b.log()])
+    assert sum(w) == pytest.approx(1)
+    grid = torch.linspace(0.001, 0.999, 999)
+    scores = [(x * a + (1 - x) * b).log().mean().item() for x in grid]
+    best = grid[max(range(len(grid)), key=scores.__getitem__)].item()
+    assert w[0] == pytest.approx(best, abs=2e-3)
+    assert mixture_weights([torch.full((9,), 0.5).log(), torch.full((9,), 0.25).log()])[0] > 0.99  # the better one, all of it
+    half = torch.tensor([0.8, 0.2] * 5)
+    assert mixture_weights([half.log(), half.flip(0).log()]) == pytest.approx([0.5, 0.5], abs=1e-6)
+
+
+def test_eval_fits_mixture_weights_on_the_val_split(tmp_path, words_file):
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+
+    for model, name in (("mlp", "m"), ("bigram", "b")):
+        result = run("train", "--model", model, "--data", words_file, "--out-dir", tmp_path, "--name", name,
+                     *(tiny_args(max_steps=60, eval_interval=30) if model != "bigram" else ["--device", "cpu"]))
+        assert result.exit_code == 0, result.output
+    both = ["--run", tmp_path / "m", "--run", tmp_path / "b"]
+    result = run("eval", *both, "--fit-weights")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"weights fitted on the val split: {tmp_path / 'm'} ")
+    weights = [float(w) for w in lines[0].replace(",", "").split()[7::2]]
+    assert len(weights) == 2 and sum(weights) == pytest.approx(1, abs=2e-3)
+    assert lines[3].startswith("test loss ") and lines[3].endswith("the weighted average of 2 runs (best.pt)")
+    # scored on the val split's own items (as --data), the fitted weights beat equal ones
+    val = load_corpus(Run.open(tmp_path / "m").data_config, log=lambda _: None).val
+    (tmp_path / "val.txt").write_text("\n".join(val) + "\n", encoding="utf-8")
+    fitted = run("eval", *both, "--fit-weights", "--data", tmp_path / "val.txt").stdout.splitlines()[-1]
+    equal = run("eval", *both, "--data", tmp_path / "val.txt").stdout.splitlines()[-1]
+    assert loss_of(fitted) <= loss_of(equal)
+
+    assert_user_error(run("eval", "--run", tmp_path / "m", "--fit-weights"), "pass two --run or more")
+    assert_user_error(run("eval", *both, "--fit-weights", "--split", "val"), "fits the weights on the val split", "--split test")

@@ -311,13 +311,13 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
         raise UserError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "
                         f"{data} one way for all of them")
     device = pick_device(device)
-    scored = data or split
+    scored = data or split  # what is scored, as the figures name it
+    part_scored = split if data is None else "data"  # and as scored_batches reads it
 
-    def scored_batches(run, model, part=None):
+    def scored_batches(run, model, part=part_scored):
         """The batches of a split of the run's data (part: its name, by default --split), or of all of
         --data (part "data"), and its items."""
         classify = model.task == "classify"
-        part = part or (split if data is None else "data")
         if part != "data":
             corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
         else:
@@ -369,7 +369,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
         weights = mixture_weights([logp.gather(1, val_targets[:, None])[:, 0] for logp in val] if classify else val)
         click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)))
         how = "the weighted average"
-    members, targets, items = members_of(split if data is None else "data", show=True)
+    members, targets, items = members_of(part_scored, show=True)
     logp = average(members, weights).double()
     where = steps if len(runs) == 1 else f"{how} of {len(runs)} runs ({checkpoint}.pt)"
     if not classify:

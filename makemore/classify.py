@@ -48,7 +48,7 @@ def average(logps, weights=None):
     stack = torch.stack(logps)
     if weights is None:
         return torch.logsumexp(stack, 0) - math.log(len(logps))
-    log_w = torch.as_tensor(weights, dtype=stack.dtype).log().view(-1, *[1] * (stack.dim() - 1))
+    log_w = torch.as_tensor(weights, dtype=stack.dtype, device=stack.device).log().view(-1, *[1] * (stack.dim() - 1))
     return torch.logsumexp(stack + log_w, 0)
 
 
@@ -113,6 +113,11 @@ def top_labels(logp, labels, k=3):
     return [[(labels[j], q) for q, j in zip(row_p.tolist(), row_i.tolist())] for row_p, row_i in zip(p, i)]
 
 
+def text_kind(run):
+    """What a language model's run reads, in words: lines (items, labeled or not) or prose."""
+    return "prose" if run.data_config.kind == "stream" else "lines"
+
+
 def open_runs(run_dirs):
     """The runs of one or more --run; several are averaged, so they must be of one kind: classifiers of
     the same labels, or language models of the same characters that read in the same direction."""
@@ -131,6 +136,9 @@ def open_runs(run_dirs):
             raise MakemoreError(f"{lm.path} is a language model ({lm.model_name}) and {clf.path} a classifier; several "
                                 "--run are averaged, which needs runs of one kind: language models or classifiers")
         if first.model_name != "classifier":
+            if text_kind(run) != text_kind(first):
+                raise MakemoreError(f"{first.path} reads {text_kind(first)} and {run.path} {text_kind(run)}; average "
+                                    "language models trained on the same data, read the same way (--kind)")
             if run.tokenizer.chars != first.tokenizer.chars:
                 raise MakemoreError(f"{first.path} and {run.path} know other characters; average language models "
                                     "trained on the same data")

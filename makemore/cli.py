@@ -180,11 +180,14 @@ Examples:
   makemore sample --run runs/mlp-names
   makemore sample --run runs/mlp-names -n 20 --temperature 0.8 --prefix al
   makemore sample --run runs/mlp-names --unique --top-k 10 --seed 7
+  makemore sample --run runs/mlp-names --run runs/lstm-names --fit-weights   # from their weighted mean
 """
 
 
 @cli.command(epilog=SAMPLE_EXAMPLES)
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
+@click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
+              help="run directory, e.g. runs/mlp-names; several (--run A --run B: language models of the same characters) "
+                   "sample as one, from the mean of their probabilities")
 @click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder; 0: always the likeliest character")
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
@@ -192,26 +195,35 @@ Examples:
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
 @click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  [default: 64 for lines, 500 for prose]")
+@click.option("--fit-weights", is_flag=True,
+              help="several runs: weigh them by the mixture weights that score their val split best (EM), as eval does")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
-def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkpoint, device):
-    """Generate samples from a trained run, and say how many are new."""
-    from makemore.checkpoint import Run
+def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights, checkpoint, device):
+    """Generate samples from a trained run (or from several, their probabilities averaged), and say how
+    many are new."""
+    from makemore.classify import open_runs
     from makemore.data import load_corpus
     from makemore.device import pick_device
-    from makemore.sampling import generate
+    from makemore.sampling import Mixture, generate
 
-    run = Run.open(run_dir)
+    runs = open_runs(run_dirs)
+    run = runs[0]
     if run.model_name == "classifier":
-        raise UserError(f"{run_dir} is a classifier; it labels items rather than making them: use `makemore classify --run {run_dir} ITEM...`")
+        raise UserError(f"{run.path} is a classifier; it labels items rather than making them: use `makemore classify --run {run.path} ITEM...`")
+    if fit_weights and len(runs) == 1:
+        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
     kind = {"labeled": "lines"}.get(run.data_config.kind, run.data_config.kind)  # a language model of labeled items makes items
     if unique and kind != "lines":
-        raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run_dir} was trained on "
+        raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run.path} was trained on "
                         f"{kind} text: drop --unique")
     if unique and temperature == 0:
         raise UserError("--unique draws again until samples are new, and at --temperature 0 every draw is the same: "
                         "pass a --temperature above 0, or drop --unique")
-    model, _ = run.load_model(checkpoint, pick_device(device))
+    device = pick_device(device)
+    models = [r.load_model(checkpoint, device) for r in runs]
+    weights = fitted_weights(runs, models, device, err=True) if fit_weights else None
+    model = models[0][0] if len(runs) == 1 else Mixture([m for m, _ in models], weights)
     options = {"prefix": prefix, "max_len": max_len, "temperature": temperature, "top_k": top_k,
                "reverse": run.data_config.reverse}
     samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
@@ -219,7 +231,7 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
         return
     try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
-        seen = set(load_corpus(run.data_config, log=lambda _: None).train)
+        seen = set().union(*(load_corpus(r.data_config, log=lambda _: None).train for r in runs))
     except MakemoreError as e:
         reason = str(e).split(";")[0]
         if unique:
@@ -240,7 +252,8 @@ def sample(run_dir, n, temperature, top_k, prefix, seed, unique, max_len, checkp
             click.echo(f"only {len(samples)} novel samples found; try a higher --temperature", err=True)
     click.echo("\n".join(samples))
     novel = sum(s not in seen for s in drawn)
-    click.echo(f"novel: {novel} of {len(drawn)} samples drawn ({novel / len(drawn):.0%}) are not in the training split", err=True)
+    split = "training split" if len(runs) == 1 else "runs' training splits"
+    click.echo(f"novel: {novel} of {len(drawn)} samples drawn ({novel / len(drawn):.0%}) are not in the {split}", err=True)
 
 
 EVAL_EXAMPLES = """
@@ -275,21 +288,12 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
     import math
-    from dataclasses import replace
 
     import torch
 
-    from makemore.classify import (
-        any_label_accuracy,
-        average,
-        log_probs,
-        mixture_weights,
-        open_runs,
-        scores_of,
-    )
-    from makemore.data import load_corpus, load_whole, make_batches
+    from makemore.classify import any_label_accuracy, average, open_runs, scores_of
     from makemore.device import pick_device
-    from makemore.trainer import evaluate, target_log_probs
+    from makemore.trainer import evaluate
 
     if data is None and encoding is not None:
         raise UserError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
@@ -314,21 +318,6 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
     scored = data or split  # what is scored, as the figures name it
     part_scored = split if data is None else "data"  # and as scored_batches reads it
 
-    def scored_batches(run, model, part=part_scored):
-        """The batches of a split of the run's data (part: its name, by default --split), or of all of
-        --data (part "data"), and its items."""
-        classify = model.task == "classify"
-        if part != "data":
-            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
-        else:
-            cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
-            corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
-        batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
-                               source, run.data_config.reverse)
-        if part not in batches:
-            raise UserError(f"the {part} split of this run is empty; pick another --split")
-        return batches[part], corpus.splits()[part]
-
     def nats(loss):
         return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
 
@@ -340,36 +329,20 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
     steps = f"{checkpoint}.pt at step {models[-1][1]['step']:,}"
     if not classify and len(runs) == 1 and items_out is None and not fit_weights:  # summed as it goes, as in training
         (model, _), run = models[0], runs[0]
-        batches, _ = scored_batches(run, model)
+        batches, _ = scored_batches(run, model, device, part_scored, data, encoding)
         loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
         click.echo(f"{nats(loss)}, {batches.n_targets:,} characters, {steps}")
         return
 
-    def members_of(part, show):
-        """Each run's log-probabilities of a split (or of --data): of every target character for a language
-        model, of every label of every item for a classifier; and the targets and items, alike for all runs."""
-        members, targets, items = [], None, None
-        for run, (model, ckpt) in zip(runs, models):
-            batches, mine_items = scored_batches(run, model, part)
-            read = log_probs if classify else target_log_probs
-            logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
-            if targets is not None and not (mine_items == items if classify else torch.equal(mine, targets)):
-                raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {part} splits differ); "
-                                "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
-            members.append(logp)
-            targets, items = mine, mine_items
-            if show and len(runs) > 1:
-                figure = figures(scores_of(logp, targets)) if classify else nats(-logp.double().mean().item())
-                click.echo(f"{run.path}: {figure}, {checkpoint}.pt at step {ckpt['step']:,}")
-        return members, targets, items
+    def show(run, ckpt, logp, targets):
+        figure = figures(scores_of(logp, targets)) if classify else nats(-logp.double().mean().item())
+        click.echo(f"{run.path}: {figure}, {checkpoint}.pt at step {ckpt['step']:,}")
 
     weights, how = None, "the average"
     if fit_weights:
-        val, val_targets, _ = members_of("val", show=False)
-        weights = mixture_weights([logp.gather(1, val_targets[:, None])[:, 0] for logp in val] if classify else val)
-        click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)))
+        weights = fitted_weights(runs, models, device)
         how = "the weighted average"
-    members, targets, items = members_of(part_scored, show=True)
+    members, targets, items = members_of(runs, models, device, part_scored, data, encoding, show if len(runs) > 1 else None)
     logp = average(members, weights).double()
     where = steps if len(runs) == 1 else f"{how} of {len(runs)} runs ({checkpoint}.pt)"
     if not classify:
@@ -397,6 +370,64 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
     for i, label in enumerate(labels):
         if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
             click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
+
+
+def scored_batches(run, model, device, part, data=None, encoding=None):
+    """The batches of a split of a run's data (part: its name), or of all of the file data (part "data"),
+    read with encoding or the run's own; and the split's items."""
+    from dataclasses import replace
+
+    from makemore.data import load_corpus, load_whole, make_batches
+
+    classify = model.task == "classify"
+    if part != "data":
+        corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+    else:
+        cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
+        corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
+                           source, run.data_config.reverse)
+    if part not in batches:
+        raise UserError(f"the {part} split of this run is empty; pick another --split")
+    return batches[part], corpus.splits()[part]
+
+
+def members_of(runs, models, device, part, data=None, encoding=None, show=None):
+    """Each run's log-probabilities of a split (or of data; see scored_batches): of every target character
+    for a language model, of every label of every item for a classifier; and the targets and items, alike
+    for all runs. models: each run's (model, checkpoint); show(run, checkpoint, logp, targets), if given,
+    is called for each run as it is scored."""
+    import torch
+
+    from makemore.classify import log_probs
+    from makemore.trainer import target_log_probs
+
+    members, targets, items = [], None, None
+    for run, (model, ckpt) in zip(runs, models):
+        batches, mine_items = scored_batches(run, model, device, part, data, encoding)
+        classify = model.task == "classify"
+        read = log_probs if classify else target_log_probs
+        logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+        if targets is not None and not (mine_items == items if classify else torch.equal(mine, targets)):
+            raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {part} splits differ); "
+                            "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
+        members.append(logp)
+        targets, items = mine, mine_items
+        if show is not None:
+            show(run, ckpt, logp, targets)
+    return members, targets, items
+
+
+def fitted_weights(runs, models, device, err=False):
+    """--fit-weights: the mixture weights of several runs that score their val split best, printed (to
+    stderr if err)."""
+    from makemore.classify import mixture_weights
+
+    val, targets, _ = members_of(runs, models, device, "val")
+    classify = runs[0].model_name == "classifier"
+    weights = mixture_weights([logp.gather(1, targets[:, None])[:, 0] for logp in val] if classify else val)
+    click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)), err=err)
+    return weights
 
 
 def write_items(path, header, rows):

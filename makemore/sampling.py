@@ -3,13 +3,38 @@ Temperature 0 is greedy decoding: always the likeliest token, so every sample of
 
 Line corpora start each sample at the boundary token and end it at the next one; stream corpora
 start from the prefix (or a newline) and run for a fixed length. The model's own `start` / `step`
-carry whatever state it needs, so a recurrent model costs one step per character.
+carry whatever state it needs, so a recurrent model costs one step per character. A Mixture of
+several models samples from the mean of their distributions, as `makemore eval` scores them.
 """
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from makemore.classify import average
 from makemore.errors import MakemoreError
 from makemore.tokenizer import BOUNDARY
+
+
+class Mixture(nn.Module):
+    """Several language models of the same characters as one: each next character's distribution is the
+    mean of theirs (weighted by weights, summing to 1, or equal), given the same text so far. Each model
+    keeps its own state, so every one reads with its own context, window or recurrent state."""
+
+    def __init__(self, models, weights=None):
+        super().__init__()
+        self.models, self.weights = nn.ModuleList(models), weights
+
+    def mix(self, logits):
+        """The log of the mean of the models' probabilities: logits, as generate reads them."""
+        return average([x.float().log_softmax(-1) for x in logits], self.weights)
+
+    def start(self, idx):
+        logits, states = zip(*(model.start(idx) for model in self.models))
+        return self.mix(logits), states
+
+    def step(self, states, idx_next):
+        logits, states = zip(*(model.step(state, idx_next) for model, state in zip(self.models, states)))
+        return self.mix(logits), states
 
 
 @torch.no_grad()

@@ -152,6 +152,7 @@ def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
     for name, change, fragments in [
         ("back", {"reverse": True}, [f"{tmp_path / 'back'} reads right to left (--reverse true) and {trained_run} left to right"]),
         ("split", {"split_seed": 7}, ["split their data differently", "their test splits differ", "--split-seed"]),
+        ("prose", {"kind": "stream"}, [f"{trained_run} reads lines and {tmp_path / 'prose'} prose", "(--kind)"]),
     ]:
         other = tmp_path / name
         shutil.copytree(trained_run, other)
@@ -160,7 +161,11 @@ def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
         (other / "config.json").write_text(json.dumps(config))
         before = snapshot(other)
         assert_user_error(run("eval", "--run", trained_run, "--run", other), *fragments)
+        if name != "split":  # sampling reads no split
+            assert_user_error(run("sample", "--run", trained_run, "--run", other), *fragments)
         assert snapshot(other) == before
+    assert_user_error(run("sample", "--run", trained_run, "--run", tmp_path / "words"), "know other characters")
+    assert_user_error(run("sample", "--run", trained_run, "--fit-weights"), "--fit-weights weighs several runs", "two --run")
 
 
 def test_eval_items_bad_input(trained_run, tmp_path, prose_file):

@@ -257,6 +257,53 @@ def test_eval_averages_several_language_models(tmp_path, words_file, prose_file)
     assert result.stdout.splitlines()[2].startswith("val loss ") and "the average of 2 runs" in result.stdout
 
 
+
+def test_sample_from_several_language_models(tmp_path, words_file):
+    import torch
+
+    from makemore.checkpoint import Run
+    from makemore.sampling import Mixture
+    from makemore.tokenizer import BOUNDARY
+
+    for model, name in (("mlp", "m"), ("lstm", "l")):
+        result = run("train", "--model", model, "--data", words_file, "--out-dir", tmp_path, "--name", name,
+                     *tiny_args(max_steps=60, eval_interval=30))
+        assert result.exit_code == 0, result.output
+    paths = [tmp_path / "m", tmp_path / "l"]
+    runs = [Run.open(p) for p in paths]
+    models = [r.load_model()[0].eval() for r in runs]
+    tokenizer = runs[0].tokenizer
+
+    def mean_probs(idx, weights=(0.5, 0.5)):  # computed here without the code under test: whole forward passes
+        with torch.no_grad():
+            return sum(w * m(torch.tensor([idx]))[0][0, -1].softmax(-1) for w, m in zip(weights, models))
+
+    # each step of the mixture, carrying each model's own state (a window, a recurrent state), is the weighted mean
+    idx = [BOUNDARY, *tokenizer.encode("marvelous")]
+    mixture = Mixture(models, [0.25, 0.75])
+    logits, state = mixture.start(torch.tensor([idx[:1]]))
+    for t in range(1, len(idx)):
+        assert torch.allclose(logits[0].exp(), mean_probs(idx[:t], (0.25, 0.75)), atol=1e-6)
+        logits, state = mixture.step(state, torch.tensor([[idx[t]]]))
+
+    # greedy decoding from the CLI takes the likeliest character of the mean, step by step
+    result = run("sample", "--run", paths[0], "--run", paths[1], "-n", 2, "--temperature", 0, "--prefix", "a")
+    assert result.exit_code == 0, result.output
+    idx = [BOUNDARY, *tokenizer.encode("a")]
+    while idx[-1] != BOUNDARY and len(idx) < 2 + 64:
+        idx.append(int(mean_probs(idx).argmax()))
+    assert result.stdout.splitlines() == ["a" + tokenizer.decode([i for i in idx[2:] if i != BOUNDARY])] * 2
+    assert "not in the runs' training splits" in result.stderr
+
+    result = run("sample", "--run", paths[0], "--run", paths[1], "-n", 5, "--seed", 3, "--fit-weights")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 5  # the weights go to stderr, the samples alone to stdout
+    fitted = result.stderr.splitlines()[0]
+    assert fitted.startswith("weights fitted on the val split: ")
+    weights = [float(part.split()[-1]) for part in fitted.split(": ", 1)[1].split(", ")]
+    assert len(weights) == 2 and sum(weights) == pytest.approx(1, abs=2e-3)
+    assert result.stdout == run("sample", "--run", paths[0], "--run", paths[1], "-n", 5, "--seed", 3, "--fit-weights").stdout
+
 def test_eval_writes_the_score_of_each_item(tmp_path, words_file):
     import csv
 

@@ -211,8 +211,7 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
     run = runs[0]
     if run.model_name == "classifier":
         raise UserError(f"{run.path} is a classifier; it labels items rather than making them: use `makemore classify --run {run.path} ITEM...`")
-    if fit_weights and len(runs) == 1:
-        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
+    check_fit_weights(fit_weights, runs)
     kind = {"labeled": "lines"}.get(run.data_config.kind, run.data_config.kind)  # a language model of labeled items makes items
     if unique and kind != "lines":
         raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run.path} was trained on "
@@ -300,8 +299,7 @@ def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fi
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
         raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
     runs = open_runs(run_dirs)
-    if fit_weights and len(runs) == 1:
-        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
+    check_fit_weights(fit_weights, runs)
     if fit_weights and data is None and split == "val":
         raise UserError("--fit-weights fits the weights on the val split, so scoring it there says nothing new; "
                         "pass --split test (or --data FILE)")
@@ -416,6 +414,11 @@ def members_of(runs, models, device, part, data=None, encoding=None, show=None):
         if show is not None:
             show(run, ckpt, logp, targets)
     return members, targets, items
+
+
+def check_fit_weights(fit_weights, runs):
+    if fit_weights and len(runs) == 1:
+        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
 
 
 def fitted_weights(runs, models, device, err=False):
@@ -540,6 +543,7 @@ Examples:
   makemore classify --run runs/clf-surnames Nakamura Schmidt "O'Brien"
   cut -f2 names.tsv | makemore classify --run runs/clf-surnames --top-k 1
   makemore classify --run runs/clf-1 --run runs/clf-2 Nakamura      # the classifiers' probabilities averaged
+  makemore classify --run runs/clf-1 --run runs/clf-2 --fit-weights Nakamura   # weighted as their val split says
 """
 
 
@@ -548,9 +552,11 @@ Examples:
               help="classifier run directory; several (--run A --run B) are averaged")
 @click.argument("items", nargs=-1)
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="labels shown per item")
+@click.option("--fit-weights", is_flag=True,
+              help="several runs: weigh them by the mixture weights that score their val split best (EM), as eval does")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
-def classify(run_dirs, items, top_k, checkpoint, device):
+def classify(run_dirs, items, top_k, fit_weights, checkpoint, device):
     """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
     from makemore.classify import average, item_log_probs, open_runs, top_labels
     from makemore.device import pick_device
@@ -559,12 +565,15 @@ def classify(run_dirs, items, top_k, checkpoint, device):
     if runs[0].model_name != "classifier":
         raise UserError(f"{runs[0].path} is a language model ({runs[0].model_name}); classify needs a classifier run "
                         "(makemore finetune, or makemore train --model classifier)")
+    check_fit_weights(fit_weights, runs)
     if not items:
         items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
     if not items:
         raise UserError("no items to classify; pass them as arguments or on stdin")
     device = pick_device(device)
-    logp = average([item_log_probs(run.load_model(checkpoint, device)[0], run.tokenizer, items) for run in runs])
+    models = [run.load_model(checkpoint, device) for run in runs]
+    weights = fitted_weights(runs, models, device, err=True) if fit_weights else None
+    logp = average([item_log_probs(model, run.tokenizer, items) for run, (model, _) in zip(runs, models)], weights)
     width = max(map(len, items))
     for item, best in zip(items, top_labels(logp, runs[0].model_config.labels, top_k)):
         click.echo(f"{item:<{width}}  " + "  ".join(f"{label} {p:.3f}" for label, p in best))

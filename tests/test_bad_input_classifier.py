@@ -73,6 +73,7 @@ def test_averaged_runs_bad_input(tmp_path, labeled_folder, trained_run):
         assert_user_error(run(*command, "--run", c1, "--run", trained_run),
                           f"{trained_run} is a language model (mlp) and {c1} a classifier", "runs of one kind")
         assert_user_error(run(*command, "--run", c1, "--run", tmp_path / "c1" / ".." / "c1"), "is passed twice")
+        assert_user_error(run(*command, "--run", c1, "--fit-weights"), "--fit-weights weighs several runs", "two --run")
     for name, change, fragments in [
         ("order", lambda c: c["model_config"].update(labels=c["model_config"]["labels"][::-1]), ["their labels are in another order"]),
         ("others", lambda c: c["model_config"].update(labels=["kappa", "rho", "tau"]), ["has tau that", "lacks sigma"]),

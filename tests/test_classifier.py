@@ -250,6 +250,16 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
         for label, p in got.items():  # the mean of the two runs' probabilities (each printed to 3 decimals)
             assert abs(p - (each[0][label] + each[1][label]) / 2) <= 0.0011, (line, each)
 
+    result = run("classify", "--run", runs[0], "--run", runs[1], "--fit-weights", *items, "--top-k", 3)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == weighted[0]  # the weights eval fits, told on stderr
+    w = [float(part.split()[-1]) for part in weighted[0].split(": ", 1)[1].split(", ")]
+    for i, line in enumerate(result.stdout.splitlines()):
+        got = dict(zip(line.split()[1::2], map(float, line.split()[2::2])))
+        each = [dict(zip(a[i].split()[1::2], map(float, a[i].split()[2::2]))) for a in alone]
+        for label, p in got.items():
+            assert abs(p - (w[0] * each[0][label] + w[1] * each[1][label])) <= 0.0021, (line, each, w)
+
 
 def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labeled_folder, lm_run):
     lm_weights = load_checkpoint(lm_run / "best.pt")["model"]

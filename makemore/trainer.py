@@ -461,46 +461,17 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     from makemore.checkpoint import Run
     from makemore.data import load_corpus, make_batches
     from makemore.device import check_precision, pick_device
-    from makemore.models import MODELS, model_config
-    from makemore.sampling import generate
-    from makemore.tokenizer import CharTokenizer
+    from makemore.models import MODELS
 
     if resume:
-        run = Run.open(run_dir)
+        run, bodies = Run.open(run_dir), []
         if not (run.path / "last.pt").exists():
             raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
         corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
     else:
-        check_new_run(Path(run_dir))  # before the data is read, which can take a while; again below, under the lock
-        model_config(model_name, **(model_overrides or {}))  # so are the options: a typo is told at once, not
-        options = TrainConfig(**(train_overrides or {}))     # after minutes of reading a large text
-        check_precision(options.precision, pick_device(options.device))
-        if data_config.reverse and MODELS[model_name].model.task == "classify":
-            raise MakemoreError("--reverse is for language models: a classifier reads both ways with --bidirectional true "
-                                "(finetune: --backward runs/<a language model trained with --reverse true>); drop --reverse")
-        corpus = load_corpus(data_config, log, labeled=MODELS[model_name].model.task == "classify")
-        data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
-        overrides = {**(model_overrides or {})}
-        if corpus.kind == "labeled":
-            overrides["labels"] = corpus.labels
-        if pretrained:
-            lm = open_pretrained(pretrained, corpus, log)
-            tokenizer = lm.tokenizer
-            overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
-        elif backward:
-            raise MakemoreError("--backward is the second body of a classifier finetuned --from a language model; pass --from too")
-        if pretrained and overrides.get("bidirectional") and not backward:
-            raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
-                                "runs/<a language model trained as --from was, with --reverse true>")
-        if backward:
-            back = open_pretrained(backward, corpus, log, like=lm)
-            overrides.update(bidirectional=True, pretrained_backward=str(back.path))
-        else:
-            tokenizer = CharTokenizer(corpus.chars())
-        cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
-        train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
-        run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
+        run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log,
+                                      pretrained, backward)
 
     config = run.train_config
     device = pick_device(config.device)
@@ -529,14 +500,10 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
                                 f"pass a larger --max-steps to train on")
     else:
-        if pretrained:
-            weights, _ = lm.load_model("best")
-            model.encoder.load_state_dict(weights.state_dict())
-            log(f"body: {lm.model_name} from {lm.path / 'best.pt'}")
-        if backward:
-            weights, _ = back.load_model("best")
-            model.backward.load_state_dict(weights.state_dict())
-            log(f"backward body: {back.model_name} from {back.path / 'best.pt'}")
+        for name, part, source in bodies:
+            weights, _ = source.load_model("best")
+            getattr(model, part).load_state_dict(weights.state_dict())
+            log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
         model.prepare(batches["train"])
     run.save()  # a resumed run's config records the training options it goes on with
     n_params = sum(p.numel() for p in model.parameters())
@@ -556,8 +523,68 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 
     best, _ = run.load_model("best", device)
     metrics = final_metrics(best, batches, config, trainer, device, corpus, reason)
-    write_json(run.path / "metrics.json", metrics)
+    write_outputs(run, best, metrics, corpus)
+    figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
+    log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step {trainer.best_step:,}) "
+        f"{figures} {metrics['unit']}")
     if model.task == "classify":
+        log(" | ".join(f"{name} accuracy {metrics[f'{name}_accuracy']:.4f} macro-F1 {metrics[f'{name}_macro_f1']:.4f}"
+                       for name in batches))
+    return reason, metrics
+
+
+def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward):
+    """A new run of run_training, its corpus, and the bodies its model starts from: (what the log calls it,
+    the model's part, the language-model run) for --from and --backward. Its options are checked
+    before its data is read, which can take a while."""
+    from makemore.checkpoint import Run
+    from makemore.data import load_corpus
+    from makemore.device import check_precision, pick_device
+    from makemore.models import MODELS, model_config
+    from makemore.tokenizer import CharTokenizer
+
+    check_new_run(Path(run_dir))  # again in run_training, under the run's lock
+    model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
+    options = TrainConfig(**(train_overrides or {}))     # a large text
+    check_precision(options.precision, pick_device(options.device))
+    classify = MODELS[model_name].model.task == "classify"
+    if data_config.reverse and classify:
+        raise MakemoreError("--reverse is for language models: a classifier reads both ways with --bidirectional true "
+                            "(finetune: --backward runs/<a language model trained with --reverse true>); drop --reverse")
+    if backward and not pretrained:
+        raise MakemoreError("--backward is the second body of a classifier finetuned --from a language model; pass --from too")
+    if pretrained and (model_overrides or {}).get("bidirectional") and not backward:
+        raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
+                            "runs/<a language model trained as --from was, with --reverse true>")
+    corpus = load_corpus(data_config, log, labeled=classify)
+    data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
+    overrides, bodies = {**(model_overrides or {})}, []
+    if corpus.kind == "labeled":
+        overrides["labels"] = corpus.labels
+    tokenizer = CharTokenizer(corpus.chars())
+    if pretrained:
+        lm = open_pretrained(pretrained, corpus, log)
+        tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]
+        overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
+    if backward:
+        back = open_pretrained(backward, corpus, log, like=lm)
+        bodies.append(("backward body", "backward", back))
+        overrides.update(bidirectional=True, pretrained_backward=str(back.path))
+    cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
+    train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
+    return Run(run_dir, model_name, cfg, data_config, train_config, tokenizer), corpus, bodies
+
+
+def write_outputs(run, best, metrics, corpus):
+    """What a finished run leaves besides its checkpoints: metrics.json, a classifier's confusion matrix
+    or a language model's samples.txt, and its hyperparameters and final figures for TensorBoard."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from makemore.sampling import generate
+
+    config = run.train_config
+    write_json(run.path / "metrics.json", metrics)
+    if best.task == "classify":
         from makemore.plots import confusion_matrix
 
         if "test_confusion" in metrics:
@@ -566,21 +593,11 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     else:
         samples = generate(best, run.tokenizer, 20, corpus.kind, seed=config.seed, reverse=run.data_config.reverse)
         (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
-
-    from torch.utils.tensorboard import SummaryWriter
-
     with SummaryWriter(run.path) as writer:
         hparams = {"model": run.model_name, **asdict(run.model_config), **asdict(config)}
         hparams = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
         finals = {k: v for k, v in metrics.items() if k.endswith(("_loss", "_accuracy", "_macro_f1"))}
         writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in finals.items()}, run_name=".")
-    figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
-    log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step {trainer.best_step:,}) "
-        f"{figures} {metrics['unit']}")
-    if model.task == "classify":
-        log(" | ".join(f"{name} accuracy {metrics[f'{name}_accuracy']:.4f} macro-F1 {metrics[f'{name}_macro_f1']:.4f}"
-                       for name in batches))
-    return reason, metrics
 
 
 def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None,

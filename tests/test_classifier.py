@@ -261,6 +261,29 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
             assert abs(p - (w[0] * each[0][label] + w[1] * each[1][label])) <= 0.0021, (line, each, w)
 
 
+def test_finetune_reads_with_the_tokenizer_of_a_language_model_that_knows_more_characters(tmp_path, labeled_folder):
+    import random
+
+    from conftest import SYLLABLES
+
+    rng = random.Random(1)  # unlabeled text: the same syllables, each item with a "c" or a "d" (so none is labeled),
+    syllables = [s for group in SYLLABLES.values() for s in group] + ["ambo"]  # characters the labels never use
+    items = {"".join(rng.choice(syllables) for _ in range(3)) + rng.choice(["ca", "do"]) for _ in range(300)}
+    text = tmp_path / "unlabeled.txt"
+    text.write_text("\n".join(sorted(items)) + "\n", encoding="utf-8")
+    result = run("train", "--model", "lstm", "--data", text, "--out-dir", tmp_path, "--name", "lm-more",
+                 "--max-steps", 30, "--eval-interval", 30, *TINY_CLF)
+    assert result.exit_code == 0, result.output
+    result = run("finetune", "--from", tmp_path / "lm-more", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "clf",
+                 "--max-steps", 30, "--eval-interval", 30, *TINY_CLF[4:])
+    assert result.exit_code == 0, result.output
+    lm, clf = Run.open(tmp_path / "lm-more"), Run.open(tmp_path / "clf")
+    assert {"c", "d"} <= set(lm.tokenizer.chars) and not {"c", "d"} & set(load_corpus(clf.data_config, quiet, labeled=True).chars())
+    assert clf.tokenizer.to_json() == lm.tokenizer.to_json()  # an id means the character the body learnt it as
+    assert clf.tokenizer.encode("ambo") == lm.tokenizer.encode("ambo")
+    result = run("classify", "--run", tmp_path / "clf", "kakoku", "ambo")
+    assert result.exit_code == 0, result.output
+
 def test_finetune_copies_the_body_exactly_and_freezing_keeps_it(tmp_path, labeled_folder, lm_run):
     lm_weights = load_checkpoint(lm_run / "best.pt")["model"]
     result = run("finetune", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path, "--name", "frozen",

@@ -30,13 +30,13 @@ def scores(true, pred, n_classes):
     }
 
 
-def log_probs(model, batches, batch_size, precision="auto"):
+def log_probs(model, batches, batch_size, precision="auto", progress=None):
     """Log-probabilities of the labels for every item of a split, (N, C) float32 on the CPU in the
-    split's order, and the items' labels (N,)."""
+    split's order, and the items' labels (N,). progress: the label of a bar of the items read."""
     from makemore.trainer import outputs  # the trainer imports this module
 
     out, true = [], []
-    for logits, y in outputs(model, batches, batch_size, precision):
+    for logits, y in outputs(model, batches, batch_size, precision, progress):
         out.append(logits.float().log_softmax(-1).cpu())
         true.append(y.cpu())
     return torch.cat(out), torch.cat(true)

@@ -405,7 +405,8 @@ def members_of(runs, models, device, part, data=None, encoding=None, show=None):
         batches, mine_items = scored_batches(run, model, device, part, data, encoding)
         classify = model.task == "classify"
         read = log_probs if classify else target_log_probs
-        logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision)
+        logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision,
+                          progress=f"{run.path} {part}")
         if targets is not None and not (mine_items == items if classify else torch.equal(mine, targets)):
             raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {part} splits differ); "
                             "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")

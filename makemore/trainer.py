@@ -76,42 +76,45 @@ def lr_at(step, cfg):
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
 
 
-def outputs(model, batches, batch_size, precision="auto"):
+def outputs(model, batches, batch_size, precision="auto", progress=None):
     """(logits, targets) of every batch of a whole split, in eval mode and without gradients; the model
-    goes back to the mode it was in once the split is read."""
+    goes back to the mode it was in once the split is read. progress: the label of a bar of the targets
+    read, shown on a terminal (a long text's split can take minutes on a CPU)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    unit = "item" if model.task == "classify" else "char"
+    bar = tqdm(total=batches.n_targets, desc=progress, unit=unit, unit_scale=True, leave=False,
+               disable=None if progress else True, dynamic_ncols=True)
     try:
         for x, y in batches.iter_all(batch_size):
             with torch.no_grad(), autocast(device, precision):
                 logits, _ = model(x)
             yield logits, y
+            if not bar.disable:
+                bar.update(int((y != IGNORE).sum()))
     finally:
+        bar.close()
         model.train(was_training)
 
 
 def evaluate(model, batches, batch_size, precision="auto", progress=None):
     """Mean negative log-likelihood per predicted character (nats) over a whole split; per item for a
-    classifier. progress: the label of a bar of the targets read, shown on a terminal (a long text's
-    split can take minutes on a CPU)."""
+    classifier. progress: as outputs takes it."""
     total = 0.0
-    with tqdm(total=batches.n_targets, desc=progress, unit="char", unit_scale=True, leave=False,
-              disable=None if progress else True, dynamic_ncols=True) as bar:
-        for logits, y in outputs(model, batches, batch_size, precision):
-            # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
-                                     reduction="sum").double()
-            if not bar.disable:
-                bar.update(int((y != IGNORE).sum()))
+    for logits, y in outputs(model, batches, batch_size, precision, progress):
+        # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
+                                 reduction="sum").double()
     return float(total) / batches.n_targets
 
 
-def target_log_probs(model, batches, batch_size, precision="auto"):
+def target_log_probs(model, batches, batch_size, precision="auto", progress=None):
     """A language model's log-probability of each target character of a split, in the split's order
-    (float32 on the CPU), and the targets: what `eval` averages over several language models."""
+    (float32 on the CPU), and the targets: what `eval` averages over several language models.
+    progress: as outputs takes it."""
     logps, targets = [], []
-    for logits, y in outputs(model, batches, batch_size, precision):
+    for logits, y in outputs(model, batches, batch_size, precision, progress):
         keep = y != IGNORE
         y = y[keep]
         logps.append(logits[keep].float().log_softmax(-1).gather(1, y[:, None])[:, 0].cpu())

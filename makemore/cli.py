@@ -235,7 +235,7 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
         reason = str(e).split(";")[0]
         if unique:
             raise UserError(f"--unique needs the run's training data, which cannot be read here ({reason}); "
-                            "run from the folder it was trained in, or drop --unique") from None
+                            "put the data back where the run read it, or drop --unique") from None
         click.echo("\n".join(samples))
         click.echo(f"novel: not counted, the training data cannot be read here ({reason})", err=True)
         return
@@ -427,7 +427,12 @@ def fitted_weights(runs, models, device, err=False):
     stderr if err)."""
     from makemore.classify import mixture_weights
 
-    val, targets, _ = members_of(runs, models, device, "val")
+    try:
+        val, targets, _ = members_of(runs, models, device, "val")
+    except MakemoreError as e:  # the runs' data cannot be read here (runs that split it differently are a UserError)
+        reason = str(e).split(";")[0]
+        raise UserError(f"--fit-weights fits the weights on the runs' val split, which cannot be read here ({reason}); "
+                        "put the data back where the runs read it, or drop --fit-weights") from None
     classify = runs[0].model_name == "classifier"
     weights = mixture_weights([logp.gather(1, targets[:, None])[:, 0] for logp in val] if classify else val)
     click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)), err=err)

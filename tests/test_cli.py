@@ -79,13 +79,20 @@ def test_train_on_a_text_file_and_resume(tmp_path, words_file):
 def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
     data = tmp_path / "moved.txt"
     data.write_text(words_file.read_text(encoding="utf-8"), encoding="utf-8")
-    result = run("train", "--data", data, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=20, eval_interval=10))
-    assert result.exit_code == 0, result.output
+    for name in ("w", "w2"):
+        result = run("train", "--data", data, "--out-dir", tmp_path, "--name", name, *tiny_args(max_steps=20, eval_interval=10))
+        assert result.exit_code == 0, result.output
     data.unlink()  # the run directory alone is enough to sample; counting novel samples needs the data
     result = run("sample", "--run", tmp_path / "w", "-n", 4, "--seed", 0)
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 4 and "novel: not counted" in result.stderr and "does not exist" in result.stderr
-    assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data")
+    assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data",
+                      "put the data back")
+    result = run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "-n", 4)  # a mixture samples without it too
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4, result.output
+    assert_user_error(run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "--fit-weights"),
+                      "--fit-weights fits the weights on the runs' val split, which cannot be read here", "does not exist",
+                      "drop --fit-weights")
 
 
 def test_a_run_trained_on_a_relative_path_reads_its_data_from_any_folder(tmp_path, words_file, monkeypatch):

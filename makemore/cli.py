@@ -379,7 +379,11 @@ def scored_batches(run, model, device, part, data=None, encoding=None):
 
     classify = model.task == "classify"
     if part != "data":
-        corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+        try:
+            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+        except MakemoreError as e:  # its "pass --data" would score a file, not the split
+            raise UserError(f"cannot read the {part} split of {run.path} here ({str(e).split(';')[0]}); put the data back "
+                            "where the run read it") from None
     else:
         cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
         corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
@@ -427,12 +431,7 @@ def fitted_weights(runs, models, device, err=False):
     stderr if err)."""
     from makemore.classify import mixture_weights
 
-    try:
-        val, targets, _ = members_of(runs, models, device, "val")
-    except MakemoreError as e:  # the runs' data cannot be read here (runs that split it differently are a UserError)
-        reason = str(e).split(";")[0]
-        raise UserError(f"--fit-weights fits the weights on the runs' val split, which cannot be read here ({reason}); "
-                        "put the data back where the runs read it, or drop --fit-weights") from None
+    val, targets, _ = members_of(runs, models, device, "val")
     classify = runs[0].model_name == "classifier"
     weights = mixture_weights([logp.gather(1, targets[:, None])[:, 0] for logp in val] if classify else val)
     click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)), err=err)

@@ -91,8 +91,8 @@ def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
     result = run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "-n", 4)  # a mixture samples without it too
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4, result.output
     assert_user_error(run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "--fit-weights"),
-                      "--fit-weights fits the weights on the runs' val split, which cannot be read here", "does not exist",
-                      "drop --fit-weights")
+                      f"cannot read the val split of {tmp_path / 'w'} here", "does not exist", "put the data back")
+    assert_user_error(run("eval", "--run", tmp_path / "w"), f"cannot read the test split of {tmp_path / 'w'} here")
 
 
 def test_a_run_trained_on_a_relative_path_reads_its_data_from_any_folder(tmp_path, words_file, monkeypatch):

@@ -74,12 +74,13 @@ def save_checkpoint(path, state):
     write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, **state}, f))
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, mmap=False):
+    """A checkpoint's dict, tensors on the CPU; mmap: read its tensors from the file only when touched."""
     path = Path(path)
     if not path.exists():
         raise MakemoreError(f"checkpoint {path} does not exist; train first, or pass --checkpoint last")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         reason = str(e).strip().splitlines()[0]
         raise MakemoreError(

@@ -489,6 +489,47 @@ def show_results(reason, out_dir, stem):
     click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
 
 
+RUNS_EXAMPLES = """
+\b
+Examples:
+  makemore runs                          # the runs in runs/
+  makemore runs --sort val               # best first: language models by val loss, then classifiers by val accuracy
+  makemore runs runs/sweeps/mlp-names    # a sweep's trials
+"""
+
+
+@cli.command(name="runs", epilog=RUNS_EXAMPLES)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"))
+@click.option("--sort", type=click.Choice(["name", "val", "recent"]), default="name", show_default=True,
+              help="order: by name; by data, then the best checkpoint's val figure, best first; or the latest trained first")
+def list_runs(folder, sort):
+    """A table of the runs in FOLDER (default: runs): model, data, steps, the best checkpoint's val and
+    test figures, training time, and whether each finished."""
+    from makemore.listing import find_runs, run_row, sweep_states, table
+
+    paths, groups = find_runs(folder)
+    root = folder.parent if paths == [folder] else folder
+    states = sweep_states(root)
+    rows = [(*run_row(p, root, states.get(p.name)), p) for p in paths]
+    if sort == "val":
+        rows.sort(key=lambda r: r[1])
+    elif sort == "recent":
+        rows.sort(key=lambda r: max(f.stat().st_mtime for f in r[2].iterdir()), reverse=True)
+    if rows:
+        click.echo(table([r[0] for r in rows]))
+        click.echo("val, test: the best checkpoint's loss in nats/char (language models), accuracy / macro-F1 (classifiers)")
+    else:
+        click.echo(f"no runs in {folder}" + ("" if groups else "; train one with `makemore train`"))
+    unfinished = [r[2].name for r in rows if r[0]["state"] == "unfinished"]
+    if unfinished:
+        click.echo(f"the sweep runs its unfinished trials again: makemore sweep --resume --name {root.name} --out-dir {root.parent}"
+                   if states else f"an unfinished run carries on with: makemore train --resume --out-dir {root} --name "
+                   f"{unfinished[0] if len(unfinished) == 1 else 'RUN'}")
+    if groups:
+        click.echo(f"folders of runs in {folder}: {', '.join(g.name for g in groups)} (list one: makemore runs "
+                   f"{folder / groups[0].name})")
+
+
 # ----------------------------------------------------------------------------------------------
 # classifiers: finetune, classify, transfer
 

@@ -1,0 +1,154 @@
+"""`makemore runs`: the runs in a folder, one row each: what each one is, how far it trained and how
+good its best checkpoint is.
+
+A row reads the run's config.json and metrics.json (written when training ends) and the step of its
+last.pt (memory-mapped, so a large checkpoint costs little). A run whose last.pt is further on than
+its metrics.json, or that has none, is unfinished: interrupted, pruned by a sweep, or training now
+(its lock is held).
+"""
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+from makemore.checkpoint import Run, fcntl, load_checkpoint
+from makemore.errors import MakemoreError
+
+COLUMNS = ("run", "model", "data", "parameters", "steps", "val", "test", "time", "state")
+STATES = {"max_steps": "done", "early_stop": "stopped early"}
+
+
+def is_run(path):
+    return (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
+
+
+def find_runs(folder):
+    """The runs directly in folder (or folder itself, if it is a run), and the folders in it that hold
+    runs further down (a sweep's trials)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MakemoreError(f"{folder} is not a folder; pass the folder that holds your runs (train's --out-dir, runs by default)")
+    if is_run(folder):
+        return [folder], []
+    runs, groups = [], []
+    for child in sorted((p for p in folder.iterdir() if p.is_dir()), key=natural):
+        if is_run(child):
+            runs.append(child)
+        elif any(is_run(p.parent) for p in child.rglob("config.json")):
+            groups.append(child)
+    return runs, groups
+
+
+def natural(path):
+    """Sort key of a name with numbers in it: trial-2 before trial-10."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", path.name)]
+
+
+def sweep_states(folder):
+    """{trial folder name: state} from a sweep folder's results.csv (see makemore.sweep), or {}: a trial
+    without metrics.json may have been pruned or have failed rather than been interrupted."""
+    if not (Path(folder) / "sweep.json").exists() or not (Path(folder) / "results.csv").exists():
+        return {}
+    with open(Path(folder) / "results.csv", newline="", encoding="utf-8") as f:
+        return {Path(r["run_dir"]).name: r["state"] for r in csv.DictReader(f) if r.get("run_dir") and r.get("state")}
+
+
+def training_now(path):
+    """Whether a trainer holds the run's lock (see Run.lock)."""
+    if fcntl is None or not (path / ".lock").exists():
+        return False
+    with open(path / ".lock") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
+
+
+def describe(run):
+    """The model and data cells of a run's row."""
+    mc, dc = run.model_config, run.data_config
+    model = run.model_name
+    if model == "classifier":
+        model = f"classifier ({mc.encoder}{' x2' if mc.bidirectional else ''}{', pretrained' if mc.pretrained else ''})"
+    data = dc.data
+    if dc.reverse:
+        data += ", reversed"
+    if dc.kind == "labeled" and dc.label_frac < 1:
+        data += f", {dc.label_frac:.0%} of labels"
+    return model, data
+
+
+def figure(metrics, split, classifier):
+    if f"{split}_loss" not in metrics:
+        return "-"
+    if classifier:
+        return f"{metrics[f'{split}_accuracy']:.3f} / {metrics[f'{split}_macro_f1']:.3f}"
+    return f"{metrics[f'{split}_loss']:.4f}"
+
+
+def duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def read_metrics(path):
+    """metrics.json, or None where training has not ended."""
+    if not path.exists():
+        return None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        metrics = None
+    if not isinstance(metrics, dict) or not {"parameters", "steps", "seconds", "stopped", "val_loss"} <= metrics.keys():
+        raise MakemoreError(f"{path} is not a makemore metrics file; the run directory is damaged")
+    return metrics
+
+
+def run_row(path, root, sweep_state=None):
+    """A run's row (a dict of COLUMNS) and its sort key for --sort val; sweep_state: what the run's sweep
+    says of it, if it is a sweep's trial. The key: language models first, then
+    classifiers; within them, by data, then best first (val loss, or val accuracy); runs without a val
+    figure last."""
+    row = dict.fromkeys(COLUMNS, "")
+    row["run"] = str(path.relative_to(root))
+    try:
+        run = Run.open(path)
+        last = load_checkpoint(path / "last.pt", mmap=True) if (path / "last.pt").exists() else None
+        metrics = read_metrics(path / "metrics.json")
+    except MakemoreError as e:
+        reason = str(e).split(";")[0].replace(f"{path}{os.sep}", "")  # the file, named within the run
+        return row | {"state": f"unreadable ({reason})"}, (2, "", 0)
+    classifier = run.model_name == "classifier"
+    row["model"], row["data"] = describe(run)
+    if metrics is not None and (last is None or last["step"] <= metrics["steps"]):
+        row |= {"parameters": f"{metrics['parameters']:,}", "steps": f"{metrics['steps']:,}",
+                "val": figure(metrics, "val", classifier), "test": figure(metrics, "test", classifier),
+                "time": duration(metrics["seconds"]), "state": STATES.get(metrics["stopped"], metrics["stopped"])}
+        val = -metrics["val_accuracy"] if classifier else metrics["val_loss"]
+    elif last is None:
+        return row | {"state": "training, no checkpoint yet" if training_now(path) else "not trained"}, (2, "", 0)
+    else:  # the best checkpoint's criterion so far: a language model's val loss, a classifier's val error rate
+        best = last["best_val"]
+        row |= {"parameters": f"{sum(p.numel() for p in run.build_model().parameters()):,}",
+                "steps": f"{last['step']:,} of {run.train_config.max_steps:,}", "time": duration(last["seconds"]),
+                "state": "training" if training_now(path) else {"pruned": "pruned", "fail": "failed"}.get(sweep_state, "unfinished")}
+        if best == float("inf"):  # not validated yet
+            return row, (int(classifier), row["data"], float("inf"))
+        row["val"] = f"{1 - best:.3f} / -" if classifier else f"{best:.4f}"
+        val = best - 1 if classifier else best  # minus the accuracy, as above
+    return row, (int(classifier), row["data"], val)
+
+
+def table(rows):
+    """Rows as aligned text columns, numbers to the right."""
+    numbers = {"parameters", "steps", "val", "test", "time"}
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
+    lines = []
+    for r in [dict(zip(COLUMNS, COLUMNS)), *rows]:
+        cells = [r[c].rjust(widths[c]) if c in numbers else r[c].ljust(widths[c]) for c in COLUMNS]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -96,7 +96,7 @@ def duration(seconds):
 
 
 def read_metrics(path):
-    """metrics.json, or None where training has not ended."""
+    """metrics.json, or None where training has not ended yet."""
     if not path.exists():
         return None
     try:
@@ -124,18 +124,20 @@ def run_row(path, root, sweep_state=None):
         return row | {"state": f"unreadable ({reason})"}, (2, "", 0)
     classifier = run.model_name == "classifier"
     row["model"], row["data"] = describe(run)
+    if training_now(path):  # resumed, perhaps with metrics.json of its earlier end
+        row["state"] = "training"
     if metrics is not None and (last is None or last["step"] <= metrics["steps"]):
         row |= {"parameters": f"{metrics['parameters']:,}", "steps": f"{metrics['steps']:,}",
                 "val": figure(metrics, "val", classifier), "test": figure(metrics, "test", classifier),
-                "time": duration(metrics["seconds"]), "state": STATES.get(metrics["stopped"], metrics["stopped"])}
+                "time": duration(metrics["seconds"]), "state": row["state"] or STATES.get(metrics["stopped"], metrics["stopped"])}
         val = -metrics["val_accuracy"] if classifier else metrics["val_loss"]
     elif last is None:
-        return row | {"state": "training, no checkpoint yet" if training_now(path) else "not trained"}, (2, "", 0)
+        return row | {"state": row["state"] or "not trained"}, (2, "", 0)
     else:  # the best checkpoint's criterion so far: a language model's val loss, a classifier's val error rate
         best = last["best_val"]
         row |= {"parameters": f"{sum(p.numel() for p in run.build_model().parameters()):,}",
                 "steps": f"{last['step']:,} of {run.train_config.max_steps:,}", "time": duration(last["seconds"]),
-                "state": "training" if training_now(path) else {"pruned": "pruned", "fail": "failed"}.get(sweep_state, "unfinished")}
+                "state": row["state"] or {"pruned": "pruned", "fail": "failed"}.get(sweep_state, "unfinished")}
         if best == float("inf"):  # not validated yet
             return row, (int(classifier), row["data"], float("inf"))
         row["val"] = f"{1 - best:.3f} / -" if classifier else f"{best:.4f}"

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import asdict
 
 from makemore.checkpoint import make_dir
-from makemore.data import DataConfig
+from makemore.data import DataConfig, load_corpus
 from makemore.trainer import finished_run
 
 COLUMNS = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "val_accuracy", "val_macro_f1",
@@ -26,7 +26,8 @@ FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for 
 def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=None, classifier_overrides=None,
              train_overrides=None, pretrain_overrides=None, log=print):
     """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
-    make_dir(out_dir)
+    load_corpus(DataConfig(**{**asdict(data_config), "kind": "labeled"}), log=lambda _: None, labeled=True)  # bad data: told now,
+    make_dir(out_dir)  # not after "lm: training", and no folder left behind
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
     lm_dir = out_dir / "lm"
     backward = out_dir / "lm-backward" if classifier_overrides.get("bidirectional") else None

@@ -6,6 +6,7 @@ read back, not retrained, so an interrupted comparison carries on where it stopp
 import csv
 
 from makemore.checkpoint import make_dir
+from makemore.data import load_corpus
 from makemore.models import MODELS, model_config
 from makemore.plots import loss_bars
 from makemore.trainer import finished_run
@@ -14,6 +15,7 @@ COLUMNS = ["model", "parameters", "train_loss", "val_loss", "test_loss", "steps"
 
 
 def compare(models, out_dir, data_config, train_overrides=None, log=print):
+    load_corpus(data_config, log=lambda _: None)  # bad data: told before the first model starts, and no folder left
     make_dir(out_dir)
     rows = []
     for name in models:

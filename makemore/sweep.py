@@ -305,8 +305,7 @@ class Sweep:
         sweep_dir = Path(out_dir) / cfg.name
         if (sweep_dir / "sweep.json").exists():
             raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
-        if cfg.pretrained:
-            check_pretrained(cfg)
+        check_inputs(cfg)
         new = not sweep_dir.exists()
         make_dir(sweep_dir)
         try:  # before sweep.json: a store that cannot be opened leaves no sweep behind to get in the way
@@ -443,16 +442,17 @@ class Sweep:
         return "complete"
 
 
-def check_pretrained(cfg):
-    """Every trial finetunes from the same language model (two, with --backward): check them once, before the sweep starts,
-    rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
+def check_inputs(cfg):
+    """Every trial reads the same data, and finetunes from the same language model (two, with --backward): check them
+    once, before the sweep starts, rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
     from makemore.data import load_corpus
     from makemore.trainer import open_pretrained
 
-    corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=True)
-    lm = open_pretrained(cfg.pretrained, corpus, log=print)
-    if cfg.backward:
-        open_pretrained(cfg.backward, corpus, log=print, like=lm)
+    corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=cfg.model == "classifier")
+    if cfg.pretrained:
+        lm = open_pretrained(cfg.pretrained, corpus, log=print)
+        if cfg.backward:
+            open_pretrained(cfg.backward, corpus, log=print, like=lm)
 
 
 def data_config(cfg, settings):

@@ -26,6 +26,8 @@ TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 
     (["--param", "lr=log:1e-3:1e-2", "--lr", 0.01], ["lr is both searched and fixed", "(--lr), not both"]),
     (["--param", "lr=0.1", "--storage", "bogus"], ["cannot open the study store bogus", "check --storage"]),
     (["--param", "lr=0.1", "--storage", "sqlite:////no/such/folder/x.db"], ["unable to open database file", "check --storage"]),
+    (["--param", "lr=0.1", "--data", "no/such/words.txt"], ["data file no/such/words.txt does not exist"]),  # not in each trial
+    (["--model", "classifier", "--param", "lr=0.1", "--data", "names"], ["corpus 'names' has no labels"]),
 ])
 def test_bad_sweep_options(tmp_path, args, fragments):
     out = tmp_path / "sweeps"

@@ -209,6 +209,9 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert other.exit_code == 2 and "max_steps 30 (asked: 40)" in other.stderr  # never a run made another way
     assert (out / "mlp" / "metrics.json").read_bytes() == before
     assert run("compare", "--models", "gpt9").exit_code == 2
+    missing = run("compare", "--data", tmp_path / "none.txt", "--out-dir", tmp_path / "cmp2")  # told before any model trains
+    assert_user_error(missing, "none.txt does not exist")
+    assert "bigram: training" not in missing.output and not (tmp_path / "cmp2").exists()
 
 
 def loss_of(line):

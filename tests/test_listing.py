@@ -1,5 +1,6 @@
 """`makemore runs`: a row per run, read from the run directories, in the order asked for."""
 import json
+import os
 import shutil
 
 from conftest import TINY_CLF, assert_user_error, run, tiny_args
@@ -58,6 +59,10 @@ def test_runs_lists_each_run_with_its_figures_and_state(tmp_path, words_file, la
     assert losses["a-long"] < losses["b-short"]  # 300 steps beat 100; c-cut has a-long's checkpoints
     order = names_in(result.output)
     assert set(order[:2]) == {"a-long", "c-cut"} and order[2:] == ["b-short", "clf", "d-bad"]
+
+    later = (runs / "a-long" / "config.json").stat().st_mtime + 60
+    os.utime(runs / "b-short" / "last.pt", (later, later))  # as if trained last
+    assert names_in(run("runs", runs, "--sort", "recent").output)[0] == "b-short"
 
     run_ = Run.open(runs / "c-cut")
     run_.lock()  # a trainer holds it

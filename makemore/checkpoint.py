@@ -183,6 +183,18 @@ class Run:
             ) from None
         return model.to(device).eval(), ckpt
 
+    def locked(self):
+        """Whether a trainer (this process or another) holds the run's lock now; see lock."""
+        if fcntl is None or not (self.path / ".lock").exists():
+            return False
+        with open(self.path / ".lock") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
     def lock(self):
         """Hold an exclusive lock on the run while training; a second trainer is refused."""
         if fcntl is None:

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from makemore.checkpoint import Run, fcntl, load_checkpoint
+from makemore.checkpoint import Run, load_checkpoint
 from makemore.errors import MakemoreError
 
 COLUMNS = ("run", "model", "data", "parameters", "steps", "val", "test", "time", "state")
@@ -52,19 +52,6 @@ def sweep_states(folder):
         return {}
     with open(Path(folder) / "results.csv", newline="", encoding="utf-8") as f:
         return {Path(r["run_dir"]).name: r["state"] for r in csv.DictReader(f) if r.get("run_dir") and r.get("state")}
-
-
-def training_now(path):
-    """Whether a trainer holds the run's lock (see Run.lock)."""
-    if fcntl is None or not (path / ".lock").exists():
-        return False
-    with open(path / ".lock") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return False
 
 
 def describe(run):
@@ -120,11 +107,11 @@ def run_row(path, root, sweep_state=None):
         last = load_checkpoint(path / "last.pt", mmap=True) if (path / "last.pt").exists() else None
         metrics = read_metrics(path / "metrics.json")
     except MakemoreError as e:
-        reason = str(e).split(";")[0].replace(f"{path}{os.sep}", "")  # the file, named within the run
+        reason = e.problem.replace(f"{path}{os.sep}", "")  # the file, named within the run
         return row | {"state": f"unreadable ({reason})"}, (2, "", 0)
     classifier = run.model_name == "classifier"
     row["model"], row["data"] = describe(run)
-    if training_now(path):  # resumed, perhaps with metrics.json of its earlier end
+    if run.locked():  # resumed, perhaps with metrics.json of its earlier end
         row["state"] = "training"
     if metrics is not None and (last is None or last["step"] <= metrics["steps"]):
         row |= {"parameters": f"{metrics['parameters']:,}", "steps": f"{metrics['steps']:,}",

@@ -232,7 +232,7 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
     try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
         seen = set().union(*(load_corpus(r.data_config, log=lambda _: None).train for r in runs))
     except MakemoreError as e:
-        reason = str(e).split(";")[0]
+        reason = e.problem
         if unique:
             raise UserError(f"--unique needs the run's training data, which cannot be read here ({reason}); "
                             "put the data back where the run read it, or drop --unique") from None
@@ -382,7 +382,7 @@ def scored_batches(run, model, device, part, data=None, encoding=None):
         try:
             corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
         except MakemoreError as e:  # its "pass --data" would score a file, not the split
-            raise UserError(f"cannot read the {part} split of {run.path} here ({str(e).split(';')[0]}); put the data back "
+            raise UserError(f"cannot read the {part} split of {run.path} here ({e.problem}); put the data back "
                             "where the run read it") from None
     else:
         cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)

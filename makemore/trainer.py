@@ -512,8 +512,10 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
     unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
+    steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
+             else "no training steps")  # a bigram fitted from counts
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
-        f"{unit}: {sizes}, device {device}, {config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}")
+        f"{unit}: {sizes}, device {device}, {steps}")
     if corpus.kind == "stream" and "val" in batches and batches["val"].n_targets > LONG_SPLIT_CHARS:
         log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
             f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")

@@ -263,9 +263,10 @@ def test_a_run_started_ignoring_ctrl_c_ignores_it(tmp_path):
 
 
 def test_bigram_counts_are_exact_and_the_one_layer_net_reaches_the_same_loss(tmp_path):
-    quiet = lambda _: None
-    reason, counts = run_training(tmp_path / "counts", "bigram", {}, DataConfig(), {"device": "cpu"}, log=quiet)
+    quiet, lines = lambda _: None, []
+    reason, counts = run_training(tmp_path / "counts", "bigram", {}, DataConfig(), {"device": "cpu"}, log=lines.append)
     assert reason == "max_steps" and counts["steps"] == 0
+    assert any(line.endswith("device cpu, no training steps") for line in lines)  # not "0 steps of 64 at lr 0.01"
     # exact maximum likelihood: no table fits the training split better than the (nearly unsmoothed) counts
     _, exact = run_training(tmp_path / "exact", "bigram", {"smoothing": 1e-6}, DataConfig(), {"device": "cpu"}, log=quiet)
     _, net = run_training(tmp_path / "net", "bigram", {"fit": "gradient"}, DataConfig(),

@@ -139,7 +139,7 @@ def open_runs(run_dirs):
             if text_kind(run) != text_kind(first):
                 raise MakemoreError(f"{first.path} reads {text_kind(first)} and {run.path} {text_kind(run)}; average "
                                     "language models trained on the same data, read the same way (--kind)")
-            if run.tokenizer.chars != first.tokenizer.chars:
+            if run.tokenizer.to_json() != first.tokenizer.to_json():
                 raise MakemoreError(f"{first.path} and {run.path} know other characters; average language models "
                                     "trained on the same data")
             if run.data_config.reverse != first.data_config.reverse:

@@ -564,7 +564,8 @@ def classifier_fields(exclude=()):
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
 @field_options(classifier_fields(exclude=FINETUNE_SETS))
-@field_options([f for f in dataclasses.fields(DataConfig) if f.name != "reverse"])  # language models only
+# --reverse is for language models; --min-char-count, the tokenizer's, comes with --from's
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")])
 @field_options(train_fields(["classifier"]), with_defaults=False)
 @click.pass_context
 def finetune(ctx, lm_run, backward_run, name, out_dir, **options):

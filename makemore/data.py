@@ -26,13 +26,14 @@ import random
 import shutil
 import urllib.request
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from makemore.config import check_choice, check_fraction, check_positive
+from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
 from makemore.errors import MakemoreError
 from makemore.text import Text, encode
 from makemore.tokenizer import BOUNDARY, chars_of
@@ -62,10 +63,12 @@ class DataConfig:
     label_frac: float = field(default=1.0, metadata={"help": "classifiers: share of the train split's labels to train on, picked per label (the rest go unused)"})
     label_seed: int = field(default=0, metadata={"help": "classifiers: seed that picks the labels of --label-frac"})
     reverse: bool = field(default=False, metadata={"help": "language models: read each item (or the prose) right to left; a backward model's body gives a classifier a second direction (finetune --backward)"})
+    min_char_count: int = field(default=0, metadata={"help": "characters seen fewer times than this in the train split share one unknown-character id, as do characters the run meets later (eval --data, classify, --prefix); 0: every character of the data has its own id and a new one is an error"})
 
     def __post_init__(self):
         check_choice(self, "kind")
         check_positive(self, "seq_len")
+        check_non_negative(self, "min_char_count")
         check_fraction(self, "val_frac", "test_frac")
         if self.val_frac == 0:
             raise MakemoreError("--val-frac must be above 0: training keeps the model with the best loss on the val split; "
@@ -468,6 +471,12 @@ class Corpus:
             return chars_of(self.train + self.val + self.test)
         return self.train.chars
 
+    def train_char_counts(self):
+        """{character: occurrences in the train split}."""
+        if self.kind == "lines":
+            return Counter(ch for item in self.train for ch in item)
+        return {ch: int(n) for ch, n in zip(self.train.chars, self.train.counts()[1:]) if n}
+
 
 @dataclass
 class LabeledCorpus:
@@ -484,6 +493,9 @@ class LabeledCorpus:
 
     def chars(self):
         return chars_of(item for part in (self.train, self.unused, self.val, self.test) for item, _ in part)
+
+    def train_char_counts(self):
+        return Counter(ch for item, _ in self.train for ch in item)
 
     def as_lines(self):
         """The items alone, in the same split (the whole train split): text for a language model."""

@@ -67,6 +67,8 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     out = []
     done = torch.zeros(n, dtype=torch.bool, device=device)
     for _ in range(max_len):
+        if tokenizer.unk:  # the unknown-character id stands for characters; it never is one to write
+            logits = logits.masked_fill(torch.arange(logits.size(-1), device=device) == tokenizer.unk_id, float("-inf"))
         if temperature == 0:
             idx_next = logits.argmax(-1, keepdim=True)  # (n, 1)
         else:

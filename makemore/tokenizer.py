@@ -2,7 +2,8 @@
 
 Id 0 is reserved for the boundary token that marks the start and end of an item in line
 corpora, so it never collides with a data character. An unknown character is an error that
-names it, unless the tokenizer was built with an explicit UNK id.
+names it, unless the tokenizer was built with an explicit UNK id (`--min-char-count`): then every
+character it does not know reads as that id, and decodes as U+FFFD.
 """
 import json
 import unicodedata
@@ -36,6 +37,12 @@ class CharTokenizer:
     def from_text(cls, items, unk=False):
         """Build the vocabulary from a string or an iterable of strings."""
         return cls(chars_of([items] if isinstance(items, str) else items), unk=unk)
+
+    @classmethod
+    def from_counts(cls, counts, min_count):
+        """The characters seen at least min_count times (counts: {character: occurrences}), and one
+        unknown-character id for the rest and for any character met later."""
+        return cls(sorted(ch for ch, n in counts.items() if n >= min_count), unk=True)
 
     @property
     def vocab_size(self):

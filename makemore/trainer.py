@@ -561,12 +561,21 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
     if pretrained and (model_overrides or {}).get("bidirectional") and not backward:
         raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
                             "runs/<a language model trained as --from was, with --reverse true>")
+    if pretrained and data_config.min_char_count:
+        raise MakemoreError("a classifier finetuned --from a language model reads with that model's tokenizer; drop "
+                            "--min-char-count here, and pass it when you pretrain the language model")
     corpus = load_corpus(data_config, log, labeled=classify)
     data_config.kind = corpus.read_as or corpus.kind  # store what auto decided, so sample and eval read the run alike
     overrides, bodies = {**(model_overrides or {})}, []
     if corpus.kind == "labeled":
         overrides["labels"] = corpus.labels
-    tokenizer = CharTokenizer(corpus.chars())
+    if data_config.min_char_count:
+        tokenizer = CharTokenizer.from_counts(corpus.train_char_counts(), data_config.min_char_count)
+        rare = len(corpus.chars()) - len(tokenizer.chars)
+        log(f"data: {len(tokenizer.chars)} characters seen at least {data_config.min_char_count} time(s) in the train split; "
+            f"the other {rare} and any new one read as the unknown-character id")
+    else:
+        tokenizer = CharTokenizer(corpus.chars())
     if pretrained:
         lm = open_pretrained(pretrained, corpus, log)
         tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]
@@ -676,7 +685,11 @@ def open_pretrained(path, corpus, log, like=None):
         if lm.tokenizer.to_json() != like.tokenizer.to_json():
             raise MakemoreError(f"--backward {path} and --from {like.path} have different tokenizers; pretrain both on the same data")
     missing = sorted(set(corpus.chars()) - set(lm.tokenizer.chars))
-    if missing:
+    if missing and lm.tokenizer.unk:
+        log(f"data: {len(missing)} character(s) of the labeled data are unknown to the tokenizer of {option} {path} "
+            f"and read as its unknown-character id: {', '.join(describe_char(c) for c in missing[:5])}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    elif missing:
         shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "
                             "pretrain on text that holds them (e.g. the same data) or train the classifier from scratch")

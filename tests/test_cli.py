@@ -378,3 +378,42 @@ def test_eval_fits_mixture_weights_on_the_val_split(tmp_path, words_file):
 
     assert_user_error(run("eval", "--run", tmp_path / "m", "--fit-weights"), "pass two --run or more")
     assert_user_error(run("eval", *both, "--fit-weights", "--split", "val"), "fits the weights on the val split", "--split test")
+
+
+def test_min_char_count_reads_rare_and_new_characters_as_one_id(tmp_path, words_file, prose_file, labeled_folder):
+    from makemore.checkpoint import Run
+
+    words = words_file.read_text(encoding="utf-8").split()
+    rare = tmp_path / "rare.txt"  # a letter in two words, fewer than --min-char-count in any split
+    rare.write_text("\n".join(words + ["kaß", "ßlo"]) + "\n", encoding="utf-8")
+    result = run("train", "--data", rare, "--min-char-count", 3, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=60))
+    assert result.exit_code == 0, result.output
+    assert "data: 13 characters seen at least 3 time(s) in the train split; the other 1 and any new one" in result.output
+    tok = Run.open(tmp_path / "w").tokenizer
+    assert tok.unk and "ß" not in tok.chars and tok.vocab_size == len(tok.chars) + 2
+    new = tmp_path / "new.txt"
+    new.write_text("kaß\nquixote\n", encoding="utf-8")
+    scored = run("eval", "--run", tmp_path / "w", "--data", new)
+    assert scored.exit_code == 0 and "new.txt loss" in scored.stdout, scored.output  # not an unknown-character error
+    samples = run("sample", "--run", tmp_path / "w", "-n", 200, "--temperature", 3, "--seed", 0, "--prefix", "ß")
+    assert samples.exit_code == 0, samples.output
+    assert samples.stdout.count("ß") == 200 and "\ufffd" not in samples.stdout  # the prefix kept, the id never written
+    # prose: a character of the val split that the train split lacks is read as the unknown id
+    prose = tmp_path / "prose2.txt"
+    prose.write_text(prose_file.read_text(encoding="utf-8") + "Ω" * 5, encoding="utf-8")
+    result = run("train", "--model", "lstm", "--data", prose, "--min-char-count", 1, "--out-dir", tmp_path, "--name", "p",
+                 *tiny_args(max_steps=30, seq_len=32, val_frac=0.2))
+    assert result.exit_code == 0, result.output
+    assert "Ω" not in Run.open(tmp_path / "p").tokenizer.chars
+    # a classifier finetuned from such a model reads characters its tokenizer lacks, and says so
+    lm = run("train", "--model", "lstm", "--data", labeled_folder, "--min-char-count", 1, "--out-dir", tmp_path, "--name", "lm",
+             *tiny_args(max_steps=30, eval_interval=30))
+    assert lm.exit_code == 0, lm.output
+    other = tmp_path / "other.tsv"
+    other.write_text("".join(f"{'AB'[i % 2]}\t{'ab'[i % 2] * (1 + i // 2)}\n" for i in range(40)), encoding="utf-8")
+    clf = run("finetune", "--from", tmp_path / "lm", "--data", other, "--out-dir", tmp_path, "--name", "c",
+              "--max-steps", 10, "--eval-interval", 10, "--device", "cpu")
+    assert clf.exit_code == 0, clf.output
+    assert "1 character(s) of the labeled data are unknown to the tokenizer" in clf.output
+    labels = run("classify", "--run", tmp_path / "c", "bbbΩ")
+    assert labels.exit_code == 0 and labels.stdout.startswith("bbbΩ"), labels.output

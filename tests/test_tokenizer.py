@@ -40,3 +40,10 @@ def test_decode_rejects_ids_outside_the_vocabulary():
     tok = CharTokenizer.from_text(["ab"])
     with pytest.raises(MakemoreError, match="token id 9"):
         tok.decode([1, 9])
+
+
+def test_from_counts_keeps_the_characters_seen_often_enough():
+    tok = CharTokenizer.from_counts({"a": 9, "b": 5, "z": 1}, min_count=5)
+    assert tok.chars == ["a", "b"] and tok.unk and tok.vocab_size == 4  # boundary, a, b, unknown
+    assert tok.encode("abzq") == [1, 2, tok.unk_id, tok.unk_id]
+    assert CharTokenizer.from_json(tok.to_json()).encode("zq") == [tok.unk_id] * 2

@@ -44,6 +44,7 @@ CHUNK_BYTES = 1 << 24  # files are read in pieces of this size
 MAP_BYTES = 1 << 26  # prose this large is encoded once into the cache and memory-mapped from there
 GUESS_BYTES = 1 << 20  # --kind auto reads this much of each file (or of the first rows) of such a source
 TEXT_FORMAT = 1  # of the encoded texts in the cache
+TABLE_FILES = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}  # suffix -> datasets' reader
 
 # ----------------------------------------------------------------------------------------------
 # configuration
@@ -82,6 +83,8 @@ class DataConfig:
             raise MakemoreError(f"--data is empty; pass a text file or folder, hf:<dataset>, or a corpus name: {', '.join(CORPORA)}")
         if self.data not in CORPORA and not self.data.startswith("hf:") and Path(self.data).exists():
             self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
+            if Path(self.data).suffix.lower() in TABLE_FILES and Path(self.data).is_file():
+                self.data = "hf:" + self.data  # a table, read by datasets: its --text-column, not its raw lines
 
     @property
     def title(self):
@@ -227,8 +230,8 @@ def read_text_file(path, encoding):
 
 
 def open_hf(spec):
-    """The splits of a Hugging Face dataset: a hub name, a folder of data files, or a folder written by
-    save_to_disk."""
+    """The splits of a Hugging Face dataset: a hub name, a folder of data files, one such file (CSV,
+    JSON lines or Parquet), or a folder written by save_to_disk."""
     import datasets  # imported here: it is slow to import and most runs read local files
 
     name, _, config = spec.partition(":")
@@ -237,6 +240,8 @@ def open_hf(spec):
         if any(p.exists() for p in saved):
             dataset = datasets.load_from_disk(name)
             return [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
+        if Path(name).suffix.lower() in TABLE_FILES and Path(name).is_file():  # one local data file
+            return list(datasets.load_dataset(TABLE_FILES[Path(name).suffix.lower()], data_files=name).values())
         return list(datasets.load_dataset(name, config or None).values())
     except Exception as e:  # noqa: BLE001 - datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -169,6 +169,24 @@ def test_hugging_face_path_on_local_files(tmp_path):
         load_corpus(DataConfig(data=f"hf:{folder}"), log=lambda _: None)
 
 
+def test_a_table_file_is_read_as_a_dataset_with_or_without_hf(tmp_path):
+    import datasets
+
+    names = ["anna", "bob", "cleo", "dora", "emil"]
+    table = datasets.Dataset.from_dict({"id": list(range(5)), "name": names})
+    table.to_csv(str(tmp_path / "names.csv"), index=False)
+    table.to_json(str(tmp_path / "names.jsonl"))
+    table.to_parquet(str(tmp_path / "names.parquet"))
+    for file in ("names.csv", "names.jsonl", "names.parquet"):
+        for data in (str(tmp_path / file), f"hf:{tmp_path / file}"):
+            cfg = DataConfig(data=data, text_column="name", kind="lines")
+            assert cfg.data == f"hf:{tmp_path / file}"  # the column, not the file's lines ("1,bob")
+            corpus = load_corpus(cfg, log=lambda _: None)
+            assert sorted(corpus.train + corpus.val + corpus.test) == names
+    with pytest.raises(MakemoreError, match="no column 'text' .it has: id, name.; pass --text-column"):
+        load_corpus(DataConfig(data=str(tmp_path / "names.csv")), log=lambda _: None)
+
+
 @pytest.mark.parametrize("as_dict", [False, True])
 def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
     import datasets

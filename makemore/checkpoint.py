@@ -157,11 +157,13 @@ class Run:
         tokenizer_path = path / "tokenizer.json"
         if not tokenizer_path.exists():
             raise MakemoreError(f"{path} has no tokenizer.json; the run directory is damaged")
+        data = from_dict(DataConfig, config.get("data"), "data")
+        data.data = config["data"]["data"]  # as stored: a .csv that an earlier makemore read as lines stays so
         return cls(
             path,
             name,
             from_dict(MODELS[name].config, config.get("model_config"), "model_config"),
-            from_dict(DataConfig, config.get("data"), "data"),
+            data,
             from_dict(TrainConfig, config.get("train"), "train"),
             CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),
         )

@@ -187,6 +187,21 @@ def test_a_table_file_is_read_as_a_dataset_with_or_without_hf(tmp_path):
         load_corpus(DataConfig(data=str(tmp_path / "names.csv")), log=lambda _: None)
 
 
+def test_a_run_keeps_the_data_it_recorded(tmp_path, trained_run):
+    import json
+    import shutil
+
+    from makemore.checkpoint import Run
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (tmp_path / "names.csv").write_text("emma\nolivia\n", encoding="utf-8")
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["data"] = str(tmp_path / "names.csv")  # as a makemore that read a .csv file's lines recorded it
+    (run / "config.json").write_text(json.dumps(config))
+    assert Run.open(run).data_config.data == str(tmp_path / "names.csv")  # not hf:, which reads it as a table
+
+
 @pytest.mark.parametrize("as_dict", [False, True])
 def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
     import datasets

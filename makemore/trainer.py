@@ -570,7 +570,11 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
     if corpus.kind == "labeled":
         overrides["labels"] = corpus.labels
     if data_config.min_char_count:
-        tokenizer = CharTokenizer.from_counts(corpus.train_char_counts(), data_config.min_char_count)
+        counts = corpus.train_char_counts()
+        tokenizer = CharTokenizer.from_counts(counts, data_config.min_char_count)
+        if not tokenizer.chars:
+            raise MakemoreError(f"--min-char-count {data_config.min_char_count} leaves no character: the commonest "
+                                f"occurs {max(counts.values(), default=0):,} times in the train split; pass a smaller one")
         rare = len(corpus.chars()) - len(tokenizer.chars)
         log(f"data: {len(tokenizer.chars)} characters seen at least {data_config.min_char_count} time(s) in the train split; "
             f"the other {rare} and any new one read as the unknown-character id")

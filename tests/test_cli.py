@@ -389,6 +389,8 @@ def test_min_char_count_reads_rare_and_new_characters_as_one_id(tmp_path, words_
     result = run("train", "--data", rare, "--min-char-count", 3, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=60))
     assert result.exit_code == 0, result.output
     assert "data: 13 characters seen at least 3 time(s) in the train split; the other 1 and any new one" in result.output
+    assert_user_error(run("train", "--data", rare, "--min-char-count", 10**6, "--out-dir", tmp_path, "--name", "none"),
+                      "--min-char-count 1000000 leaves no character", "pass a smaller one")
     tok = Run.open(tmp_path / "w").tokenizer
     assert tok.unk and "ß" not in tok.chars and tok.vocab_size == len(tok.chars) + 2
     new = tmp_path / "new.txt"

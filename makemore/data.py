@@ -197,8 +197,16 @@ def codec_of(encoding):
 
 def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
     """A text file's text in pieces of about chunk_bytes, with Unix line ends and without a byte-order
-    mark (Windows editors write one), so that a file larger than memory can be read through."""
+    mark (Windows editors write one), so that a file larger than memory can be read through. A file read
+    as UTF-8 that starts with the byte-order mark of UTF-16 or UTF-32 (Windows Notepad's "Unicode") is
+    read in that encoding: the mark says so, and UTF-8 text cannot start with it."""
     codec = codec_of(encoding)
+    if codec in ("utf-8", "utf-8-sig"):
+        with open(path, "rb") as f:
+            head = f.read(4)
+        boms = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's, their prefix
+                (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+        encoding = codec = next((name for bom, name in boms if head.startswith(bom)), codec)
     decoder, offset, carry, start = codecs.getincrementaldecoder(encoding)(), 0, "", True
     with open(path, "rb") as f:
         while True:

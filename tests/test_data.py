@@ -52,14 +52,20 @@ def test_reversed_batches_read_items_and_prose_right_to_left():
 
 
 @needs_shared
-@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "latin-1"])
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be-bom", "utf-32", "latin-1"])
 def test_files_from_other_editors_read_the_same(tmp_path, encoding):
     # a byte-order mark (Windows editors, and every UTF-16 file) is not a character of the data
     path = tmp_path / "names.txt"
-    path.write_bytes("anna\r\nbob\r\ncleo\r\ndora\r\nemil\r\n".encode(encoding))
+    text = "anna\r\nbob\r\ncleo\r\ndora\r\nemil\r\n"
+    path.write_bytes(b"\xfe\xff" + text.encode("utf-16-be") if encoding == "utf-16-be-bom" else text.encode(encoding))
+    names = ["anna", "bob", "cleo", "dora", "emil"]
     read_as = "utf-8" if encoding == "utf-8-sig" else encoding
-    corpus = load_corpus(DataConfig(data=str(path), encoding=read_as, kind="lines"), log=lambda _: None)
-    assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
+    if encoding != "utf-16-be-bom":
+        corpus = load_corpus(DataConfig(data=str(path), encoding=read_as, kind="lines"), log=lambda _: None)
+        assert sorted(corpus.train + corpus.val + corpus.test) == names
+    if encoding != "latin-1":  # the default, UTF-8, reads a file whose byte-order mark says it is UTF-16 or -32 so
+        corpus = load_corpus(DataConfig(data=str(path), kind="lines"), log=lambda _: None)
+        assert sorted(corpus.train + corpus.val + corpus.test) == names
 
 
 def test_stream_corpus_is_cut_in_order():

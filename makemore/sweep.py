@@ -16,7 +16,6 @@ parameters again. Finished trials (complete, pruned, or failed with an error) ar
 """
 import csv
 import dataclasses
-import fcntl
 import functools
 import json
 import math
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import tomllib
 
-from makemore.checkpoint import make_dir
+from makemore.checkpoint import fcntl, make_dir  # fcntl is None on Windows
 from makemore.config import check_choice, check_non_negative, check_positive, option_name
 from makemore.errors import MakemoreError
 
@@ -371,7 +370,8 @@ class Sweep:
     def next_trial(self, study):
         """The next trial to run, or None when the budget is used. Under a lock: workers here never overshoot."""
         with open(self.dir / ".trials.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            if fcntl is not None:  # else (Windows) the workers here may overshoot by a trial each, as other machines' do
+                fcntl.flock(lock, fcntl.LOCK_EX)
             if sum(counted(t) for t in study.get_trials(deepcopy=False)) >= budget(self.cfg):
                 return None
             trial = study.ask()
@@ -464,6 +464,8 @@ def data_config(cfg, settings):
 
 
 def pid_alive(pid):
+    if os.name == "nt":  # os.kill(pid, 0) is no probe there: signal 0 is CTRL_C_EVENT, sent to the process
+        return True      # so a dead worker's trial stays running, and is not run again by --resume
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

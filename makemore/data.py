@@ -17,6 +17,7 @@ batch are made on the CPU, so drawing a batch costs no host-to-device copy of da
 memory-mapped text stays on the CPU, and each batch's windows are copied to the device.
 """
 import codecs
+import contextlib
 import copy
 import hashlib
 import io
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import urllib.parse
 import urllib.request
 import zipfile
 from collections import Counter
@@ -89,7 +91,7 @@ class DataConfig:
     @property
     def title(self):
         """The data's name in a plot title: a local file's or folder's own name, else as given."""
-        return Path(self.data).name if os.path.isabs(self.data) else self.data
+        return Path(self.data).name if os.path.isabs(self.data) or is_url(self.data) else self.data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,14 +165,9 @@ def resolve_named(name):
         if (d / spec.file).exists():
             return d / spec.file
     hint = f"pass --data PATH to a local copy, or set MAKEMORE_DATA to a folder that holds {spec.file}"
-    if offline():
-        raise MakemoreError(f"corpus '{name}' is not cached and downloads are off (offline mode); {hint}")
     target = cache_dir() / spec.file
-    try:
-        with urllib.request.urlopen(spec.url, timeout=60) as response:
-            payload = response.read()
-    except OSError as e:
-        raise MakemoreError(f"could not download corpus '{name}' from {spec.url} ({e}); {hint}") from None
+    with opened_url(spec.url, f"corpus '{name}'", hint) as response:
+        payload = response.read()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
     if spec.url.endswith(".zip"):  # the PyTorch tutorial zip holds data/names/<Language>.txt
@@ -183,6 +180,39 @@ def resolve_named(name):
         tmp.write_bytes(payload)
     if digest(tmp) != spec.sha256:
         raise MakemoreError(f"the download of '{name}' from {spec.url} does not match its sha256; {hint}")
+    tmp.rename(target)
+    return target
+
+
+def is_url(source):
+    return source.startswith(("http://", "https://", "file://"))
+
+
+@contextlib.contextmanager
+def opened_url(url, what, hint):
+    """The response to a download of url, or the one-line error that says why there is none."""
+    if offline():
+        raise MakemoreError(f"{what} ({url}) is not cached and downloads are off (offline mode); {hint}")
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except (OSError, ValueError) as e:
+        raise MakemoreError(f"could not download {what} from {url} ({e}); {hint}") from None
+    with response:
+        yield response
+
+
+def resolve_url(url):
+    """A text file at a URL (--data https://...), downloaded once into the cache, keyed by the URL, and
+    read from there by every later run, eval or sample."""
+    name = Path(urllib.parse.urlparse(url).path).name or "download.txt"
+    target = cache_dir() / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".partial")
+    hint = "check the URL, or download the file and pass --data PATH"
+    with opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
+        shutil.copyfileobj(response, f, CHUNK_BYTES)  # in pieces: the file may be larger than memory
     tmp.rename(target)
     return target
 
@@ -302,7 +332,7 @@ def hf_text_bytes(splits, column):
 
 def local_files(source):
     """The path of a local source (or a named corpus) and the text files it stands for."""
-    path = resolve_named(source) if source in CORPORA else Path(source)
+    path = resolve_named(source) if source in CORPORA else resolve_url(source) if is_url(source) else Path(source)
     if not path.exists():
         names = ", ".join(CORPORA)
         raise MakemoreError(f"data file {source} does not exist; pass --data PATH to a text file, or a corpus name: {names}")

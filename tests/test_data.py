@@ -218,6 +218,25 @@ def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
     assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
 
 
+def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, tmp_path):
+    source = tmp_path / "elsewhere" / "words.txt"
+    source.parent.mkdir()
+    source.write_text("anna\nbob\ncleo\ndora\nemil\n", encoding="utf-8")
+    url = source.as_uri()  # file://: the download path without a network
+    cfg = DataConfig(data=url)
+    with pytest.raises(MakemoreError, match=r"the data \(file://.*\) is not cached and downloads are off.*--data PATH"):
+        load_corpus(cfg, log=lambda _: None)  # the tests run offline
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MAKEMORE_OFFLINE", raising=False)
+    corpus = load_corpus(cfg, log=lambda _: None)
+    assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
+    assert cfg.title == "words.txt"
+    source.unlink()  # read from the cache now
+    assert load_corpus(cfg, log=lambda _: None).train == corpus.train
+    with pytest.raises(MakemoreError, match="could not download the data from file://.*; check the URL"):
+        load_corpus(DataConfig(data=url + ".gone"), log=lambda _: None)
+
+
 def test_missing_named_corpus_offline_says_what_to_pass(monkeypatch, tmp_path):
     monkeypatch.setenv("MAKEMORE_DATA", str(tmp_path))
     with pytest.raises(MakemoreError, match="not cached and downloads are off.*--data PATH"):

@@ -549,15 +549,15 @@ class LabeledCorpus:
 
 def guess_kind(docs, folder=False):
     """The kind of a source's texts (one per file or row): label<TAB>item on every line is labeled;
-    prose has paragraphs or long lines (at least 1% of its lines blank or over 100 characters: tiny
-    Shakespeare's are 18%, so a stray blank line or two in a list of names leaves it a list); lists of
-    items have neither, and a folder of several such lists is labeled data, each file's name the
-    label of its items (the surnames layout)."""
+    prose has paragraphs (at least 1% of its lines blank: tiny Shakespeare's are 18%, so a stray blank
+    line or two in a list of names leaves it a list) or a line over 100 characters (a list of items is
+    held padded to its longest); lists of items have neither, and a folder of several such lists is
+    labeled data, each file's name the label of its items (the surnames layout)."""
     text = "\n".join(doc.strip() for doc in docs)  # the newline that ends a file is no paragraph break
     lines = text.split("\n")
     if all("\t" in line for line in lines if line.strip()):
         return "labeled"
-    if sum(not line.strip() or len(line) > 100 for line in lines) >= 0.01 * len(lines):
+    if sum(not line.strip() for line in lines) >= 0.01 * len(lines) or max(map(len, lines)) > 100:
         return "stream"
     return "labeled" if folder and len(docs) > 1 else "lines"
 

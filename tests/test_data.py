@@ -87,7 +87,7 @@ def test_kind_is_guessed_from_the_text():
     assert guess_kind(["x" * 300]) == "stream"
     many_names = "\n".join(f"name{i}" for i in range(200))
     assert guess_kind([many_names + "\n\n" + many_names]) == "lines"  # one stray blank line in 400 names
-    assert guess_kind([many_names + "\n" + "x" * 300 + "\n" + many_names]) == "lines"  # one long line
+    assert guess_kind([many_names + "\n" + "x" * 300 + "\n" + many_names]) == "stream"  # a list pads to its longest
     assert guess_kind([many_names.replace("9\n", "9\n\n")]) == "stream"  # a blank line in every 10: paragraphs
 
 

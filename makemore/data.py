@@ -198,7 +198,10 @@ def opened_url(url, what, hint):
     except (OSError, ValueError) as e:
         raise MakemoreError(f"could not download {what} from {url} ({e}); {hint}") from None
     with response:
-        yield response
+        try:
+            yield response
+        except OSError as e:  # the connection lost halfway, or the disk full
+            raise MakemoreError(f"the download of {what} from {url} broke off ({e}); {hint}") from None
 
 
 def resolve_url(url):
@@ -211,8 +214,12 @@ def resolve_url(url):
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".partial")
     hint = "check the URL, or download the file and pass --data PATH"
-    with opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
-        shutil.copyfileobj(response, f, CHUNK_BYTES)  # in pieces: the file may be larger than memory
+    try:
+        with opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
+            shutil.copyfileobj(response, f, CHUNK_BYTES)  # in pieces: the file may be larger than memory
+    except MakemoreError:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.rename(target)
     return target
 

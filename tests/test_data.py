@@ -235,6 +235,17 @@ def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, t
     assert load_corpus(cfg, log=lambda _: None).train == corpus.train
     with pytest.raises(MakemoreError, match="could not download the data from file://.*; check the URL"):
         load_corpus(DataConfig(data=url + ".gone"), log=lambda _: None)
+    other = source.with_name("more.txt")
+    other.write_text("anna\nbob\ncleo\n", encoding="utf-8")
+
+    def broken(response, f, size):  # the connection lost halfway
+        f.write(b"an")
+        raise ConnectionResetError("reset by peer")
+
+    monkeypatch.setattr("makemore.data.shutil.copyfileobj", broken)
+    with pytest.raises(MakemoreError, match=r"the download of the data from file://.*more.txt broke off \(reset by peer\)"):
+        load_corpus(DataConfig(data=other.as_uri()), log=lambda _: None)
+    assert not list((tmp_path / "cache").rglob("more.txt*"))  # no partial file to be read as the data later
 
 
 def test_missing_named_corpus_offline_says_what_to_pass(monkeypatch, tmp_path):

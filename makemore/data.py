@@ -85,7 +85,7 @@ class DataConfig:
             raise MakemoreError(f"--data is empty; pass a text file or folder, hf:<dataset>, or a corpus name: {', '.join(CORPORA)}")
         if self.data not in CORPORA and not self.data.startswith("hf:") and Path(self.data).exists():
             self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
-            if Path(self.data).suffix.lower() in TABLE_FILES and Path(self.data).is_file():
+            if table_reader(self.data):
                 self.data = "hf:" + self.data  # a table, read by datasets: its --text-column, not its raw lines
 
     @property
@@ -184,6 +184,11 @@ def resolve_named(name):
     return target
 
 
+def table_reader(path):
+    """The datasets reader of a local table file (CSV, JSON lines, Parquet), or None for any other path."""
+    return TABLE_FILES.get(Path(path).suffix.lower()) if Path(path).is_file() else None
+
+
 def is_url(source):
     return source.startswith(("http://", "https://", "file://"))
 
@@ -238,14 +243,13 @@ def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
     as UTF-8 that starts with the byte-order mark of UTF-16 or UTF-32 (Windows Notepad's "Unicode") is
     read in that encoding: the mark says so, and UTF-8 text cannot start with it."""
     codec = codec_of(encoding)
-    if codec in ("utf-8", "utf-8-sig"):
-        with open(path, "rb") as f:
-            head = f.read(4)
-        boms = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's, their prefix
-                (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
-        encoding = codec = next((name for bom, name in boms if head.startswith(bom)), codec)
-    decoder, offset, carry, start = codecs.getincrementaldecoder(encoding)(), 0, "", True
     with open(path, "rb") as f:
+        if codec in ("utf-8", "utf-8-sig"):
+            head = f.peek(4)[:4]  # read, not consumed
+            boms = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),  # before UTF-16's, their prefix
+                    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
+            encoding = codec = next((name for bom, name in boms if head.startswith(bom)), codec)
+        decoder, offset, carry, start = codecs.getincrementaldecoder(encoding)(), 0, "", True
         while True:
             raw = f.read(chunk_bytes)
             if b"\0" in raw and not codec.startswith(("utf-16", "utf-32")):  # their text is full of NUL bytes
@@ -285,8 +289,8 @@ def open_hf(spec):
         if any(p.exists() for p in saved):
             dataset = datasets.load_from_disk(name)
             return [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
-        if Path(name).suffix.lower() in TABLE_FILES and Path(name).is_file():  # one local data file
-            return list(datasets.load_dataset(TABLE_FILES[Path(name).suffix.lower()], data_files=name).values())
+        if table_reader(name):  # one local data file
+            return list(datasets.load_dataset(table_reader(name), data_files=name).values())
         return list(datasets.load_dataset(name, config or None).values())
     except Exception as e:  # noqa: BLE001 - datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -66,9 +66,11 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     logits, state = model.start(idx)
     out = []
     done = torch.zeros(n, dtype=torch.bool, device=device)
+    # the unknown-character id stands for characters; it never is one to write
+    unknown = torch.arange(logits.size(-1), device=device) == tokenizer.unk_id if tokenizer.unk else None
     for _ in range(max_len):
-        if tokenizer.unk:  # the unknown-character id stands for characters; it never is one to write
-            logits = logits.masked_fill(torch.arange(logits.size(-1), device=device) == tokenizer.unk_id, float("-inf"))
+        if unknown is not None:
+            logits = logits.masked_fill(unknown, float("-inf"))
         if temperature == 0:
             idx_next = logits.argmax(-1, keepdim=True)  # (n, 1)
         else:

@@ -689,12 +689,11 @@ def open_pretrained(path, corpus, log, like=None):
         if lm.tokenizer.to_json() != like.tokenizer.to_json():
             raise MakemoreError(f"--backward {path} and --from {like.path} have different tokenizers; pretrain both on the same data")
     missing = sorted(set(corpus.chars()) - set(lm.tokenizer.chars))
+    shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     if missing and lm.tokenizer.unk:
         log(f"data: {len(missing)} character(s) of the labeled data are unknown to the tokenizer of {option} {path} "
-            f"and read as its unknown-character id: {', '.join(describe_char(c) for c in missing[:5])}"
-            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+            f"and read as its unknown-character id: {shown}")
     elif missing:
-        shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: {shown}; "
                             "pretrain on text that holds them (e.g. the same data) or train the classifier from scratch")
     if not (lm.path / "best.pt").exists():

@@ -166,6 +166,8 @@ class Trainer:
         self.cursors = None  # carry_state: where each batch row reads next, and the state it carries
         self.carried = None
         self.ema = None  # --ema: the average of each floating-point entry of the model's state_dict
+        self.averaged = None  # --ema: (the average's tensors, the model's), as _train pairs them
+        self.frequencies = None  # --input-noise: each character's share of the train split, read at the first step
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self):
@@ -230,7 +232,7 @@ class Trainer:
     def _train(self):
         from torch.utils.tensorboard import SummaryWriter  # slow to import; only training needs it
 
-        cfg, model, train = self.config, self.model, self.batches["train"]
+        cfg, model = self.config, self.model
         if cfg.patience and self.evals_since_best >= cfg.patience:  # resumed after an early stop: nothing to open
             self.log(f"stopped early at step {self.step:,}: val has not improved in {self.evals_since_best} "
                      f"validations (--patience {cfg.patience}); pass a larger --patience, or 0, to train on")
@@ -239,12 +241,11 @@ class Trainer:
             self.log(f"{self.run.path} has trained its {cfg.max_steps:,} steps; pass a larger --max-steps to train on")
             return "max_steps"
         model.train()
-        frequencies = train.char_frequencies() if cfg.input_noise else None
         if cfg.ema and self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
         if self.ema is not None:  # views of the weights and buffers, so the average follows them in place
             live = model.state_dict()
-            averaged = (list(self.ema.values()), [live[k] for k in self.ema])
+            self.averaged = (list(self.ema.values()), [live[k] for k in self.ema])
         writer = SummaryWriter(self.run.path, purge_step=self.step or None)
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None, unit="step", dynamic_ncols=True)
         loss_sum = torch.zeros((), device=self.device)
@@ -255,31 +256,9 @@ class Trainer:
             with StopRequest() as stop:
                 while self.step < cfg.max_steps:
                     lr = lr_at(self.step, cfg)
-                    for group in self.optimizer.param_groups:
-                        group["lr"] = lr * group.get("lr_mult", 1.0)
-                    model.before_step(self.step)
-                    if cfg.carry_state:
-                        x, y, fresh = self.next_windows(train)
-                    else:
-                        x, y = train.sample(cfg.batch_size, self.generator)
-                    if cfg.input_noise:
-                        x = noised(x, cfg.input_noise, frequencies)
-                    with autocast(self.device, cfg.precision):
-                        if cfg.carry_state:
-                            _, loss, self.carried = model.forward_carried(x, y, self.carried, fresh)
-                        else:
-                            _, loss = model(x, y)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
-                    self.optimizer.step()
-                    if self.ema is not None:
-                        # the decay grows as (1 + step) / (10 + step) up to --ema, so the initial weights fade fast
-                        decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
-                        torch._foreach_lerp_(*averaged, 1 - decay)  # as torch.optim.swa_utils' EMA does
-                    self.step += 1
+                    loss, y, grad_norm = self.take_step(lr)
                     steps_in_interval += 1
-                    loss_sum += loss.detach()
+                    loss_sum += loss
                     chars += (y != IGNORE).sum()
 
                     at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
@@ -303,6 +282,37 @@ class Trainer:
         finally:
             bar.close()
             writer.close()
+
+    def take_step(self, lr):
+        """One optimizer step at learning rate lr, on the next training batch: (its loss, detached, the
+        batch's targets, the gradient norm before clipping). The training loop and lr-find both step so."""
+        cfg, model, train = self.config, self.model, self.batches["train"]
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_mult", 1.0)
+        model.before_step(self.step)
+        if cfg.carry_state:
+            x, y, fresh = self.next_windows(train)
+        else:
+            x, y = train.sample(cfg.batch_size, self.generator)
+        if cfg.input_noise:
+            if self.frequencies is None:
+                self.frequencies = train.char_frequencies()
+            x = noised(x, cfg.input_noise, self.frequencies)
+        with autocast(self.device, cfg.precision):
+            if cfg.carry_state:
+                _, loss, self.carried = model.forward_carried(x, y, self.carried, fresh)
+            else:
+                _, loss = model(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip or math.inf)
+        self.optimizer.step()
+        if self.averaged is not None:
+            # the decay grows as (1 + step) / (10 + step) up to --ema, so the initial weights fade fast
+            decay = min(cfg.ema, (1 + self.step) / (10 + self.step))
+            torch._foreach_lerp_(*self.averaged, 1 - decay)  # as torch.optim.swa_utils' EMA does
+        self.step += 1
+        return loss.detach(), y, grad_norm
 
     def next_windows(self, train):
         """Truncated BPTT: each row reads the window after its last one; a row that reaches the end
@@ -462,8 +472,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
     """
     from makemore.checkpoint import Run
-    from makemore.data import load_corpus, make_batches
-    from makemore.device import check_precision, pick_device
+    from makemore.data import load_corpus
     from makemore.models import MODELS
 
     if resume:
@@ -477,21 +486,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
                                       pretrained, backward)
 
     config = run.train_config
-    device = pick_device(config.device)
-    check_precision(config.precision, device)
-    torch.manual_seed(config.seed)
-    model = run.build_model().to(device)
-    seq_len, limit = run.data_config.seq_len, model.max_input
-    if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
-        log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
-            f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
-                           reverse=run.data_config.reverse)
-    if getattr(run.model_config, "balance", None) == "sampling":
-        batches["train"].balance()
-    if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
-        raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
-                            f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
+    model, batches, device = built(run, corpus, log, None if resume else bodies)
     make_dir(run.path)
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume:
@@ -502,12 +497,6 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         if trainer.step > config.max_steps:  # checked before the run's config is rewritten
             raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
                                 f"pass a larger --max-steps to train on")
-    else:
-        for name, part, source in bodies:
-            weights, _ = source.load_model("best")
-            getattr(model, part).load_state_dict(weights.state_dict())
-            log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
-        model.prepare(batches["train"])
     run.save()  # a resumed run's config records the training options it goes on with
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
@@ -536,6 +525,37 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         log(" | ".join(f"{name} accuracy {metrics[f'{name}_accuracy']:.4f} macro-F1 {metrics[f'{name}_macro_f1']:.4f}"
                        for name in batches))
     return reason, metrics
+
+
+def built(run, corpus, log, bodies):
+    """The run's model on its device, seeded, and its batches: (model, batches, device). bodies: None for a
+    resumed run, whose weights come from last.pt; else the bodies of new_run, loaded before model.prepare."""
+    from makemore.data import make_batches
+    from makemore.device import check_precision, pick_device
+
+    config = run.train_config
+    device = pick_device(config.device)
+    check_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    model = run.build_model().to(device)
+    seq_len, limit = run.data_config.seq_len, model.max_input
+    if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
+        log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
+            f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
+    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
+                           reverse=run.data_config.reverse)
+    if getattr(run.model_config, "balance", None) == "sampling":
+        batches["train"].balance()
+    if config.carry_state and not (model.carries_state and corpus.kind == "stream"):
+        raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
+                            f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
+    for name, part, source in bodies or []:
+        weights, _ = source.load_model("best")
+        getattr(model, part).load_state_dict(weights.state_dict())
+        log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
+    if bodies is not None:
+        model.prepare(batches["train"])
+    return model, batches, device
 
 
 def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward):

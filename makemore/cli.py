@@ -4,6 +4,7 @@ Options for the model, data and training configs are made from the dataclass fie
 and choices live in the field metadata), so the CLI and the configs never drift apart.
 """
 import dataclasses
+import shlex
 import sys
 from pathlib import Path
 
@@ -46,7 +47,7 @@ class Group(click.Group):
         return rv
 
 
-def field_options(fields, with_defaults=True):
+def field_options(fields, with_defaults=True, hidden=False):
     """click options for dataclass fields that have help text; without defaults an unset option is None."""
     def decorate(f):
         for fld in reversed(fields):
@@ -54,7 +55,7 @@ def field_options(fields, with_defaults=True):
             kind = click.Choice(meta["choices"]) if "choices" in meta else PY_TYPES[fld.type]
             f = click.option(
                 option_name(fld.name), fld.name, type=kind, help=meta["help"],
-                default=fld.default if with_defaults else None, show_default=with_defaults,
+                default=fld.default if with_defaults else None, show_default=with_defaults, hidden=hidden,
             )(f)
         return f
     return decorate
@@ -161,14 +162,81 @@ def train(ctx, model, name, out_dir, resume, **options):
         sys.exit(130)
 
 
-def default_run_name(out_dir, model, data):
+def default_run_name(out_dir, model, data, suffix=""):
+    """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
     stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
     base = f"{model}-{stem}"
     name, k = base, 1
-    while (out_dir / name).exists():
+    while (out_dir / f"{name}{suffix}").exists():
         k += 1
         name = f"{base}-{k}"
     return name
+
+
+# ----------------------------------------------------------------------------------------------
+# lr-find
+
+LR_FIND_EXAMPLES = """
+\b
+Examples:
+  makemore lr-find --model mlp
+  makemore lr-find --model mlp --norm batch --batch-size 256
+  makemore lr-find --model lstm --data shakespeare --start 1e-5 --end 1 --steps 300
+"""
+# the options of train that a range test sets itself, or that do nothing in it: refused, with the reason
+LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interval", "eval_batch_size", "patience",
+                 "log_interval", "ema"}
+
+
+@cli.command(name="lr-find", epilog=LR_FIND_EXAMPLES)
+@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family, as for train")
+@click.option("--start", type=float, default=1e-5, show_default=True, help="the first learning rate")
+@click.option("--end", type=float, default=1.0, show_default=True, help="the last learning rate, unless the loss diverges first")
+@click.option("--steps", type=int, default=250, show_default=True, help="training steps from --start to --end")
+@click.option("--name", help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if taken]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lr-find"), show_default=True,
+              help="folder for the curves")
+@field_options(model_fields(), with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig)])
+@field_options([f for f in train_fields() if f.name not in LR_FIND_FIXES], with_defaults=False)
+@field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], with_defaults=False, hidden=True)
+@click.pass_context
+def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
+    """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
+    against the rate, and suggest --lr for `makemore train` with the same options (Smith 2017)."""
+    from makemore.checkpoint import make_dir
+    from makemore.lrfind import FALL, suggest, write_curve
+    from makemore.lrfind import lr_find as range_test
+    from makemore.plots import lr_curve
+
+    fixed = [option_name(k) for k in LR_FIND_FIXES if options[k] is not None]
+    if fixed:
+        raise UserError(f"lr-find sets the schedule itself (the rate grows from --start to --end in --steps, "
+                        f"without validation); drop {', '.join(sorted(fixed))}")
+    stem = name or default_run_name(out_dir, model, options["data"], suffix=".png")
+    model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
+    data_config = subset(DataConfig, options)
+    reason, rows = range_test(out_dir / stem, model, model_overrides, data_config, picked(ctx, TrainConfig, options),
+                              start, end, steps)
+    lowest, suggested, why_none = suggest(rows, reason)
+    make_dir(out_dir)
+    write_curve(rows, out_dir / f"{stem}.csv")
+    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {model} on {data_config.title}, {len(rows)} steps")
+    ended = {"end": f"reached --end {end:g}", "diverged": f"diverged at lr {rows[-1]['lr']:.2g}",
+             "interrupted": f"interrupted at lr {rows[-1]['lr']:.2g}"}[reason]
+    click.echo(f"lr-find {ended} after {len(rows)} steps; the smoothed loss is lowest, {lowest['smoothed']:.4f}, "
+               f"at lr {lowest['lr']:.2g}")
+    if suggested is None:
+        click.echo(f"no suggestion: {why_none}")
+    else:
+        given = [f"{option_name(k)} {shlex.quote(str(v).lower() if isinstance(v, bool) else str(v))}"
+                 for k, v in ctx.params.items() if k not in ("model", "start", "end", "steps", "name", "out_dir")
+                 and ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+        click.echo(f"suggested --lr {suggested:.2g}, where the smoothed loss has made {FALL:.0%} of its fall; train with:")
+        click.echo(f"  makemore train --model {model} {' '.join(given + [f'--lr {suggested:.2g}'])}")
+    click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
+    if reason == "interrupted":
+        sys.exit(130)
 
 
 # ----------------------------------------------------------------------------------------------

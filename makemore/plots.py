@@ -273,3 +273,29 @@ def transfer_curves(summary, path, title, majority=None):
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# lr-find
+
+
+def lr_curve(rows, lowest, suggested, path, title):
+    """The range test: each step's training loss (faint) and its moving average against the learning rate
+    (log scale), the average's lowest point and the suggested rate (if any) marked."""
+    lrs = [r["lr"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.plot(lrs, [r["loss"] for r in rows], color="tab:blue", alpha=0.25, linewidth=0.8, label="loss of each step")
+    ax.plot(lrs, [r["smoothed"] for r in rows], color="tab:blue", label="moving average")
+    ax.plot([lowest["lr"]], [lowest["smoothed"]], "o", color="tab:red", label=f"lowest: {lowest['smoothed']:.3f} at lr {lowest['lr']:.2g}")
+    if suggested is not None:
+        ax.axvline(suggested, color="tab:green", linestyle="--", label=f"suggested --lr {suggested:.2g}")
+    start = rows[0]["smoothed"]
+    low = min(r["smoothed"] for r in rows)
+    ax.set_ylim(low - 0.1 * (start - low) - 0.02, start + 0.3 * (start - low) + 0.02)  # the diverged tail may leave the top
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)

@@ -8,6 +8,7 @@ A run directory holds everything needed to rebuild its model:
 Checkpoints load with `weights_only=True`, so a crafted file cannot run code, and every write goes
 to a temporary file that is renamed over the old one, so a crash never leaves half a checkpoint.
 """
+import csv
 import dataclasses
 import json
 import os
@@ -68,6 +69,14 @@ def make_dir(path):
 
 def write_json(path, obj):
     write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()))
+
+
+def write_csv(path, columns, rows, **options):
+    """rows (dicts) under a header of columns; options go to csv.DictWriter (extrasaction="ignore": drop other keys)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns, **options)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def save_checkpoint(path, state):

@@ -204,8 +204,8 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
     against the rate, and suggest --lr for `makemore train` with the same options (Smith 2017)."""
-    from makemore.checkpoint import make_dir
-    from makemore.lrfind import FALL, suggest, write_curve
+    from makemore.checkpoint import make_dir, write_csv
+    from makemore.lrfind import COLUMNS, FALL, suggest
     from makemore.lrfind import lr_find as range_test
     from makemore.plots import lr_curve
 
@@ -220,7 +220,7 @@ def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
                               start, end, steps)
     lowest, suggested, why_none = suggest(rows, reason)
     make_dir(out_dir)
-    write_curve(rows, out_dir / f"{stem}.csv")
+    write_csv(out_dir / f"{stem}.csv", COLUMNS, rows)
     lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {model} on {data_config.title}, {len(rows)} steps")
     ended = {"end": f"reached --end {end:g}", "diverged": f"diverged at lr {rows[-1]['lr']:.2g}",
              "interrupted": f"interrupted at lr {rows[-1]['lr']:.2g}"}[reason]

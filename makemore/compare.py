@@ -3,9 +3,8 @@
 Each model is an ordinary run under the compare directory; a model whose run already finished is
 read back, not retrained, so an interrupted comparison carries on where it stopped.
 """
-import csv
 
-from makemore.checkpoint import make_dir
+from makemore.checkpoint import make_dir, write_csv
 from makemore.data import load_corpus
 from makemore.models import MODELS, model_config
 from makemore.plots import loss_bars
@@ -26,10 +25,7 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
         if metrics is None:
             return "interrupted", rows
         rows.append({"model": name, **{k: metrics[k] for k in COLUMNS[1:]}})
-    with open(out_dir / "compare.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out_dir / "compare.csv", COLUMNS, rows)
     table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         table.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) and c.endswith("loss") else

@@ -13,7 +13,6 @@ The suggested rate is where the smoothed curve has made FALL of its fall to its 
 more rate stops buying a lower loss. It is steadier than the lowest point itself, which wanders along
 a flat valley from seed to seed, and than a fixed share of it (the README gives the measurements).
 """
-import csv
 import math
 import statistics
 
@@ -76,13 +75,6 @@ def centred_means(values, width=WINDOW):
     """The mean of the `width` values around each value (of fewer at the ends)."""
     half = width // 2
     return [statistics.fmean(values[max(0, i - half):i + half + 1]) for i in range(len(values))]
-
-
-def write_curve(rows, path):
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def suggest(rows, reason):

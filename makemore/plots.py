@@ -289,8 +289,7 @@ def lr_curve(rows, lowest, suggested, path, title):
     ax.plot([lowest["lr"]], [lowest["smoothed"]], "o", color="tab:red", label=f"lowest: {lowest['smoothed']:.3f} at lr {lowest['lr']:.2g}")
     if suggested is not None:
         ax.axvline(suggested, color="tab:green", linestyle="--", label=f"suggested --lr {suggested:.2g}")
-    start = rows[0]["smoothed"]
-    low = min(r["smoothed"] for r in rows)
+    start, low = rows[0]["smoothed"], lowest["smoothed"]  # lowest: of the finite values (a diverged tail may be inf)
     ax.set_ylim(low - 0.1 * (start - low) - 0.02, start + 0.3 * (start - low) + 0.02)  # the diverged tail may leave the top
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")

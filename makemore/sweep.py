@@ -14,7 +14,6 @@ Interruption: a trial stopped by Ctrl-C, a kill or a dead worker stays RUNNING i
 next `--resume` marks such trials of this machine as failed (`interrupted`) and runs their
 parameters again. Finished trials (complete, pruned, or failed with an error) are never redone.
 """
-import csv
 import dataclasses
 import functools
 import json
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import tomllib
 
-from makemore.checkpoint import fcntl, make_dir  # fcntl is None on Windows
+from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows
 from makemore.config import check_choice, check_non_negative, check_positive, option_name
 from makemore.errors import MakemoreError
 
@@ -621,10 +620,7 @@ def write_report(sweep, log=print, top=10):
     study = sweep.study()
     rows = results(sweep, study)
     columns = ["trial", "state", *sweep.cfg.params, *result_columns(sweep.cfg)]
-    with open(sweep.dir / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(sweep.dir / "results.csv", columns, rows, extrasaction="ignore")
     space = sweep.cfg.space()
     importance = importances(sweep, study)
     key, label = objective(sweep.cfg)

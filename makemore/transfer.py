@@ -9,11 +9,10 @@ and test splits are the same for every run. Every run is an ordinary run directo
 experiment's folder; a finished run is read back, not retrained, so an interrupted experiment
 carries on where it stopped.
 """
-import csv
 import statistics
 from dataclasses import asdict
 
-from makemore.checkpoint import make_dir
+from makemore.checkpoint import make_dir, write_csv
 from makemore.data import DataConfig, load_corpus
 from makemore.trainer import finished_run
 
@@ -81,10 +80,7 @@ def mean_sd(values):
 def write_results(rows, out_dir, title, majority=None):
     from makemore.plots import transfer_curves
 
-    with open(out_dir / "transfer.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out_dir / "transfer.csv", COLUMNS, rows)
     summary = summarise(rows)
     table = ["| labels | scratch accuracy | pretrained accuracy | gain (points) | scratch macro-F1 | pretrained macro-F1 |",
              "|---|---|---|---|---|---|"]

@@ -285,6 +285,9 @@ def open_hf(spec):
 
     name, _, config = spec.partition(":")
     saved = Path(name) / "state.json", Path(name) / "dataset_dict.json"  # a folder of Dataset.save_to_disk
+    quiet = Path(name).exists() and not datasets.are_progress_bars_disabled()
+    if quiet:  # reading a local file takes a moment: its "Generating train split" bar is noise; a download keeps its bar
+        datasets.disable_progress_bars()
     try:
         if any(p.exists() for p in saved):
             dataset = datasets.load_from_disk(name)
@@ -298,6 +301,9 @@ def open_hf(spec):
             f"could not load Hugging Face dataset '{spec}' ({reason}); check the name, "
             "or download it and pass --data PATH"
         ) from None
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
 
 
 def hf_splits(spec, columns):

@@ -165,12 +165,18 @@ def test_stream_training_batches_are_shifted_by_one():
     assert torch.equal(y[:, 3:-1], x[:, 4:])
 
 
-def test_hugging_face_path_on_local_files(tmp_path):
+def test_hugging_face_path_on_local_files(tmp_path, capfd):
+    import datasets
+
     folder = tmp_path / "hfdata"
     folder.mkdir()
     (folder / "train.csv").write_text("id,name\n1,anna\n2,bob\n3,cleo\n4,dora\n5,emil\n", encoding="utf-8")
+    capfd.readouterr()
     corpus = load_corpus(DataConfig(data=f"hf:{folder}", text_column="name", kind="lines"), log=lambda _: None)
     assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
+    out, err = capfd.readouterr()
+    assert "Generating" not in out + err  # no progress bar for reading a local file
+    assert not datasets.are_progress_bars_disabled()  # and downloads keep theirs
     with pytest.raises(MakemoreError, match="no column 'text'.*--text-column"):
         load_corpus(DataConfig(data=f"hf:{folder}"), log=lambda _: None)
 

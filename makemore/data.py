@@ -87,11 +87,14 @@ class DataConfig:
             self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
             if table_reader(self.data):
                 self.data = "hf:" + self.data  # a table, read by datasets: its --text-column, not its raw lines
+        elif is_url(self.data) and Path(urllib.parse.urlparse(self.data).path).suffix.lower() in TABLE_FILES:
+            self.data = "hf:" + self.data  # a table at a URL, read (once downloaded) as a local one is
 
     @property
     def title(self):
-        """The data's name in a plot title: a local file's or folder's own name, else as given."""
-        return Path(self.data).name if os.path.isabs(self.data) or is_url(self.data) else self.data
+        """The data's name in a plot title: a local file's or folder's own name (a table's too), else as given."""
+        source = self.data.removeprefix("hf:")
+        return Path(source).name if os.path.isabs(source) or is_url(source) else self.data
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,7 +286,10 @@ def open_hf(spec):
     JSON lines or Parquet), or a folder written by save_to_disk."""
     import datasets  # imported here: it is slow to import and most runs read local files
 
-    name, _, config = spec.partition(":")
+    if is_url(spec):  # a table file at a URL: downloaded once, then read from the cache
+        name, config = str(resolve_url(spec)), ""
+    else:
+        name, _, config = spec.partition(":")
     saved = Path(name) / "state.json", Path(name) / "dataset_dict.json"  # a folder of Dataset.save_to_disk
     quiet = Path(name).exists() and not datasets.are_progress_bars_disabled()
     if quiet:  # reading a local file takes a moment: its "Generating train split" bar is noise; a download keeps its bar

@@ -224,6 +224,22 @@ def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
     assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
 
 
+def test_a_table_at_a_url_is_read_as_a_table(monkeypatch, tmp_path):
+    source = tmp_path / "elsewhere" / "names.csv"
+    source.parent.mkdir()
+    source.write_text("id,name\n1,anna\n2,bob\n3,cleo\n4,dora\n5,emil\n", encoding="utf-8")
+    cfg = DataConfig(data=source.as_uri(), text_column="name", kind="lines")
+    assert cfg.data == "hf:" + source.as_uri() and cfg.title == "names.csv"
+    with pytest.raises(MakemoreError, match=r"the data \(file://.*\) is not cached and downloads are off"):
+        load_corpus(cfg, log=lambda _: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("MAKEMORE_OFFLINE", raising=False)
+    corpus = load_corpus(cfg, log=lambda _: None)
+    assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]  # not "1,anna"
+    source.unlink()  # read from the cache now
+    assert load_corpus(cfg, log=lambda _: None).train == corpus.train
+
+
 def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, tmp_path):
     source = tmp_path / "elsewhere" / "words.txt"
     source.parent.mkdir()

@@ -87,7 +87,7 @@ class DataConfig:
             self.data = os.path.abspath(self.data)  # a run records it, and reads it again from any folder
             if table_reader(self.data):
                 self.data = "hf:" + self.data  # a table, read by datasets: its --text-column, not its raw lines
-        elif is_url(self.data) and Path(urllib.parse.urlparse(self.data).path).suffix.lower() in TABLE_FILES:
+        elif is_url(self.data) and table_kind(urllib.parse.urlparse(self.data).path):
             self.data = "hf:" + self.data  # a table at a URL, read (once downloaded) as a local one is
 
     @property
@@ -187,9 +187,14 @@ def resolve_named(name):
     return target
 
 
+def table_kind(name):
+    """The datasets reader for a file name that ends as a table's (CSV, JSON lines, Parquet), or None."""
+    return TABLE_FILES.get(Path(name).suffix.lower())
+
+
 def table_reader(path):
-    """The datasets reader of a local table file (CSV, JSON lines, Parquet), or None for any other path."""
-    return TABLE_FILES.get(Path(path).suffix.lower()) if Path(path).is_file() else None
+    """The datasets reader of a local table file, or None for any other path."""
+    return table_kind(path) if Path(path).is_file() else None
 
 
 def is_url(source):

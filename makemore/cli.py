@@ -182,6 +182,7 @@ Examples:
   makemore lr-find --model mlp
   makemore lr-find --model mlp --norm batch --batch-size 256
   makemore lr-find --model lstm --data shakespeare --start 1e-5 --end 1 --steps 300
+  makemore lr-find --from runs/lm-surnames --data surnames       # for makemore finetune --from runs/lm-surnames
 """
 # the options of train that a range test sets itself, or that do nothing in it: refused, with the reason
 LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interval", "eval_batch_size", "patience",
@@ -189,7 +190,11 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 
 
 @cli.command(name="lr-find", epilog=LR_FIND_EXAMPLES)
-@click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True, help="model family, as for train")
+@click.option("--model", type=click.Choice(list(MODELS)), help="model family, as for train  [default: mlp; classifier with --from]")
+@click.option("--from", "lm_run", type=click.Path(path_type=Path),
+              help="a language-model run: find the rate for a classifier finetuned from it (makemore finetune --from)")
+@click.option("--backward", "backward_run", type=click.Path(path_type=Path),
+              help="with --from: a language model that reads right to left, the classifier's second body (finetune --backward)")
 @click.option("--start", type=float, default=1e-5, show_default=True, help="the first learning rate")
 @click.option("--end", type=float, default=1.0, show_default=True, help="the last learning rate, unless the loss diverges first")
 @click.option("--steps", type=int, default=250, show_default=True, help="training steps from --start to --end")
@@ -201,9 +206,10 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 @field_options([f for f in train_fields() if f.name not in LR_FIND_FIXES], with_defaults=False)
 @field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], with_defaults=False, hidden=True)
 @click.pass_context
-def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
+def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, **options):
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
-    against the rate, and suggest --lr for `makemore train` with the same options (Smith 2017)."""
+    against the rate, and suggest --lr for `makemore train` (with --from: `makemore finetune`) with the
+    same options (Smith 2017)."""
     from makemore.checkpoint import make_dir, write_csv
     from makemore.lrfind import COLUMNS, FALL, suggest
     from makemore.lrfind import lr_find as range_test
@@ -213,15 +219,19 @@ def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
     if fixed:
         raise UserError(f"lr-find sets the schedule itself (the rate grows from --start to --end in --steps, "
                         f"without validation); drop {', '.join(sorted(fixed))}")
+    if lm_run and model not in (None, "classifier"):
+        raise UserError(f"--from finetunes a classifier, so the range test cannot train a {model}; drop --model {model}")
+    model = model or ("classifier" if lm_run else "mlp")
     stem = name or default_run_name(out_dir, model, options["data"], suffix=".png")
     model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
     data_config = subset(DataConfig, options)
     reason, rows = range_test(out_dir / stem, model, model_overrides, data_config, picked(ctx, TrainConfig, options),
-                              start, end, steps)
+                              start, end, steps, pretrained=lm_run, backward=backward_run)
     lowest, suggested, why_none = suggest(rows, reason)
     make_dir(out_dir)
     write_csv(out_dir / f"{stem}.csv", COLUMNS, rows)
-    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {model} on {data_config.title}, {len(rows)} steps")
+    what = f"classifier finetuned from {lm_run}" if lm_run else model
+    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {what} on {data_config.title}, {len(rows)} steps")
     ended = {"end": f"reached --end {end:g}", "diverged": f"diverged at lr {rows[-1]['lr']:.2g}",
              "interrupted": f"interrupted at lr {rows[-1]['lr']:.2g}"}[reason]
     click.echo(f"lr-find {ended} after {len(rows)} steps; the smoothed loss is lowest, {lowest['smoothed']:.4f}, "
@@ -230,10 +240,16 @@ def lr_find(ctx, model, start, end, steps, name, out_dir, **options):
         click.echo(f"no suggestion: {why_none}")
     else:
         given = [f"{option_name(k)} {shlex.quote(str(v).lower() if isinstance(v, bool) else str(v))}"
-                 for k, v in ctx.params.items() if k not in ("model", "start", "end", "steps", "name", "out_dir")
+                 for k, v in ctx.params.items() if k not in ("model", "lm_run", "backward_run", "start", "end", "steps",
+                                                             "name", "out_dir")
                  and ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE]
+        if lm_run:
+            command = ["finetune", "--from", shlex.quote(str(lm_run))]
+            command += ["--backward", shlex.quote(str(backward_run))] if backward_run else []
+        else:
+            command = ["train", "--model", model]
         click.echo(f"suggested --lr {suggested:.2g}, where the smoothed loss has made {FALL:.0%} of its fall; train with:")
-        click.echo(f"  makemore train --model {model} {' '.join(given + [f'--lr {suggested:.2g}'])}")
+        click.echo(f"  makemore {' '.join(command + given + [f'--lr {suggested:.2g}'])}")
     click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
     if reason == "interrupted":
         sys.exit(130)

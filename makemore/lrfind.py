@@ -1,9 +1,10 @@
 """The learning-rate range test (Smith 2017, "Cyclical Learning Rates for Training Neural Networks",
 section 3.3), as lecture 2 of nn-zero-to-hero does it by hand with rates 10 ** linspace(-3, 0, 1000).
 
-A fresh model, built from the options `makemore train` would take, trains for a few hundred steps
-while the learning rate grows exponentially from `start` to `end`; the training loss at each step
-is the curve. The loss stays put while the rate is too small to learn, falls, is lowest a little
+A fresh model, built from the options `makemore train` would take (or, with a pretrained language
+model, a classifier as `makemore finetune --from` builds it), trains for a few hundred steps while
+the learning rate grows exponentially from `start` to `end`; the training loss at each step is the
+curve. The loss stays put while the rate is too small to learn, falls, is lowest a little
 below the rate where training turns unstable, and then climbs: the test stops once the mean loss of
 the last WINDOW steps is DIVERGED times its lowest, or a loss is not finite. The curve is smoothed by
 the mean of the WINDOW steps around each step, which does not lag behind the rate as a running
@@ -36,13 +37,15 @@ def rates(start, end, steps):
     return [start * (end / start) ** (i / (steps - 1)) for i in range(steps)]
 
 
-def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, start, end, steps, log=tqdm.write):
+def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, start, end, steps, log=tqdm.write,
+            pretrained=None, backward=None):
     """Run the range test; returns (why it stopped, rows of COLUMNS). run_dir names the model's run for
-    the log and is never written."""
+    the log and is never written. With pretrained (and backward), the model is a classifier that starts
+    from those language models' bodies, as `makemore finetune --from` builds it."""
     from makemore.trainer import StopRequest, Trainer, built, new_run
 
     lrs = rates(start, end, steps)
-    run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, None, None)
+    run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward)
     if run.train_config.max_steps == 0:
         raise MakemoreError(f"--model {model_name} with these options trains no steps (a bigram fitted from counts), "
                             "so it has no learning rate to find; pass --fit gradient")

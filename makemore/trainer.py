@@ -11,7 +11,7 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -569,6 +569,11 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
     from makemore.tokenizer import CharTokenizer
 
     check_new_run(Path(run_dir))  # again in run_training, under the run's lock
+    if pretrained:  # a classifier's options other than its own would configure a body that --from replaces
+        own = {f.name for f in fields(MODELS[model_name].config)} - {"encoder"}
+        body = [option_name(k) for k in model_overrides or {} if k not in own]
+        if body:
+            raise MakemoreError(f"the body comes from --from {pretrained}, so its options are set there: drop {', '.join(body)}")
     model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
     options = TrainConfig(**(train_overrides or {}))     # a large text
     check_precision(options.precision, pick_device(options.device))

@@ -110,3 +110,39 @@ def test_lr_find_sets_the_schedule_itself(tmp_path, words_file):
     assert_user_error(result, "lr-find sets the schedule itself", "drop --lr, --max-steps")
     assert "--warmup-steps" not in run("lr-find", "--help").stdout  # not offered, as they do nothing here
     assert not (tmp_path / "out").exists()
+
+
+def test_lr_find_from_a_language_model_suggests_a_finetune(tmp_path, labeled_folder, lm_run, lm_backward_run):
+    out = tmp_path / "lr-find"
+    args = ["--data", labeled_folder, "--batch-size", 32, "--device", "cpu", "--out-dir", out]
+    result = run("lr-find", "--from", lm_run, "--backward", lm_backward_run, "--start", 1e-4, "--end", 100, "--steps", 80, *args)
+    assert result.exit_code == 0, result.output
+    assert f"body: lstm from {lm_run / 'best.pt'}" in result.output
+    assert f"backward body: lstm from {lm_backward_run / 'best.pt'}" in result.output
+    rows = read_curve(out / "classifier-labeled.csv")
+    assert (out / "classifier-labeled.png").stat().st_size > 10_000
+    assert min(r["smoothed"] for r in rows) < rows[0]["smoothed"] - 0.3  # it learned the labels on the way
+    suggested = next(line for line in result.stdout.splitlines() if line.startswith("  makemore "))
+    command = shlex.split(suggested.removeprefix("  makemore "))
+    assert command[:5] == ["finetune", "--from", str(lm_run), "--backward", str(lm_backward_run)]
+    assert "--model" not in command and command[command.index("--lr") + 1] == f"{suggest(rows, 'diverged')[1]:.2g}"
+    finetuned = run(*command, "--max-steps", 20, "--eval-interval", 10, "--out-dir", tmp_path / "runs", "--name", "ft")
+    assert finetuned.exit_code == 0, finetuned.output  # the command runs as printed
+    assert Run.open(tmp_path / "runs" / "ft").model_config.pretrained_backward == str(lm_backward_run)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--model", "mlp"], ["--from finetunes a classifier", "drop --model mlp"]),
+    (["--n-hidden", 64], ["the body comes from --from", "drop --n-hidden"]),
+    (["--encoder", "gru"], ["the body comes from --from", "drop --encoder"]),
+    (["--bidirectional", "true"], ["needs its backward body", "--backward"]),
+])
+def test_lr_find_from_bad_options(tmp_path, labeled_folder, lm_run, args, fragments):
+    result = run("lr-find", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path / "out", *args)
+    assert_user_error(result, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_lr_find_backward_needs_from(tmp_path, labeled_folder, lm_backward_run):
+    result = run("lr-find", "--backward", lm_backward_run, "--data", labeled_folder, "--out-dir", tmp_path / "out")
+    assert_user_error(result, "--backward is the second body", "pass --from too")

@@ -1,7 +1,7 @@
 """Run directories: configs and tokenizer as JSON, checkpoints written atomically and loaded safely.
 
 A run directory holds everything needed to rebuild its model:
-    config.json      model name, model / data / train configs
+    config.json      model name, model / data / train configs, the sha256 of the data's splits
     tokenizer.json   the vocabulary
     last.pt best.pt  model, optimizer, step, random states, --ema's average (tensors and plain data only)
     metrics.json     final figures;  samples.txt  a few samples;  events.*  TensorBoard
@@ -122,6 +122,7 @@ class Run:
         self.data_config = data_config
         self.train_config = train_config
         self.tokenizer = tokenizer
+        self.data_sha256 = None  # of the splits it was trained on (Corpus.digest); None in runs older than it
         self._lock = None
 
     @classmethod
@@ -141,6 +142,7 @@ class Run:
             "model_config": dataclasses.asdict(self.model_config),
             "data": dataclasses.asdict(self.data_config),
             "train": dataclasses.asdict(self.train_config),
+            **({"data_sha256": self.data_sha256} if self.data_sha256 else {}),
         })
 
     @classmethod
@@ -168,7 +170,7 @@ class Run:
             raise MakemoreError(f"{path} has no tokenizer.json; the run directory is damaged")
         data = from_dict(DataConfig, config.get("data"), "data")
         data.data = config["data"]["data"]  # as stored: a .csv that an earlier makemore read as lines stays so
-        return cls(
+        run = cls(
             path,
             name,
             from_dict(MODELS[name].config, config.get("model_config"), "model_config"),
@@ -176,6 +178,21 @@ class Run:
             from_dict(TrainConfig, config.get("train"), "train"),
             CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),
         )
+        run.data_sha256 = config.get("data_sha256")
+        return run
+
+    def load_corpus(self, log=print):
+        """The run's data, split as it was when the run was trained: an error if it reads differently
+        now (the file was edited, or MAKEMORE_DATA points elsewhere), as its val and test splits then
+        hold other items, some of them perhaps trained on."""
+        from makemore.data import load_corpus
+
+        corpus = load_corpus(self.data_config, log, labeled=MODELS[self.model_name].model.task == "classify")
+        if self.data_sha256 and corpus.digest() != self.data_sha256:
+            raise MakemoreError(f"the data of {self.path} ({self.data_config.data}) has changed since the run was trained, "
+                                "so its splits are not the ones it was trained and tested on; put the data back as it was, "
+                                "or train a new run on it")
+        return corpus
 
     def build_model(self):
         return build_model(self.model_name, self.model_config)

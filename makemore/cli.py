@@ -287,7 +287,6 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
     """Generate samples from a trained run (or from several, their probabilities averaged), and say how
     many are new."""
     from makemore.classify import open_runs
-    from makemore.data import load_corpus
     from makemore.device import pick_device
     from makemore.sampling import Mixture, generate
 
@@ -314,12 +313,12 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
         click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
         return
     try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
-        seen = set().union(*(load_corpus(r.data_config, log=lambda _: None).train for r in runs))
+        seen = set().union(*(r.load_corpus(log=lambda _: None).train for r in runs))
     except MakemoreError as e:
         reason = e.problem
         if unique:
             raise UserError(f"--unique needs the run's training data, which cannot be read here ({reason}); "
-                            "put the data back where the run read it, or drop --unique") from None
+                            "put the data back where the run read it, as it was, or drop --unique") from None
         click.echo("\n".join(samples))
         click.echo(f"novel: not counted, the training data cannot be read here ({reason})", err=True)
         return
@@ -459,15 +458,15 @@ def scored_batches(run, model, device, part, data=None, encoding=None):
     read with encoding or the run's own; and the split's items."""
     from dataclasses import replace
 
-    from makemore.data import load_corpus, load_whole, make_batches
+    from makemore.data import load_whole, make_batches
 
     classify = model.task == "classify"
     if part != "data":
         try:
-            corpus, source = load_corpus(run.data_config, log=lambda _: None, labeled=classify), None
+            corpus, source = run.load_corpus(log=lambda _: None), None
         except MakemoreError as e:  # its "pass --data" would score a file, not the split
             raise UserError(f"cannot read the {part} split of {run.path} here ({e.problem}); put the data back "
-                            "where the run read it") from None
+                            "where the run read it, as it was") from None
     else:
         cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
         corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"

@@ -548,6 +548,25 @@ class Corpus:
             return Counter(ch for item in self.train for ch in item)
         return {ch: int(n) for ch, n in zip(self.train.chars, self.train.counts()[1:]) if n}
 
+    def digest(self):
+        """sha256 of the splits' contents: a run records it, so that reading its data again can tell
+        whether the splits are still the ones it was trained, validated and tested on."""
+        if self.kind == "lines":
+            return splits_digest("\n".join(part).encode() for part in self.splits().values())
+        sizes = " ".join(str(len(part)) for part in self.splits().values())
+        return splits_digest((chunk for part in self.splits().values() for chunk in part.byte_chunks()),
+                             f"{self.train.chars}\0{sizes}".encode())
+
+
+def splits_digest(pieces, head=b""):
+    """sha256 hex of head and pieces, each piece's length written before it, so that no two ways of
+    cutting the same bytes into splits have the same digest."""
+    h = hashlib.sha256(head)
+    for piece in pieces:
+        h.update(len(piece).to_bytes(8, "little"))
+        h.update(piece)
+    return h.hexdigest()
+
 
 @dataclass
 class LabeledCorpus:
@@ -567,6 +586,12 @@ class LabeledCorpus:
 
     def train_char_counts(self):
         return Counter(ch for item, _ in self.train for ch in item)
+
+    def digest(self):
+        """sha256 of the labels and of each split's (item, label) pairs, --label-frac's unused ones too."""
+        parts = (self.train, self.unused, self.val, self.test)
+        return splits_digest(["\n".join(self.labels).encode()] +
+                             ["\n".join(f"{item}\t{label}" for item, label in part).encode() for part in parts])
 
     def as_lines(self):
         """The items alone, in the same split (the whole train split): text for a language model."""

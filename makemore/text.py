@@ -64,6 +64,11 @@ class Text:
     def __str__(self):
         return "".join(np.array([""] + list(self.chars))[self.ids])
 
+    def byte_chunks(self, chunk=1 << 24):
+        """The ids' bytes, chunk ids at a time: a mapped text is never whole in memory."""
+        for start in range(0, len(self.ids), chunk):
+            yield np.ascontiguousarray(self.ids[start:start + chunk]).tobytes()
+
     def counts(self, chunk=1 << 24):
         """How often each id occurs (index 0, the boundary, is 0), read in chunks: a mapped text is never whole in memory."""
         out = np.zeros(len(self.chars) + 1, dtype=np.int64)

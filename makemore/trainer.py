@@ -472,15 +472,13 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
     """
     from makemore.checkpoint import Run
-    from makemore.data import load_corpus
-    from makemore.models import MODELS
 
     if resume:
         run, bodies = Run.open(run_dir), []
         if not (run.path / "last.pt").exists():
             raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
-        corpus = load_corpus(run.data_config, log, labeled=MODELS[run.model_name].model.task == "classify")
+        corpus = run.load_corpus(log)
     else:
         run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log,
                                       pretrained, backward)
@@ -615,7 +613,9 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
         overrides.update(bidirectional=True, pretrained_backward=str(back.path))
     cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
     train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
-    return Run(run_dir, model_name, cfg, data_config, train_config, tokenizer), corpus, bodies
+    run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
+    run.data_sha256 = corpus.digest()
+    return run, corpus, bodies
 
 
 def write_outputs(run, best, metrics, corpus):
@@ -732,10 +732,8 @@ def check_no_leak(lm, corpus, log):
 
     The language model's train split is read again from its data options (a labeled corpus read by
     an LM keeps the labeled split, so the same data and split options never leak)."""
-    from makemore.data import load_corpus
-
     try:
-        seen = load_corpus(lm.data_config, log=lambda *args: None)
+        seen = lm.load_corpus(log=lambda *args: None)
     except MakemoreError as e:
         log(f"warning: cannot read the pretraining data of {lm.path} to check that it holds no val or test item: {e}")
         return

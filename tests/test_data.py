@@ -303,3 +303,43 @@ def test_evaluation_shows_its_progress_on_a_terminal_only_and_scores_the_same(mo
     monkeypatch.setattr(sys, "stderr", piped)
     evaluate(model, batches, 4, progress="val")
     assert piped.getvalue() == ""
+
+
+def test_the_digest_of_a_corpus_changes_with_its_splits_only(tmp_path):
+    from makemore.data import LabeledCorpus
+    from makemore.text import Text
+
+    lines = Corpus("lines", ["ab", "cd"], ["ef"], ["gh"])
+    assert lines.digest() == Corpus("lines", ["ab", "cd"], ["ef"], ["gh"]).digest()
+    assert lines.digest() != Corpus("lines", ["ab"], ["cd", "ef"], ["gh"]).digest()  # an item moved to another split
+    assert lines.digest() != Corpus("lines", ["ab", "cd"], ["ef"], ["gx"]).digest()
+    text = Text.of("hello world, hello")
+    prose = Corpus("stream", text[:12], text[12:15], text[15:])
+    assert prose.digest() == Corpus("stream", *(Text.of("hello world, hello")[a:b] for a, b in [(0, 12), (12, 15), (15, None)])).digest()
+    assert prose.digest() != Corpus("stream", text[:11], text[11:15], text[15:]).digest()
+    # the same ids, another text: chars differ
+    other = Text.of("jello world, jello")
+    assert prose.digest() != Corpus("stream", other[:12], other[12:15], other[15:]).digest()
+    assert prose.digest() == Corpus("stream", text[:12], text[12:15], text[15:]).digest()
+    pairs = LabeledCorpus(["a", "b"], [("x", 0)], [("y", 1)], [("z", 0)])
+    assert pairs.digest() != LabeledCorpus(["a", "b"], [("x", 1)], [("y", 1)], [("z", 0)]).digest()  # a label changed
+    assert pairs.digest() != LabeledCorpus(["a", "b"], [("x", 0)], [("y", 1)], [("z", 0)], [("w", 1)]).digest()
+
+
+def test_a_run_whose_data_has_changed_is_refused(tmp_path, words_file):
+    from conftest import assert_user_error, run, snapshot, tiny_args
+
+    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "r", *tiny_args(max_steps=20, eval_interval=10))
+    assert result.exit_code == 0, result.output
+    original = words_file.read_text(encoding="utf-8")
+    assert run("eval", "--run", tmp_path / "r").exit_code == 0
+    words_file.write_text(original + "kalomira\n", encoding="utf-8")  # one more word reshuffles every split
+    before = snapshot(tmp_path / "r")
+    for args in [("eval", "--run", tmp_path / "r"), ("sample", "--run", tmp_path / "r", "--unique"),
+                 ("train", "--resume", "--name", "r", "--out-dir", tmp_path, "--max-steps", 40)]:
+        assert_user_error(run(*args), f"the data of {tmp_path / 'r'} ({words_file}) has changed since the run was trained")
+    assert snapshot(tmp_path / "r") == before  # nothing trained on the other split
+    assert run("eval", "--run", tmp_path / "r", "--data", words_file).exit_code == 0  # scoring the file itself is fine
+    words_file.write_text(original, encoding="utf-8")
+    resumed = run("train", "--resume", "--name", "r", "--out-dir", tmp_path, "--max-steps", 40)
+    assert resumed.exit_code == 0, resumed.output  # the data put back as it was: the run goes on

@@ -651,6 +651,9 @@ def finished_run(run_dir, model_name, overrides, data_config, train_overrides=No
         check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
     path = run_dir / "metrics.json"
     if path.exists():
+        from makemore.checkpoint import Run
+
+        Run.open(run_dir).load_corpus(log=lambda _: None)  # its figures count only while its data reads the same
         log(f"{run_dir.name}: done before, read from {path}")
         return json.loads(path.read_text())
     resume = (run_dir / "last.pt").exists()

@@ -214,6 +214,15 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert "bigram: training" not in missing.output and not (tmp_path / "cmp2").exists()
 
 
+def test_compare_refuses_a_finished_run_whose_data_has_changed(tmp_path, words_file):
+    args = ["compare", "--models", "bigram", "--data", words_file, "--out-dir", tmp_path / "cmp"]
+    assert run(*args).exit_code == 0
+    words_file.write_text(words_file.read_text(encoding="utf-8") + "kalomira\n", encoding="utf-8")
+    before = (tmp_path / "cmp" / "compare.csv").read_bytes()
+    assert_user_error(run(*args), f"the data of {tmp_path / 'cmp' / 'bigram'} ({words_file}) has changed since the run was trained")
+    assert (tmp_path / "cmp" / "compare.csv").read_bytes() == before  # its table is not rewritten from stale figures
+
+
 def loss_of(line):
     return float(line.split(" loss ")[1].split()[0])
 

@@ -647,13 +647,12 @@ def finished_run(run_dir, model_name, overrides, data_config, train_overrides=No
                  backward=None):
     """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
     if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
-    if (run_dir / "config.json").exists():
-        check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
+    from makemore.checkpoint import Run
+
+    run = check_same_run(run_dir, model_name, overrides, data_config, train_overrides) if (run_dir / "config.json").exists() else None
     path = run_dir / "metrics.json"
     if path.exists():
-        from makemore.checkpoint import Run
-
-        Run.open(run_dir).load_corpus(log=lambda _: None)  # its figures count only while its data reads the same
+        (run or Run.open(run_dir)).load_corpus(log=lambda _: None)  # its figures count only while its data reads the same
         log(f"{run_dir.name}: done before, read from {path}")
         return json.loads(path.read_text())
     resume = (run_dir / "last.pt").exists()
@@ -668,8 +667,8 @@ NOT_COMPARED = {"device", "log_interval", "eval_batch_size"}  # options that cha
 
 
 def check_same_run(run_dir, model_name, overrides, data_config, train_overrides):
-    """An experiment reads back (or resumes) a run only if it was made with the options asked for now;
-    otherwise a one-line error names the options that differ."""
+    """An experiment reads back (or resumes) a run only if it was made with the options asked for now:
+    the run, or a one-line error that names the options that differ."""
     from makemore.checkpoint import Run
 
     run = Run.open(run_dir)
@@ -685,6 +684,7 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
     if differ:
         raise MakemoreError(f"{run_dir} holds a run made with other options: {', '.join(differ)}; "
                             "pass another --out-dir to train anew, or the same options to read it back")
+    return run
 
 
 def open_pretrained(path, corpus, log, like=None):

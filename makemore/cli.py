@@ -126,7 +126,8 @@ Examples:
 """
 
 
-@cli.command(epilog=TRAIN_EXAMPLES)
+@cli.command(epilog=TRAIN_EXAMPLES,
+             short_help="train a language model (or a classifier from scratch)")
 @click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True,
               help="model family; some bring their own training defaults (README, Models)")
 @click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
@@ -189,7 +190,8 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
                  "log_interval", "ema"}
 
 
-@cli.command(name="lr-find", epilog=LR_FIND_EXAMPLES)
+@cli.command(name="lr-find", epilog=LR_FIND_EXAMPLES,
+             short_help="find a learning rate for train or finetune (a range test)")
 @click.option("--model", type=click.Choice(list(MODELS)), help="model family, as for train  [default: mlp; classifier with --from]")
 @click.option("--from", "lm_run", type=click.Path(path_type=Path),
               help="a language-model run: find the rate for a classifier finetuned from it (makemore finetune --from)")
@@ -268,7 +270,8 @@ Examples:
 """
 
 
-@cli.command(epilog=SAMPLE_EXAMPLES)
+@cli.command(epilog=SAMPLE_EXAMPLES,
+             short_help="generate samples from a trained run (or several)")
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
               help="run directory, e.g. runs/mlp-names; several (--run A --run B: language models of the same characters) "
                    "sample as one, from the mean of their probabilities")
@@ -350,7 +353,8 @@ Examples:
 """
 
 
-@cli.command(name="eval", epilog=EVAL_EXAMPLES)
+@cli.command(name="eval", epilog=EVAL_EXAMPLES,
+             short_help="score a run on a split of its data, or on a file")
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
               help="run directory, e.g. runs/mlp-names; several runs (--run A --run B: classifiers, or language models of the "
                    "same data) are scored as one, their probabilities averaged")
@@ -544,7 +548,8 @@ Examples:
 """
 
 
-@cli.command(epilog=COMPARE_EXAMPLES)
+@cli.command(epilog=COMPARE_EXAMPLES,
+             short_help="train every model on one split: a table and a bar chart")
 @click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
 @click.option("--models", default=",".join(LANGUAGE_MODELS), show_default=True, help="comma-separated language models to compare")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True,
@@ -581,7 +586,8 @@ Examples:
 """
 
 
-@cli.command(name="runs", epilog=RUNS_EXAMPLES)
+@cli.command(name="runs", epilog=RUNS_EXAMPLES,
+             short_help="list the runs in a folder, with their figures")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"))
 @click.option("--sort", type=click.Choice(["name", "val", "recent"]), default="name", show_default=True,
               help="order: by name; by data, then the best checkpoint's val figure, best first; or the latest trained first")
@@ -637,7 +643,8 @@ def classifier_fields(exclude=()):
     return [f for f in dataclasses.fields(ClassifierConfig) if "help" in f.metadata and f.name not in exclude]
 
 
-@cli.command(epilog=FINETUNE_EXAMPLES)
+@cli.command(epilog=FINETUNE_EXAMPLES,
+             short_help="train a classifier from a pretrained language model")
 @click.option("--from", "lm_run", type=click.Path(path_type=Path), required=True,
               help="a language-model run (makemore train) whose body and tokenizer the classifier starts from")
 @click.option("--backward", "backward_run", type=click.Path(path_type=Path),
@@ -677,7 +684,8 @@ Examples:
 """
 
 
-@cli.command(epilog=CLASSIFY_EXAMPLES)
+@cli.command(epilog=CLASSIFY_EXAMPLES,
+             short_help="the likeliest labels of items, with probabilities")
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
               help="classifier run directory; several (--run A --run B) are averaged")
 @click.argument("items", nargs=-1)
@@ -720,7 +728,8 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 """
 
 
-@cli.command(epilog=TRANSFER_EXAMPLES)
+@cli.command(epilog=TRANSFER_EXAMPLES,
+             short_help="scratch against pretrained classifiers, by number of labels")
 @click.option("--data", default="surnames", show_default=True, help="labeled corpus, as for finetune --data")
 @click.option("--encoder", type=click.Choice(LANGUAGE_MODELS), default="lstm", show_default=True,
               help="the language model that is pretrained, and the classifiers' body")
@@ -783,7 +792,8 @@ def sweep_fields():
     return [f for f in dataclasses.fields(SweepConfig) if "help" in f.metadata]
 
 
-@cli.command(epilog=SWEEP_EXAMPLES)
+@cli.command(epilog=SWEEP_EXAMPLES,
+             short_help="search hyperparameters (Optuna): a table and plots")
 @click.option("--name", help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
 @click.option("--model", type=click.Choice(list(MODELS)), help="model family of every trial  [default: mlp; classifier with --from]")
 @click.option("--data", help="corpus, as for train --data  [default: names]")

@@ -174,6 +174,15 @@ def test_help_gives_the_training_defaults_that_each_model_brings():
     assert option_help("sweep", "--lr") == option_help("train", "--lr")
 
 
+def test_the_command_list_reads_in_full_in_an_80_column_terminal():
+    from makemore.cli import cli
+
+    result = run("--help")  # CliRunner's terminal is 80 columns wide
+    listed = result.stdout.split("Commands:\n")[1].splitlines()
+    assert [line.split()[0] for line in listed] == sorted(cli.commands)
+    assert not [line for line in listed if line.endswith("...")]
+
+
 def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_run):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus

@@ -26,7 +26,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
+    import tomli as tomllib
 
 from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows
 from makemore.config import check_choice, check_non_negative, check_positive, option_name

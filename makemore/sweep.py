@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, as the tomli package
+    import tomllib  # novermin: 3.11+; 3.10 takes the same parser from the tomli package
+except ModuleNotFoundError:
     import tomli as tomllib
 
 from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows

@@ -47,14 +47,40 @@ class Group(click.Group):
         return rv
 
 
-def field_options(fields, with_defaults=True, hidden=False):
-    """click options for dataclass fields that have help text; without defaults an unset option is None."""
+class SectionOption(click.Option):
+    """An option that --help lists under a heading of its own (see Command)."""
+
+    def __init__(self, *args, section, **attrs):
+        super().__init__(*args, **attrs)
+        self.section = section
+
+
+class Command(click.Command):
+    """--help lists the command's own options, then each config's under its heading (model, data, ...)."""
+
+    def format_options(self, ctx, formatter):
+        sections = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record:
+                sections.setdefault(getattr(param, "section", "Options"), []).append(record)
+        for title, records in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(records)
+
+
+Group.command_class = Command
+
+
+def field_options(fields, section, with_defaults=True, hidden=False):
+    """click options for dataclass fields that have help text, listed under section (e.g. "Data
+    options") in --help; without defaults an unset option is None."""
     def decorate(f):
         for fld in reversed(fields):
             meta = fld.metadata
             kind = click.Choice(meta["choices"]) if "choices" in meta else PY_TYPES[fld.type]
             f = click.option(
-                option_name(fld.name), fld.name, type=kind, help=meta["help"],
+                option_name(fld.name), fld.name, type=kind, help=meta["help"], cls=SectionOption, section=section,
                 default=fld.default if with_defaults else None, show_default=with_defaults, hidden=hidden,
             )(f)
         return f
@@ -134,9 +160,9 @@ Examples:
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
 @click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random state)")
-@field_options(model_fields(), with_defaults=False)
-@field_options([f for f in dataclasses.fields(DataConfig)])
-@field_options(train_fields(), with_defaults=False)
+@field_options(model_fields(), "Model options", with_defaults=False)
+@field_options(dataclasses.fields(DataConfig), "Data options")
+@field_options(train_fields(), "Training options", with_defaults=False)
 @click.pass_context
 def train(ctx, model, name, out_dir, resume, **options):
     """Train a language model (or, with --model classifier, a classifier from scratch); the run
@@ -203,10 +229,10 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 @click.option("--name", help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lr-find"), show_default=True,
               help="folder for the curves")
-@field_options(model_fields(), with_defaults=False)
-@field_options([f for f in dataclasses.fields(DataConfig)])
-@field_options([f for f in train_fields() if f.name not in LR_FIND_FIXES], with_defaults=False)
-@field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], with_defaults=False, hidden=True)
+@field_options(model_fields(), "Model options", with_defaults=False)
+@field_options(dataclasses.fields(DataConfig), "Data options")
+@field_options([f for f in train_fields() if f.name not in LR_FIND_FIXES], "Training options", with_defaults=False)
+@field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], "Training options", with_defaults=False, hidden=True)
 @click.pass_context
 def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, **options):
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
@@ -653,10 +679,10 @@ def classifier_fields(exclude=()):
 @click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
-@field_options(classifier_fields(exclude=FINETUNE_SETS))
+@field_options(classifier_fields(exclude=FINETUNE_SETS), "Classifier options")
 # --reverse is for language models; --min-char-count, the tokenizer's, comes with --from's
-@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")])
-@field_options(train_fields(["classifier"]), with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")], "Data options")
+@field_options(train_fields(["classifier"]), "Training options", with_defaults=False)
 @click.pass_context
 def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
@@ -738,8 +764,8 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @click.option("--pretrain-steps", type=click.IntRange(min=1), default=None, help="steps of language-model pretraining  [default: the model's own]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"), show_default=True,
               help="the language model, every classifier run, transfer.csv, transfer.md and transfer.png land here")
-@field_options([f for f in model_fields() if f.name != "encoder"], with_defaults=False)
-@field_options(train_fields(["classifier"]), with_defaults=False)
+@field_options([f for f in model_fields() if f.name != "encoder"], "Model options", with_defaults=False)
+@field_options(train_fields(["classifier"]), "Training options", with_defaults=False)
 @click.pass_context
 def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
@@ -808,10 +834,10 @@ def sweep_fields():
 @click.option("--resume", is_flag=True, help="carry on sweep NAME: finished trials are kept, interrupted ones run again")
 @click.option("--report", is_flag=True, help="only write results.csv and the plots of sweep NAME, and print its table")
 @click.option("--worker", type=int, hidden=True, help="run trials of sweep NAME in this process, as worker K (started by sweep)")
-@field_options(sweep_fields(), with_defaults=False)
-@field_options(model_fields(), with_defaults=False)
-@field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], with_defaults=False)
-@field_options(train_fields(), with_defaults=False)
+@field_options(sweep_fields(), "Sweep options", with_defaults=False)
+@field_options(model_fields(), "Model options", with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], "Data options", with_defaults=False)
+@field_options(train_fields(), "Training options", with_defaults=False)
 def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     from makemore.sweep import Sweep, run_workers, write_report

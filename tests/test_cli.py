@@ -183,6 +183,29 @@ def test_the_command_list_reads_in_full_in_an_80_column_terminal():
     assert not [line for line in listed if line.endswith("...")]
 
 
+def test_help_lists_each_configs_options_under_its_heading():
+    def sections(command):
+        out, heading = {}, None
+        for line in run(command, "--help").stdout.splitlines():
+            if line.endswith("options:") or line == "Options:":
+                heading = line[:-1]
+            elif heading and line.startswith("  -"):
+                out.setdefault(heading, []).append(next(w.strip(",") for w in line.split() if w.startswith("--")))
+            elif heading and not line.startswith(" "):
+                heading = None
+        return out
+
+    train = sections("train")
+    assert list(train) == ["Options", "Model options", "Data options", "Training options"]
+    assert {"--model", "--resume", "--help"} <= set(train["Options"])
+    assert {"--n-hidden", "--n-head", "--pooling"} <= set(train["Model options"])
+    assert {"--data", "--encoding", "--split-seed"} <= set(train["Data options"])
+    assert {"--lr", "--max-steps", "--seed", "--device"} <= set(train["Training options"])
+    assert list(sections("finetune")) == ["Options", "Classifier options", "Data options", "Training options"]
+    assert list(sections("sweep")) == ["Options", "Sweep options", "Model options", "Data options", "Training options"]
+    assert list(sections("sample")) == ["Options"]
+
+
 def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_run):
     from makemore.checkpoint import Run
     from makemore.data import load_corpus

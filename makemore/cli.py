@@ -23,30 +23,6 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
-class Group(click.Group):
-    """Prints every user error (ours and click's own) as one line on stderr and exits with status 2."""
-
-    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
-        try:
-            rv = super().main(args, prog_name or "makemore", standalone_mode=False, **extra)
-        except MakemoreError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except click.UsageError as e:
-            where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
-            click.echo(f"error: {e.format_message()}{where}", err=True)
-            sys.exit(2)
-        except click.ClickException as e:
-            click.echo(f"error: {e.format_message()}", err=True)
-            sys.exit(e.exit_code)
-        except click.Abort:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-        if standalone_mode:
-            sys.exit(rv if isinstance(rv, int) else 0)
-        return rv
-
-
 class SectionOption(click.Option):
     """An option that --help lists under a heading of its own (see Command)."""
 
@@ -69,7 +45,31 @@ class Command(click.Command):
                 formatter.write_dl(records)
 
 
-Group.command_class = Command
+class Group(click.Group):
+    """Prints every user error (ours and click's own) as one line on stderr and exits with status 2;
+    its commands list their options by heading (Command)."""
+
+    command_class = Command
+
+    def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name or "makemore", standalone_mode=False, **extra)
+        except MakemoreError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except click.UsageError as e:
+            where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+            click.echo(f"error: {e.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        if standalone_mode:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
 
 
 def field_options(fields, section, with_defaults=True, hidden=False):

@@ -298,3 +298,78 @@ def lr_curve(rows, lowest, suggested, path, title):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# inspect
+
+
+def embedding_map(coords, labels, shares, path, title):
+    """Each character at its embedding's point (coords: (V, 2) or (V, 1)), as in the lectures' part 2;
+    shares: each axis's share of the embeddings' spread, when the axes are principal components."""
+    xs = [float(c[0]) for c in coords]
+    ys = [float(c[1]) if len(c) > 1 else 0.0 for c in coords]
+    fig, ax = plt.subplots(figsize=(7.5, 7))
+    ax.scatter(xs, ys, s=170, color="tab:blue", alpha=0.8)
+    for x, y, label in zip(xs, ys, labels):
+        ax.text(x, y, label, ha="center", va="center", color="white", fontsize=8)
+    for axis, set_label in enumerate((ax.set_xlabel, ax.set_ylabel)):
+        if shares is None:
+            set_label(f"embedding dimension {axis + 1}")
+        else:
+            set_label(f"principal component {axis + 1} ({shares[axis]:.0%} of the spread)")
+    ax.set_aspect("equal", adjustable="datalim")  # distances between characters are what the map shows
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def activation_histograms(figures, path, title):
+    """Each tanh layer's outputs as a histogram over -1..1, and each unit's share of positions saturated,
+    units sorted (a dead unit is saturated at all of them); figures: {layer: inspection.saturation(...)}."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, f in figures.items():
+        bins = len(f["histogram"])
+        left.plot([-1 + (2 * k + 1) / bins for k in range(bins)], f["histogram"],
+                  label=f"{name}: mean {f['mean']:+.2f}, std {f['std']:.2f}, saturated {f['saturated']:.1%}")
+        units = f["per_unit"]
+        right.plot([k / max(1, len(units) - 1) for k in range(len(units))], units,
+                   label=f"{name}: {f['dead']} of {f['units']} units dead")
+    for edge in (-1, 0.97):
+        left.axvspan(edge, edge + 0.03, color="tab:red", alpha=0.15, linewidth=0)
+    left.set_xlabel("tanh output")
+    left.set_ylabel("share of outputs")
+    left.set_title("outputs (|t| > 0.97: saturated, almost no gradient)", fontsize=9)
+    right.set_xlabel("units, sorted by their share saturated (0 to 1 of the layer)")
+    right.set_ylabel("share of positions where the unit is saturated")
+    right.set_ylim(-0.03, 1.03)
+    right.set_title("a unit saturated at every position is dead", fontsize=9)
+    for ax in (left, right):
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def next_char_table(probs, labels, path, title):
+    """A bigram's table, as in the lectures' part 1: row = a character, column = the next one, colour
+    its probability; with few characters each cell also gives it in percent."""
+    n = len(labels)
+    size = 2.5 + 0.32 * n
+    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    image = ax.imshow(probs, cmap="Blues", vmin=0)
+    if n <= 32:
+        top = max(map(max, probs))
+        for i in range(n):
+            for j in range(n):
+                p = probs[i][j]
+                if p >= 0.005:
+                    ax.text(j, i, f"{100 * p:.0f}", ha="center", va="center", fontsize=6,
+                            color="white" if p > 0.5 * top else "black")
+    ax.set_xticks(range(n), labels, fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_xlabel("next character ('.': the item ends)")
+    ax.set_ylabel("character ('.': the item starts)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="probability of the next character")
+    return _save(fig, path)

@@ -1,0 +1,91 @@
+"""Inside a trained model, as the lectures look inside theirs (`makemore inspect`).
+
+- Embeddings (part 2): each character's embedding vector as a point. With more than two dimensions
+  the points are projected on the two directions along which the embeddings spread most (principal
+  components), and the share of the spread each keeps is told. Characters the model treats alike
+  land close together: in names, the vowels.
+- Activations (part 3): what each tanh layer outputs on a batch of the val split, and how much of it
+  is saturated: where |tanh| > 0.97 its gradient, 1 - tanh^2, is under 0.06, so almost nothing flows
+  back. A unit saturated at every position read is dead: it cannot learn any more.
+- A bigram has neither; its whole model is the table of part 1: the probability of each next
+  character after each character.
+"""
+import torch
+from torch import nn
+
+from makemore.data import IGNORE
+from makemore.tokenizer import BOUNDARY
+
+SATURATED = 0.97  # the lectures' threshold
+ACTIVATION_BATCH = 256  # val items (or sequences of prose) read to measure the activations
+
+
+def char_labels(tokenizer):
+    """Each id's character as a plot can show it: '.' for the boundary token (the lectures' mark of an
+    item's start and end), a visible mark for whitespace and for the unknown-character id."""
+    shown = {" ": "\u2423", "\n": "\\n", "\t": "\\t"}
+    labels = ["."] + [shown.get(ch, ch if ch.isprintable() else repr(ch)[1:-1]) for ch in tokenizer.chars]
+    return labels + ["\ufffd"] * (tokenizer.vocab_size - len(labels))
+
+
+def character_embeddings(model):
+    """The (V, C) table of a model's character embeddings, or None if it has none (a bigram). A
+    classifier's is its body's (the forward one's, when it has two)."""
+    return next((m.weight.detach().float().cpu() for name, m in model.named_modules()
+                 if isinstance(m, nn.Embedding) and name.rpartition(".")[2] == "wte"), None)
+
+
+def principal_components(table, k=2):
+    """The rows of a (V, C) table projected on its k directions of largest spread: ((V, k) coordinates,
+    each direction's share of the spread). A table of k columns or fewer is returned as it is."""
+    if table.shape[1] <= k:
+        return table, None
+    centered = table - table.mean(0)
+    u, s, _ = torch.linalg.svd(centered, full_matrices=False)
+    return u[:, :k] * s[:k], (s[:k] ** 2 / (s ** 2).sum()).tolist()
+
+
+def tanh_layers(model):
+    """The tanh modules of a model (an MLP's and a WaveNet's hidden layers), each by the name of the layer
+    that holds it (hidden.0 for hidden.0.2, the tanh of hidden layer 0)."""
+    return {name.rpartition(".")[0] or name: module for name, module in model.named_modules() if isinstance(module, nn.Tanh)}
+
+
+def read_positions(x, y):
+    """(B, T): the positions of a batch that a model reads: a language model's, those it predicts from (its
+    targets are not IGNORE); a classifier's, its items' characters (its targets are labels, one per row)."""
+    return (y != IGNORE) if y.shape == x.shape else (x != BOUNDARY)
+
+
+@torch.no_grad()
+def tanh_outputs(model, x, y):
+    """Each tanh layer's outputs at the positions a batch reads (read_positions), as (outputs, units), by
+    layer name; a WaveNet layer gives an output per group it merges at each position."""
+    read = read_positions(x, y)
+    outputs = {}
+    hooks = [module.register_forward_hook(lambda _m, _in, out, name=name: outputs.__setitem__(name, out))
+             for name, module in tanh_layers(model).items()]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: out[read].reshape(-1, out.shape[-1]).float().cpu() for name, out in outputs.items()}
+
+
+def saturation(h, bins=100):
+    """Figures of a tanh layer's outputs h (positions, units): mean, standard deviation, the share
+    saturated, the units saturated at every position (dead); and what plots.activation_histograms
+    draws: each of `bins` equal bins' share of the outputs over -1..1, and each unit's share of
+    positions saturated, largest first."""
+    saturated = h.abs() > SATURATED
+    per_unit = saturated.float().mean(0)
+    return {"mean": h.mean().item(), "std": h.std().item(), "saturated": saturated.float().mean().item(),
+            "dead": int((per_unit == 1).sum()), "units": h.shape[1],
+            "histogram": (torch.histc(h, bins, -1, 1) / h.numel()).tolist(),
+            "per_unit": per_unit.sort(descending=True).values.tolist()}
+
+
+def bigram_table(model):
+    """A bigram's (V, V) probabilities of the next character (column) after each character (row)."""
+    return model.W.detach().float().cpu().softmax(-1)

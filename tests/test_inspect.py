@@ -1,0 +1,110 @@
+"""makemore inspect: a run's embeddings, its tanh layers' saturation, a bigram's table."""
+import re
+import shutil
+
+import pytest
+import torch
+from conftest import TINY_CLF, assert_user_error, run, tiny_args
+
+from makemore import inspection
+from makemore.checkpoint import Run
+from makemore.data import IGNORE
+from makemore.tokenizer import BOUNDARY
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_inspect_draws_an_mlps_embeddings_and_the_saturation_of_its_tanh_layers(trained_run, tmp_path):
+    copy = tmp_path / "tiny"
+    shutil.copytree(trained_run, copy)
+    result = run("inspect", "--run", copy)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    vocab = Run.open(copy).tokenizer.vocab_size
+    assert re.fullmatch(re.escape(f"embeddings: {copy / 'embeddings.png'} ({vocab} characters in 8 dimensions, drawn on ")
+                        + r"their 2 principal components: \d+% and \d+% of their spread\)", lines[0]), lines[0]
+    assert lines[1].startswith(f"activations: {copy / 'activations.png'} (1 tanh layer, on 256 val items: ")
+    assert lines[2].split() == ["layer", "mean", "std", "saturated", "dead", "units"]
+    name, mean, std, saturated, dead, _, units = lines[3].split()
+    assert name == "hidden.0" and units == "64" and 0 <= int(dead) <= 64
+    assert -1 <= float(mean) <= 1 and 0 < float(std) <= 1 and 0 <= float(saturated.rstrip("%")) <= 100
+    for png in ("embeddings.png", "activations.png"):
+        assert (copy / png).read_bytes().startswith(PNG)
+
+
+def test_saturation_counts_saturated_outputs_and_dead_units():
+    h = torch.tensor([[0.99, 0.98, 0.0], [-0.99, 0.1, 0.0], [0.98, -0.99, 0.0], [-1.0, 0.2, 0.0]])  # (positions, units)
+    f = inspection.saturation(h, bins=4)
+    assert f["saturated"] == pytest.approx(6 / 12)
+    assert f["dead"] == 1 and f["units"] == 3  # unit 0 is saturated at every position
+    assert f["per_unit"] == [1.0, 0.5, 0.0]
+    assert f["histogram"] == pytest.approx([3 / 12, 0, 6 / 12, 3 / 12])  # bins [-1, -.5), [-.5, 0), [0, .5), [.5, 1]
+    assert f["mean"] == pytest.approx(h.mean().item()) and f["std"] == pytest.approx(h.std().item())
+
+
+def test_principal_components_keep_a_flat_tables_distances():
+    torch.manual_seed(0)
+    flat = torch.randn(10, 2) @ torch.randn(2, 6) + 3.0  # ten points on a plane in six dimensions
+    coords, shares = inspection.principal_components(flat)
+    assert coords.shape == (10, 2)
+    assert torch.allclose(torch.cdist(coords, coords), torch.cdist(flat, flat), atol=1e-4)
+    assert sum(shares) == pytest.approx(1.0) and shares[0] >= shares[1]
+    table = torch.randn(5, 2)
+    assert inspection.principal_components(table) == (table, None)  # two dimensions are drawn as they are
+
+
+def test_tanh_outputs_are_read_at_the_positions_a_model_reads(words_file, labeled_folder, tmp_path):
+    assert run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "mlp", "--n-layer", 2,
+               *tiny_args(max_steps=20)).exit_code == 0
+    lm = Run.open(tmp_path / "mlp")
+    model, _ = lm.load_model()
+    x = torch.tensor([[BOUNDARY, 3, 4, 5], [BOUNDARY, 6, BOUNDARY, BOUNDARY]])  # two items, the second padded
+    y = torch.tensor([[3, 4, 5, BOUNDARY], [6, BOUNDARY, IGNORE, IGNORE]])
+    outputs = inspection.tanh_outputs(model, x, y)
+    assert list(outputs) == ["hidden.0", "hidden.1"]
+    assert all(h.shape == (6, 64) for h in outputs.values())  # 4 + 2 positions predicted from
+    features = model.body(x)[y != IGNORE]  # the last tanh layer's outputs are the body's features
+    assert torch.allclose(outputs["hidden.1"], features)
+
+    assert run("train", "--model", "classifier", "--encoder", "mlp", "--bidirectional", "true", "--data", labeled_folder,
+               "--out-dir", tmp_path, "--name", "clf", "--max-steps", 10, *TINY_CLF).exit_code == 0
+    model, _ = Run.open(tmp_path / "clf").load_model()
+    labels = torch.tensor([0, 1])  # a classifier reads the items' characters
+    outputs = inspection.tanh_outputs(model, x, labels)
+    assert list(outputs) == ["encoder.hidden.0", "backward.hidden.0"]
+    assert all(h.shape == (4, 32) for h in outputs.values())
+
+
+def test_inspect_draws_a_bigrams_table(words_file, tmp_path):
+    assert run("train", "--model", "bigram", "--data", words_file, "--out-dir", tmp_path, "--name", "bigram").exit_code == 0
+    result = run("inspect", "--run", tmp_path / "bigram")
+    assert result.exit_code == 0, result.output
+    bigram = Run.open(tmp_path / "bigram")
+    vocab = bigram.tokenizer.vocab_size
+    assert result.stdout == f"bigram: {tmp_path / 'bigram' / 'bigram.png'} (the {vocab} x {vocab} table of next-character probabilities)\n"
+    assert (tmp_path / "bigram" / "bigram.png").read_bytes().startswith(PNG)
+    model, _ = bigram.load_model()
+    probs = inspection.bigram_table(model)
+    assert torch.allclose(probs, model.W.exp())  # counts fit the log-probabilities themselves
+    assert torch.allclose(probs.sum(1), torch.ones(vocab))
+
+
+def test_inspect_of_a_model_without_tanh_layers_needs_no_data(words_file, tmp_path):
+    data = tmp_path / "gone.txt"
+    shutil.copy(words_file, data)
+    assert run("train", "--model", "lstm", "--data", data, "--out-dir", tmp_path, "--name", "lstm",
+               *tiny_args(max_steps=10)).exit_code == 0
+    data.unlink()
+    result = run("inspect", "--run", tmp_path / "lstm")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "activations: lstm has no tanh layers to draw (an MLP's and a WaveNet's are drawn)"
+    assert (tmp_path / "lstm" / "embeddings.png").exists() and not (tmp_path / "lstm" / "activations.png").exists()
+
+
+def test_inspect_bad_input(words_file, tmp_path):
+    assert_user_error(run("inspect", "--run", tmp_path / "nothing"), "is not a makemore run")
+    data = tmp_path / "gone.txt"
+    shutil.copy(words_file, data)
+    assert run("train", "--data", data, "--out-dir", tmp_path, "--name", "mlp", *tiny_args(max_steps=10)).exit_code == 0
+    data.unlink()  # the activations are measured on the val split
+    assert_user_error(run("inspect", "--run", tmp_path / "mlp"), "cannot read the val split", "put the data back")

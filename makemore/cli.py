@@ -679,11 +679,11 @@ def inspect(run_dir, checkpoint):
         click.echo(f"bigram: {path} (the {len(labels)} x {len(labels)} table of next-character probabilities)")
         return
     table = inspection.character_embeddings(model)
-    coords, shares = inspection.principal_components(table)
+    coords, shares = inspection.embedding_map(table)
     path = embedding_map(coords.tolist(), labels, shares, run.path / "embeddings.png",
                          f"{run.path.name}: {run.model_name} character embeddings ({at})")
-    drawn = "" if shares is None else (f", drawn on their 2 principal components: {shares[0]:.0%} and {shares[1]:.0%} "
-                                       "of their spread")
+    drawn = "" if shares is None else (f", drawn by direction on their 2 principal components: {shares[0]:.0%} and "
+                                       f"{shares[1]:.0%} of the spread")
     click.echo(f"embeddings: {path} ({table.shape[0]} characters in {table.shape[1]} dimensions{drawn})")
     if not inspection.tanh_layers(model):
         click.echo(f"activations: {run.model_name} has no tanh layers to draw (an MLP's and a WaveNet's are drawn)")

@@ -1,9 +1,12 @@
 """Inside a trained model, as the lectures look inside theirs (`makemore inspect`).
 
-- Embeddings (part 2): each character's embedding vector as a point. With more than two dimensions
-  the points are projected on the two directions along which the embeddings spread most (principal
-  components), and the share of the spread each keeps is told. Characters the model treats alike
-  land close together: in names, the vowels.
+- Embeddings (part 2): each character's embedding vector as a point. A 2-dimensional embedding (the
+  lecture's) is drawn as it is. A wider one is drawn by its direction: each vector scaled to unit
+  length (what the next layer reads alike, by cosine), then projected on the two directions along
+  which those spread most (principal components), each with its share of the spread. The lengths
+  would otherwise fill the map: rare characters' embeddings grow longest (in the default MLP on
+  names, q's is 6.6 long, a's 2.2), and the common ones crowd in the middle. Characters the model
+  treats alike land close together: in names, the vowels.
 - Activations (part 3): what each tanh layer outputs on a batch of the val split, and how much of it
   is saturated: where |tanh| > 0.97 its gradient, 1 - tanh^2, is under 0.06, so almost nothing flows
   back. A unit saturated at every position read is dead: it cannot learn any more.
@@ -35,12 +38,14 @@ def character_embeddings(model):
                  if isinstance(m, nn.Embedding) and name.rpartition(".")[2] == "wte"), None)
 
 
-def principal_components(table, k=2):
-    """The rows of a (V, C) table projected on its k directions of largest spread: ((V, k) coordinates,
-    each direction's share of the spread). A table of k columns or fewer is returned as it is."""
+def embedding_map(table, k=2):
+    """Where each row of a (V, C) table of embeddings goes on a k-dimensional map, and each axis's share
+    of the spread: a table of k columns or fewer as it is (shares None); a wider one's rows scaled to
+    unit length and projected on their k principal components."""
     if table.shape[1] <= k:
         return table, None
-    centered = table - table.mean(0)
+    directions = table / table.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    centered = directions - directions.mean(0)
     u, s, _ = torch.linalg.svd(centered, full_matrices=False)
     return u[:, :k] * s[:k], (s[:k] ** 2 / (s ** 2).sum()).tolist()
 

@@ -305,8 +305,9 @@ def lr_curve(rows, lowest, suggested, path, title):
 
 
 def embedding_map(coords, labels, shares, path, title):
-    """Each character at its embedding's point (coords: (V, 2) or (V, 1)), as in the lectures' part 2;
-    shares: each axis's share of the embeddings' spread, when the axes are principal components."""
+    """Each character at its embedding's point on a map (coords: (V, 2) or (V, 1)), as in the lectures'
+    part 2; shares: each axis's share of the spread, when the axes are principal components of the
+    embeddings' directions (inspection.embedding_map), else None."""
     xs = [float(c[0]) for c in coords]
     ys = [float(c[1]) if len(c) > 1 else 0.0 for c in coords]
     fig, ax = plt.subplots(figsize=(7.5, 7))
@@ -317,7 +318,7 @@ def embedding_map(coords, labels, shares, path, title):
         if shares is None:
             set_label(f"embedding dimension {axis + 1}")
         else:
-            set_label(f"principal component {axis + 1} ({shares[axis]:.0%} of the spread)")
+            set_label(f"principal component {axis + 1} of the directions ({shares[axis]:.0%} of the spread)")
     ax.set_aspect("equal", adjustable="datalim")  # distances between characters are what the map shows
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)

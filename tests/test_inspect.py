@@ -21,8 +21,8 @@ def test_inspect_draws_an_mlps_embeddings_and_the_saturation_of_its_tanh_layers(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     vocab = Run.open(copy).tokenizer.vocab_size
-    assert re.fullmatch(re.escape(f"embeddings: {copy / 'embeddings.png'} ({vocab} characters in 8 dimensions, drawn on ")
-                        + r"their 2 principal components: \d+% and \d+% of their spread\)", lines[0]), lines[0]
+    assert re.fullmatch(re.escape(f"embeddings: {copy / 'embeddings.png'} ({vocab} characters in 8 dimensions, drawn by ")
+                        + r"direction on their 2 principal components: \d+% and \d+% of the spread\)", lines[0]), lines[0]
     assert lines[1].startswith(f"activations: {copy / 'activations.png'} (1 tanh layer, on 256 val items: ")
     assert lines[2].split() == ["layer", "mean", "std", "saturated", "dead", "units"]
     name, mean, std, saturated, dead, _, units = lines[3].split()
@@ -42,15 +42,20 @@ def test_saturation_counts_saturated_outputs_and_dead_units():
     assert f["mean"] == pytest.approx(h.mean().item()) and f["std"] == pytest.approx(h.std().item())
 
 
-def test_principal_components_keep_a_flat_tables_distances():
+def test_the_embedding_map_draws_directions_and_keeps_them_where_they_lie_on_a_plane():
     torch.manual_seed(0)
-    flat = torch.randn(10, 2) @ torch.randn(2, 6) + 3.0  # ten points on a plane in six dimensions
-    coords, shares = inspection.principal_components(flat)
+    basis = torch.linalg.qr(torch.randn(6, 2))[0].T  # (2, 6): a plane through the origin of six dimensions
+    table = torch.randn(10, 2) @ basis  # ten embeddings in that plane
+    coords, shares = inspection.embedding_map(table)
     assert coords.shape == (10, 2)
-    assert torch.allclose(torch.cdist(coords, coords), torch.cdist(flat, flat), atol=1e-4)
+    directions = table / table.norm(dim=1, keepdim=True)  # in the plane too: the map keeps their distances
+    assert torch.allclose(torch.cdist(coords, coords), torch.cdist(directions, directions), atol=1e-5)
     assert sum(shares) == pytest.approx(1.0) and shares[0] >= shares[1]
-    table = torch.randn(5, 2)
-    assert inspection.principal_components(table) == (table, None)  # two dimensions are drawn as they are
+    longer = table.clone()
+    longer[3] *= 10  # a longer vector of the same direction lands at the same place
+    assert torch.allclose(inspection.embedding_map(longer)[0].abs(), coords.abs(), atol=1e-5)
+    two = torch.randn(5, 2)
+    assert inspection.embedding_map(two) == (two, None)  # two dimensions are drawn as they are
 
 
 def test_tanh_outputs_are_read_at_the_positions_a_model_reads(words_file, labeled_folder, tmp_path):

@@ -664,44 +664,18 @@ def inspect(run_dir, checkpoint):
     character embeddings (embeddings.png), and how saturated its tanh layers are on the val split
     (activations.png: an MLP's and a WaveNet's); a bigram's table of next-character probabilities
     (bigram.png)."""
-    from makemore import inspection
     from makemore.checkpoint import Run
-    from makemore.plots import activation_histograms, embedding_map, next_char_table
+    from makemore.inspection import ACTIVATION_BATCH, inspect_run
 
     run = Run.open(run_dir)
     model, ckpt = run.load_model(checkpoint)
-    labels = inspection.char_labels(run.tokenizer)
-    at = f"{checkpoint}.pt, step {ckpt['step']:,}"
-    if run.model_name == "bigram":
-        probs = inspection.bigram_table(model)
-        path = next_char_table(probs.tolist(), labels, run.path / "bigram.png",
-                               f"{run.path.name}: the bigram's next-character probabilities ({at})")
-        click.echo(f"bigram: {path} (the {len(labels)} x {len(labels)} table of next-character probabilities)")
-        return
-    table = inspection.character_embeddings(model)
-    coords, shares = inspection.embedding_map(table)
-    path = embedding_map(coords.tolist(), labels, shares, run.path / "embeddings.png",
-                         f"{run.path.name}: {run.model_name} character embeddings ({at})")
-    drawn = "" if shares is None else (f", drawn by direction on their 2 principal components: {shares[0]:.0%} and "
-                                       f"{shares[1]:.0%} of the spread")
-    click.echo(f"embeddings: {path} ({table.shape[0]} characters in {table.shape[1]} dimensions{drawn})")
-    if not inspection.tanh_layers(model):
-        click.echo(f"activations: {run.model_name} has no tanh layers to draw (an MLP's and a WaveNet's are drawn)")
-        return
-    batches, _ = scored_batches(run, model, "cpu", "val")
-    x, y = next(batches.iter_all(inspection.ACTIVATION_BATCH))
-    outputs = inspection.tanh_outputs(model, x, y)
-    figures = {name: inspection.saturation(h) for name, h in outputs.items()}
-    positions = int(inspection.read_positions(x, y).sum())
-    read = "sequences" if run.data_config.kind == "stream" else "items"
-    path = activation_histograms(figures, run.path / "activations.png",
-                                 f"{run.path.name}: tanh outputs on {len(x):,} val {read} ({positions:,} positions; {at})")
-    layers = f"{len(figures)} tanh layer{'s' if len(figures) > 1 else ''}"
-    click.echo(f"activations: {path} ({layers}, on {len(x):,} val {read}: {positions:,} positions)")
-    width = max(len("layer"), *map(len, figures))
-    click.echo(f"{'layer':<{width}}   mean    std  saturated  dead units")
-    for name, f in figures.items():
-        click.echo(f"{name:<{width}}  {f['mean']:+.2f}  {f['std']:5.2f}  {f['saturated']:9.1%}  {f['dead']:,} of {f['units']:,}")
+
+    def val_batch():  # read only for a model with tanh layers
+        batches, _ = scored_batches(run, model, "cpu", "val")
+        return next(batches.iter_all(ACTIVATION_BATCH))
+
+    for line in inspect_run(run, model, f"{checkpoint}.pt, step {ckpt['step']:,}", val_batch):
+        click.echo(line)
 
 
 # ----------------------------------------------------------------------------------------------

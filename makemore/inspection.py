@@ -94,3 +94,38 @@ def saturation(h, bins=100):
 def bigram_table(model):
     """A bigram's (V, V) probabilities of the next character (column) after each character (row)."""
     return model.W.detach().float().cpu().softmax(-1)
+
+
+def inspect_run(run, model, at, val_batch):
+    """Draw a run's figures into its folder and yield the lines that say what they show. model: the
+    run's, loaded from the checkpoint that `at` names (e.g. "best.pt, step 3,000"); val_batch(): a
+    batch (x, y) of its val split, read only for a model with tanh layers."""
+    from makemore.plots import activation_histograms, character_map, next_char_table
+
+    labels = char_labels(run.tokenizer)
+    if run.model_name == "bigram":
+        path = next_char_table(bigram_table(model).tolist(), labels, run.path / "bigram.png",
+                               f"{run.path.name}: the bigram's next-character probabilities ({at})")
+        yield f"bigram: {path} (the {len(labels)} x {len(labels)} table of next-character probabilities)"
+        return
+    table = character_embeddings(model)
+    coords, shares = embedding_map(table)
+    path = character_map(coords.tolist(), labels, shares, run.path / "embeddings.png",
+                         f"{run.path.name}: {run.model_name} character embeddings ({at})")
+    drawn = "" if shares is None else (f", drawn by direction on their 2 principal components: {shares[0]:.0%} and "
+                                       f"{shares[1]:.0%} of the spread")
+    yield f"embeddings: {path} ({table.shape[0]} characters in {table.shape[1]} dimensions{drawn})"
+    if not tanh_layers(model):
+        yield f"activations: {run.model_name} has no tanh layers to draw (an MLP's and a WaveNet's are drawn)"
+        return
+    x, y = val_batch()
+    figures = {name: saturation(h) for name, h in tanh_outputs(model, x, y).items()}
+    positions = int(read_positions(x, y).sum())
+    read = f"{len(x):,} val {'sequences' if run.data_config.kind == 'stream' else 'items'}"
+    path = activation_histograms(figures, SATURATED, run.path / "activations.png",
+                                 f"{run.path.name}: tanh outputs on {read} ({positions:,} positions; {at})")
+    yield f"activations: {path} ({len(figures)} tanh layer{'s' if len(figures) > 1 else ''}, on {read}: {positions:,} positions)"
+    width = max(len("layer"), *map(len, figures))
+    yield f"{'layer':<{width}}   mean    std  saturated  dead units"
+    for name, f in figures.items():
+        yield f"{name:<{width}}  {f['mean']:+.2f}  {f['std']:5.2f}  {f['saturated']:9.1%}  {f['dead']:,} of {f['units']:,}"

@@ -304,7 +304,7 @@ def lr_curve(rows, lowest, suggested, path, title):
 # inspect
 
 
-def embedding_map(coords, labels, shares, path, title):
+def character_map(coords, labels, shares, path, title):
     """Each character at its embedding's point on a map (coords: (V, 2) or (V, 1)), as in the lectures'
     part 2; shares: each axis's share of the spread, when the axes are principal components of the
     embeddings' directions (inspection.embedding_map), else None."""
@@ -325,9 +325,10 @@ def embedding_map(coords, labels, shares, path, title):
     return _save(fig, path)
 
 
-def activation_histograms(figures, path, title):
-    """Each tanh layer's outputs as a histogram over -1..1, and each unit's share of positions saturated,
-    units sorted (a dead unit is saturated at all of them); figures: {layer: inspection.saturation(...)}."""
+def activation_histograms(figures, threshold, path, title):
+    """Each tanh layer's outputs as a histogram over -1..1, and each unit's share of positions saturated
+    (|t| > threshold), units sorted (a dead unit is saturated at all of them); figures: {layer:
+    inspection.saturation(...)}."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, f in figures.items():
         bins = len(f["histogram"])
@@ -336,11 +337,11 @@ def activation_histograms(figures, path, title):
         units = f["per_unit"]
         right.plot([k / max(1, len(units) - 1) for k in range(len(units))], units,
                    label=f"{name}: {f['dead']} of {f['units']} units dead")
-    for edge in (-1, 0.97):
-        left.axvspan(edge, edge + 0.03, color="tab:red", alpha=0.15, linewidth=0)
+    for edge in (-1, threshold):
+        left.axvspan(edge, edge + 1 - threshold, color="tab:red", alpha=0.15, linewidth=0)
     left.set_xlabel("tanh output")
     left.set_ylabel("share of outputs")
-    left.set_title("outputs (|t| > 0.97: saturated, almost no gradient)", fontsize=9)
+    left.set_title(f"outputs (|t| > {threshold}: saturated, almost no gradient)", fontsize=9)
     right.set_xlabel("units, sorted by their share saturated (0 to 1 of the layer)")
     right.set_ylabel("share of positions where the unit is saturated")
     right.set_ylim(-0.03, 1.03)

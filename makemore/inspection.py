@@ -25,9 +25,11 @@ ACTIVATION_BATCH = 256  # val items (or sequences of prose) read to measure the 
 
 def char_labels(tokenizer):
     """Each id's character as a plot can show it: '.' for the boundary token (the lectures' mark of an
-    item's start and end), a visible mark for whitespace and for the unknown-character id."""
+    item's start and end; '<.>' where '.' is a character of the data, as in prose), a visible mark for
+    whitespace and for the unknown-character id."""
     shown = {" ": "\u2423", "\n": "\\n", "\t": "\\t"}
-    labels = ["."] + [shown.get(ch, ch if ch.isprintable() else repr(ch)[1:-1]) for ch in tokenizer.chars]
+    boundary = "<.>" if "." in tokenizer.stoi else "."
+    labels = [boundary] + [shown.get(ch, ch if ch.isprintable() else repr(ch)[1:-1]) for ch in tokenizer.chars]
     return labels + ["\ufffd"] * (tokenizer.vocab_size - len(labels))
 
 

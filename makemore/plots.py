@@ -355,7 +355,7 @@ def activation_histograms(figures, threshold, path, title):
 
 def next_char_table(probs, labels, path, title):
     """A bigram's table, as in the lectures' part 1: row = a character, column = the next one, colour
-    its probability; with few characters each cell also gives it in percent."""
+    its probability; with few characters each cell also gives it in percent. labels[0]: the boundary's."""
     n = len(labels)
     size = 2.5 + 0.32 * n
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
@@ -370,8 +370,8 @@ def next_char_table(probs, labels, path, title):
                             color="white" if p > 0.5 * top else "black")
     ax.set_xticks(range(n), labels, fontsize=7)
     ax.set_yticks(range(n), labels, fontsize=7)
-    ax.set_xlabel("next character ('.': the item ends)")
-    ax.set_ylabel("character ('.': the item starts)")
+    ax.set_xlabel(f"next character ('{labels[0]}': the item ends)")
+    ax.set_ylabel(f"character ('{labels[0]}': the item starts)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="probability of the next character")
     return _save(fig, path)

@@ -113,3 +113,11 @@ def test_inspect_bad_input(words_file, tmp_path):
     assert run("train", "--data", data, "--out-dir", tmp_path, "--name", "mlp", *tiny_args(max_steps=10)).exit_code == 0
     data.unlink()  # the activations are measured on the val split
     assert_user_error(run("inspect", "--run", tmp_path / "mlp"), "cannot read the val split", "put the data back")
+
+
+def test_char_labels_tell_the_boundary_from_a_full_stop():
+    from makemore.tokenizer import CharTokenizer
+
+    assert inspection.char_labels(CharTokenizer.from_text(["ab c"])) == [".", "\u2423", "a", "b", "c"]
+    prose = inspection.char_labels(CharTokenizer.from_text(["Stop.\n"], unk=True))
+    assert prose == ["<.>", "\\n", ".", "S", "o", "p", "t", "\ufffd"]  # the boundary, then the data's own '.'

@@ -108,7 +108,7 @@ def inspect_run(run, model, at, val_batch):
     if run.model_name == "bigram":
         path = next_char_table(bigram_table(model).tolist(), labels, run.path / "bigram.png",
                                f"{run.path.name}: the bigram's next-character probabilities ({at})")
-        yield f"bigram: {path} (the {len(labels)} x {len(labels)} table of next-character probabilities)"
+        yield f"bigram: {path} (the {len(labels):,} x {len(labels):,} table of next-character probabilities)"
         return
     table = character_embeddings(model)
     coords, shares = embedding_map(table)

@@ -1,6 +1,7 @@
 """matplotlib figures, written as PNG files (the Agg backend: no display needed)."""
 import itertools
 import math
+import warnings
 
 import matplotlib
 
@@ -207,8 +208,12 @@ def _save_loss_axes(fig, ax, ylim, measure, xlabel, title, path):
 
 
 def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():
+        # a character the font lacks (CJK, in DejaVu Sans) is drawn as a box; matplotlib would also warn
+        # once per such character, thousands of lines for a large vocabulary
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -355,11 +360,12 @@ def activation_histograms(figures, threshold, path, title):
 
 def next_char_table(probs, labels, path, title):
     """A bigram's table, as in the lectures' part 1: row = a character, column = the next one, colour
-    its probability; with few characters each cell also gives it in percent. labels[0]: the boundary's."""
+    its probability; with few characters each cell also gives it in percent, and with many the axes
+    count ids rather than name characters. labels[0]: the boundary's."""
     n = len(labels)
-    size = 2.5 + 0.32 * n
+    size = 2.5 + 0.32 * min(n, 40)  # no larger: a vocabulary of thousands would make a figure of gigapixels
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    image = ax.imshow(probs, cmap="Blues", vmin=0)
+    image = ax.imshow(probs, cmap="Blues", vmin=0, interpolation="nearest")
     if n <= 32:
         top = max(map(max, probs))
         for i in range(n):
@@ -368,10 +374,14 @@ def next_char_table(probs, labels, path, title):
                 if p >= 0.005:
                     ax.text(j, i, f"{100 * p:.0f}", ha="center", va="center", fontsize=6,
                             color="white" if p > 0.5 * top else "black")
-    ax.set_xticks(range(n), labels, fontsize=7)
-    ax.set_yticks(range(n), labels, fontsize=7)
-    ax.set_xlabel(f"next character ('{labels[0]}': the item ends)")
-    ax.set_ylabel(f"character ('{labels[0]}': the item starts)")
+    if n <= 64:  # beyond that the characters' names overlap: the axes count ids
+        ax.set_xticks(range(n), labels, fontsize=7)
+        ax.set_yticks(range(n), labels, fontsize=7)
+        ax.set_xlabel(f"next character ('{labels[0]}': the item ends)")
+        ax.set_ylabel(f"character ('{labels[0]}': the item starts)")
+    else:
+        ax.set_xlabel(f"next character, by id (0: the item ends; {n:,} in all)")
+        ax.set_ylabel("character, by id (0: the item starts)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="probability of the next character")
     return _save(fig, path)

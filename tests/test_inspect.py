@@ -121,3 +121,22 @@ def test_char_labels_tell_the_boundary_from_a_full_stop():
     assert inspection.char_labels(CharTokenizer.from_text(["ab c"])) == [".", "\u2423", "a", "b", "c"]
     prose = inspection.char_labels(CharTokenizer.from_text(["Stop.\n"], unk=True))
     assert prose == ["<.>", "\\n", ".", "S", "o", "p", "t", "\ufffd"]  # the boundary, then the data's own '.'
+
+
+def test_a_large_vocabulary_of_characters_the_font_lacks_draws_quietly_and_small(tmp_path):
+    import random
+    import struct
+    import warnings
+
+    rng = random.Random(0)
+    chars = [chr(0x4E00 + i) for i in range(300)]  # CJK ideographs: DejaVu Sans has none of them
+    data = tmp_path / "cjk.txt"
+    data.write_text("\n".join("".join(rng.choices(chars, k=3)) for _ in range(3000)) + "\n", encoding="utf-8")
+    assert run("train", "--model", "bigram", "--data", data, "--out-dir", tmp_path, "--name", "bigram").exit_code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning per missing glyph would fail here
+        result = run("inspect", "--run", tmp_path / "bigram")
+    assert result.exit_code == 0, result.output
+    assert "the 301 x 301 table" in result.stdout
+    width, height = struct.unpack(">II", (tmp_path / "bigram" / "bigram.png").read_bytes()[16:24])
+    assert width <= 2000 and height <= 2000  # 301 characters at the size of 27 each would be 11,000 pixels

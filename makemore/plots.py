@@ -9,6 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 
+from makemore.errors import MakemoreError
+
 
 def loss_bars(rows, path, title):
     """Grouped bars of train / val / test loss per model, parameters under each name."""
@@ -29,9 +31,7 @@ def loss_bars(rows, path, title):
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axes: never over a bar
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -207,14 +207,21 @@ def _save_loss_axes(fig, ax, ylim, measure, xlabel, title, path):
     return _save(fig, path)
 
 
-def _save(fig, path):
-    with warnings.catch_warnings():
-        # a character the font lacks (CJK, in DejaVu Sans) is drawn as a box; matplotlib would also warn
-        # once per such character, thousands of lines for a large vocabulary
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _save(fig, path, dpi=110, rect=None):
+    """Lay out a figure (within rect, a share of the figure: (left, bottom, right, top)), write it to path
+    and close it; a file that cannot be written is a one-line error."""
+    try:
+        with warnings.catch_warnings():
+            # a character the font lacks (CJK, in DejaVu Sans) is drawn as a box; matplotlib would also warn
+            # once per such character, thousands of lines for a large vocabulary
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            fig.tight_layout(rect=rect)
+            fig.savefig(path, dpi=dpi)
+    except OSError as e:
+        raise MakemoreError(f"could not write {path} ({e.strerror or e}); free disk space or fix the permissions "
+                            "there, and run the command again") from None
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -242,9 +249,7 @@ def confusion_matrix(confusion, labels, path, title):
     ax.set_ylabel("true label (items)")
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label's items")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120)
 
 
 def transfer_curves(summary, path, title, majority=None):
@@ -275,9 +280,7 @@ def transfer_curves(summary, path, title, majority=None):
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)  # below both panels: never over a curve
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, dpi=120, rect=(0, 0.06, 1, 1))
 
 
 # ----------------------------------------------------------------------------------------------

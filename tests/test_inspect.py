@@ -140,3 +140,14 @@ def test_a_large_vocabulary_of_characters_the_font_lacks_draws_quietly_and_small
     assert "the 301 x 301 table" in result.stdout
     width, height = struct.unpack(">II", (tmp_path / "bigram" / "bigram.png").read_bytes()[16:24])
     assert width <= 2000 and height <= 2000  # 301 characters at the size of 27 each would be 11,000 pixels
+
+
+def test_a_figure_that_cannot_be_written_is_a_one_line_error(trained_run, tmp_path):
+    from conftest import snapshot
+
+    copy = tmp_path / "tiny"
+    shutil.copytree(trained_run, copy)
+    (copy / "embeddings.png").mkdir()  # in the way of the figure, as a full disk or a read-only folder would be
+    before = snapshot(copy)
+    assert_user_error(run("inspect", "--run", copy), "could not write", "embeddings.png", "Is a directory")
+    assert snapshot(copy) == before

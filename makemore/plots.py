@@ -271,6 +271,7 @@ def transfer_curves(summary, path, title, majority=None):
         if majority and metric == "test_accuracy":
             ax.axhline(majority[1], color="gray", linestyle="--", linewidth=1,
                        label=f"always {majority[0]} ({majority[1]:.3f})")
+        ax.margins(y=0.12)  # room inside the axes for the labels above and below the points
         ax.set_xscale("log")
         ax.set_xticks(xs, [f"{x:,}" for x in xs])
         ax.minorticks_off()

@@ -2,8 +2,9 @@
 
 - Embeddings (part 2): each character's embedding vector as a point. A 2-dimensional embedding (the
   lecture's) is drawn as it is. A wider one is drawn by its direction: each vector scaled to unit
-  length (what the next layer reads alike, by cosine), then projected on the two directions along
-  which those spread most (principal components), each with its share of the spread. The lengths
+  length, so that the map compares directions (cosine similarity) rather than lengths, then projected
+  on the two directions along which those spread most (principal components), each with its share of
+  the spread. The lengths
   would otherwise fill the map: rare characters' embeddings grow longest (in the default MLP on
   names, q's is 6.6 long, a's 2.2), and the common ones crowd in the middle. Characters the model
   treats alike land close together: in names, the vowels.

@@ -4,10 +4,9 @@
   lecture's) is drawn as it is. A wider one is drawn by its direction: each vector scaled to unit
   length, so that the map compares directions (cosine similarity) rather than lengths, then projected
   on the two directions along which those spread most (principal components), each with its share of
-  the spread. The lengths
-  would otherwise fill the map: rare characters' embeddings grow longest (in the default MLP on
-  names, q's is 6.6 long, a's 2.2), and the common ones crowd in the middle. Characters the model
-  treats alike land close together: in names, the vowels.
+  the spread. The lengths would otherwise fill the map: rare characters' embeddings grow longest (in
+  the default MLP on names, q's is 6.6 long, a's 2.2), and the common ones crowd in the middle.
+  Characters the model treats alike land close together: in names, the vowels.
 - Activations (part 3): what each tanh layer outputs on a batch of the val split, and how much of it
   is saturated: where |tanh| > 0.97 its gradient, 1 - tanh^2, is under 0.06, so almost nothing flows
   back. A unit saturated at every position read is dead: it cannot learn any more.

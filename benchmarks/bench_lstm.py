@@ -19,13 +19,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.checkpoint import Run
-from makemore.data import DataConfig, StreamBatches, load_corpus, make_batches
+from makemore.config import DataConfig, TrainConfig
+from makemore.data import StreamBatches, load_corpus, make_batches
 from makemore.device import pick_device
 from makemore.models import build_model, model_config
+from makemore.runs import Run
 from makemore.sampling import generate
 from makemore.tokenizer import CharTokenizer
-from makemore.trainer import TrainConfig, Trainer
+from makemore.trainer import Trainer
 
 
 def sync(device):
@@ -91,7 +92,7 @@ def our_training(corpus, tokenizer, cfg, device, steps, batch_size, seq_len, tmp
         "val": StreamBatches(corpus.val[:2000], tokenizer, device, seq_len),  # the end-of-run validation, kept short
     }
     run = Run.create(Path(tmp) / "lstm", "lstm", cfg, DataConfig(seq_len=seq_len), train_cfg, tokenizer)
-    trainer = Trainer(model, batches, train_cfg, run, device, log=lambda _: None)
+    trainer = Trainer(model, batches, train_cfg, run.path, device, log=lambda _: None)
     trainer.train()
     return trainer.chars / trainer.seconds, model
 

@@ -19,12 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from makemore.checkpoint import Run
-from makemore.data import DataConfig, load_corpus, make_batches
+from makemore.config import DataConfig, TrainConfig
+from makemore.data import load_corpus, make_batches
 from makemore.device import autocast, pick_device
 from makemore.models import build_model, model_config
+from makemore.runs import Run
 from makemore.tokenizer import CharTokenizer
-from makemore.trainer import TrainConfig, Trainer
+from makemore.trainer import Trainer
 
 
 def reference_throughput(items, tokenizer, cfg, device, steps, batch_windows):
@@ -36,11 +37,11 @@ def reference_throughput(items, tokenizer, cfg, device, steps, batch_windows):
             xs.append(context)
             ys.append(ch)
             context = context[1:] + [ch]
-    loader = DataLoader(TensorDataset(torch.tensor(xs), torch.tensor(ys)), batch_size=batch_windows, shuffle=True, drop_last=True)
-    model = nn.Sequential(
-        nn.Embedding(tokenizer.vocab_size, cfg.n_embd), nn.Flatten(),
-        nn.Linear(cfg.block_size * cfg.n_embd, cfg.n_hidden), nn.Tanh(), nn.Linear(cfg.n_hidden, tokenizer.vocab_size),
-    ).to(device)
+    loader = DataLoader(TensorDataset(torch.tensor(xs), torch.tensor(ys)), batch_size=batch_windows, shuffle=True,
+                        drop_last=True)
+    model = nn.Sequential(nn.Embedding(tokenizer.vocab_size, cfg.n_embd), nn.Flatten(),
+                          nn.Linear(cfg.block_size * cfg.n_embd, cfg.n_hidden), nn.Tanh(),
+                          nn.Linear(cfg.n_hidden, tokenizer.vocab_size)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
 
     def loop(n):
@@ -70,10 +71,11 @@ def trainer_throughput(corpus, tokenizer, cfg, device, steps, batch_items, tmp):
     def run(n, name):
         torch.manual_seed(0)
         model = build_model("mlp", cfg).to(device)
-        train_cfg = TrainConfig(max_steps=n, batch_size=batch_items, eval_interval=10**9, log_interval=n, device=str(device))
+        train_cfg = TrainConfig(max_steps=n, batch_size=batch_items, eval_interval=10**9, log_interval=n,
+                                device=str(device))
         batches = make_batches(corpus, tokenizer, device, context_size=model.context_size)
         run_ = Run.create(Path(tmp) / name, "mlp", cfg, DataConfig(), train_cfg, tokenizer)
-        trainer = Trainer(model, batches, train_cfg, run_, device, log=lambda _: None)
+        trainer = Trainer(model, batches, train_cfg, run_.path, device, log=lambda _: None)
         trainer.train()
         return trainer.chars / trainer.seconds
 
@@ -86,7 +88,9 @@ def main():
     parser.add_argument("--data", default="names", help="line corpus (default: the shipped names)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--batch-items", type=int, default=64, help="our batch: items (about 7.5 characters each on names)")
+    parser.add_argument(
+        "--batch-items", type=int, default=64, help="our batch: items (about 7.5 characters each on names)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
@@ -100,8 +104,14 @@ def main():
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, mlp {cfg}")
     print(f"{args.steps} steps a side; ours {args.batch_items} items/step, reference {batch_windows} windows/step")
     with tempfile.TemporaryDirectory() as tmp:
-        ours = max(trainer_throughput(corpus, tokenizer, cfg, device, args.steps, args.batch_items, tmp) for _ in range(args.repeats))
-        ref = max(reference_throughput(corpus.train, tokenizer, cfg, device, args.steps, batch_windows) for _ in range(args.repeats))
+        ours = max(
+            trainer_throughput(corpus, tokenizer, cfg, device, args.steps, args.batch_items, tmp)
+            for _ in range(args.repeats)
+        )
+        ref = max(
+            reference_throughput(corpus.train, tokenizer, cfg, device, args.steps, batch_windows)
+            for _ in range(args.repeats)
+        )
     print(f"reference loop (DataLoader + copy): {ref:12,.0f} chars/s")
     print(f"makemore trainer:                   {ours:12,.0f} chars/s")
     print(f"ratio ours / reference:             {ours / ref:12.2f}x")

@@ -25,10 +25,13 @@ from pathlib import Path
 
 import torch
 
-from makemore import data
-from makemore.data import IGNORE, DataConfig, load_corpus, make_batches, read_text_file, split_sizes
+from makemore.config import DataConfig
+from makemore.data import load_corpus, make_batches
+from makemore.data import sources as data
+from makemore.data.corpus import split_sizes
+from makemore.data.sources import read_text_file
 from makemore.device import pick_device
-from makemore.tokenizer import BOUNDARY, CharTokenizer
+from makemore.tokenizer import BOUNDARY, IGNORE, CharTokenizer
 
 WAYS = ["reference", "in memory", "mapped, first", "mapped"]
 
@@ -114,8 +117,9 @@ def main():
                            env=env, capture_output=True, check=True)
         else:
             path = path / "train.txt"
-        print(f"device {device}, torch {torch.__version__}; {size / 1e6:,.1f} MB of prose ({args.data} repeated"
-              f"{', a Hugging Face dataset of its lines' if args.hf else ''}); batches of {args.batch_size} x {args.seq_len}")
+        print(f"device {device}, torch {torch.__version__}; {size / 1e6:,.1f} MB of prose ({args.data} "
+              f"repeated{', a Hugging Face dataset of its lines' if args.hf else ''}); batches of {args.batch_size} x "
+              f"{args.seq_len}")
         figures = {}
         for way in WAYS:
             child = [sys.executable, __file__, "--one", way, "--file", str(path), "--device", str(device),

@@ -23,13 +23,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
-from makemore.checkpoint import Run
-from makemore.config import option_name
-from makemore.data import IGNORE, DataConfig, LineBatches, load_corpus
+from makemore.config import DataConfig, TrainConfig, option_name
+from makemore.data import LineBatches, load_corpus
 from makemore.device import pick_device
 from makemore.models import build_model, model_config
-from makemore.tokenizer import CharTokenizer
-from makemore.trainer import TrainConfig, Trainer
+from makemore.runs import Run
+from makemore.tokenizer import IGNORE, CharTokenizer
+from makemore.trainer import Trainer
 
 
 def sync(device):
@@ -104,7 +104,7 @@ def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp, **tr
     }
     name = "-".join(f"{k}{v}" for k, v in train.items()) or "plain"
     run = Run.create(Path(tmp) / name, "transformer", cfg, DataConfig(), train_cfg, tokenizer)
-    trainer = Trainer(model, batches, train_cfg, run, device, log=lambda _: None)
+    trainer = Trainer(model, batches, train_cfg, run.path, device, log=lambda _: None)
     trainer.train()  # seconds count training only; the first steps include warm-up, as in a real run
     return 1000 * trainer.seconds / steps, batches["train"]
 

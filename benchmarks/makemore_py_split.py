@@ -26,12 +26,14 @@ from pathlib import Path
 
 import torch
 
-from makemore.checkpoint import Run
-from makemore.data import DataConfig, LineBatches
+from makemore.config import DataConfig, TrainConfig
+from makemore.data import LineBatches
 from makemore.device import pick_device
+from makemore.evaluate import evaluate
 from makemore.models import MODELS, model_config
+from makemore.runs import Run
 from makemore.tokenizer import CharTokenizer
-from makemore.trainer import TrainConfig, Trainer, evaluate
+from makemore.trainer import Trainer
 
 TRAIN_OPTIONS = ("max_steps", "batch_size", "lr", "weight_decay", "warmup_steps", "min_lr_frac", "patience")
 
@@ -68,7 +70,8 @@ def main():
     device = pick_device(args.device)
     tokenizer = CharTokenizer.from_text(train + test)
     given = {name: getattr(args, name) for name in (*TRAIN_OPTIONS, "dropout") if getattr(args, name) is not None}
-    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size, **{k: v for k, v in given.items() if k == "dropout"})
+    cfg = model_config(args.model, vocab_size=tokenizer.vocab_size,
+                       **{k: v for k, v in given.items() if k == "dropout"})
     overrides = {"device": str(device)} | {k: v for k, v in given.items() if k in TRAIN_OPTIONS}
     train_cfg = TrainConfig(**{**MODELS[args.model].train_defaults(cfg), **overrides})
     run = Run.create(Path(args.out_dir) / args.model, args.model, cfg, DataConfig(data=args.data), train_cfg, tokenizer)
@@ -76,7 +79,7 @@ def main():
     model = run.build_model().to(device)
     batches = {name: LineBatches(items, tokenizer, device) for name, items in (("train", train), ("val", test))}
     model.prepare(batches["train"])
-    trainer = Trainer(model, batches, train_cfg, run, device)
+    trainer = Trainer(model, batches, train_cfg, run.path, device)
     trainer.train()
 
     best, _ = run.load_model("best", device)

@@ -10,17 +10,24 @@ from pathlib import Path
 
 import click
 
-from makemore.config import option_name
-from makemore.data import DataConfig
+from makemore.checkpoint import make_dir, write_csv
+from makemore.compare import compare as run_compare
+from makemore.config import DataConfig, TrainConfig, option_name
+from makemore.data import title
 from makemore.errors import MakemoreError
-from makemore.models import LANGUAGE_MODELS, MODELS, model_config
-from makemore.trainer import TrainConfig
+from makemore.inspection import ACTIVATION_BATCH, inspect_run
+from makemore.listing import find_runs, run_row, sweep_states, table
+from makemore.lrfind import COLUMNS, FALL, suggest
+from makemore.lrfind import lr_find as range_test
+from makemore.models import FINETUNED, LANGUAGE_MODELS, MODELS, model_config
+from makemore.models.classifier import ClassifierConfig
+from makemore.predict import classify_items, evaluate_runs, sample_runs, scored_batches
+from makemore.runs import Run, default_run_name, run_training
+from makemore.sweep import Sweep, SweepConfig, new_sweep_config, run_workers, write_report
+from makemore.transfer import transfer as run_transfer
 
 PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
-
-
-class UserError(click.ClickException):
-    exit_code = 2
+INTERRUPTED = "interrupted"  # what a command returns when a signal stopped it: the process exits 130
 
 
 class SectionOption(click.Option):
@@ -40,14 +47,14 @@ class Command(click.Command):
             record = param.get_help_record(ctx)
             if record:
                 sections.setdefault(getattr(param, "section", "Options"), []).append(record)
-        for title, records in sections.items():
-            with formatter.section(title):
+        for heading, records in sections.items():
+            with formatter.section(heading):
                 formatter.write_dl(records)
 
 
 class Group(click.Group):
-    """Prints every user error (ours and click's own) as one line on stderr and exits with status 2;
-    its commands list their options by heading (Command)."""
+    """Prints every user error (ours and click's own) as one line on stderr and exits with status 2, and
+    exits 130 when a command returns INTERRUPTED; its commands list their options by heading (Command)."""
 
     command_class = Command
 
@@ -68,7 +75,7 @@ class Group(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
         if standalone_mode:
-            sys.exit(rv if isinstance(rv, int) else 0)
+            sys.exit(130 if rv == INTERRUPTED else rv if isinstance(rv, int) else 0)
         return rv
 
 
@@ -159,7 +166,8 @@ Examples:
 @click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
-@click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random state)")
+@click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random "
+                                             "state)")
 @field_options(model_fields(), "Model options", with_defaults=False)
 @field_options(dataclasses.fields(DataConfig), "Data options")
 @field_options(train_fields(), "Training options", with_defaults=False)
@@ -167,37 +175,26 @@ Examples:
 def train(ctx, model, name, out_dir, resume, **options):
     """Train a language model (or, with --model classifier, a classifier from scratch); the run
     directory gets checkpoints, TensorBoard logs, metrics and samples."""
-    from makemore.trainer import run_training
-
     if resume:
         if not name:
-            raise UserError("--resume needs --name of the run to continue, e.g. --name mlp-names")
+            raise MakemoreError("--resume needs --name of the run to continue, e.g. --name mlp-names")
         model_options = {f.name for f in model_fields()}
         ignored = ["model"] if ctx.get_parameter_source("model") == click.core.ParameterSource.COMMANDLINE else []
         ignored += [k for k, v in options.items() if k in model_options and v is not None]
         ignored += list(picked(ctx, DataConfig, options))
         if ignored:
-            raise UserError(f"--resume keeps the run's model and data; drop {', '.join(option_name(k) for k in ignored)}")
+            raise MakemoreError("--resume keeps the run's model and data; drop "
+                                f"{', '.join(option_name(k) for k in ignored)}")
         if not (out_dir / name / "config.json").exists():
-            raise UserError(f"there is no run {out_dir / name} to resume; check --name and --out-dir, or train it without --resume")
+            raise MakemoreError(f"there is no run {out_dir / name} to resume; check --name and --out-dir, or train it "
+                                "without --resume")
         reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
-    else:
-        run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
-        model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
-        reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options), picked(ctx, TrainConfig, options))
-    if reason == "interrupted":
-        sys.exit(130)
-
-
-def default_run_name(out_dir, model, data, suffix=""):
-    """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
-    stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
-    base = f"{model}-{stem}"
-    name, k = base, 1
-    while (out_dir / f"{name}{suffix}").exists():
-        k += 1
-        name = f"{base}-{k}"
-    return name
+        return reason
+    run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
+    model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
+    reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options),
+                             picked(ctx, TrainConfig, options))
+    return reason
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,38 +215,41 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 
 @cli.command(name="lr-find", epilog=LR_FIND_EXAMPLES,
              short_help="find a learning rate for train or finetune (a range test)")
-@click.option("--model", type=click.Choice(list(MODELS)), help="model family, as for train  [default: mlp; classifier with --from]")
+@click.option("--model", type=click.Choice(list(MODELS)), help="model family, as for train  [default: mlp; classifier "
+                                                               "with --from]")
 @click.option("--from", "lm_run", type=click.Path(path_type=Path),
               help="a language-model run: find the rate for a classifier finetuned from it (makemore finetune --from)")
 @click.option("--backward", "backward_run", type=click.Path(path_type=Path),
-              help="with --from: a language model that reads right to left, the classifier's second body (finetune --backward)")
+              help="with --from: a language model that reads right to left, the classifier's second body (finetune "
+                   "--backward)")
 @click.option("--start", type=float, default=1e-5, show_default=True, help="the first learning rate")
-@click.option("--end", type=float, default=1.0, show_default=True, help="the last learning rate, unless the loss diverges first")
+@click.option("--end", type=float, default=1.0, show_default=True,
+              help="the last learning rate, unless the loss diverges first")
 @click.option("--steps", type=int, default=250, show_default=True, help="training steps from --start to --end")
-@click.option("--name", help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if taken]")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lr-find"), show_default=True,
-              help="folder for the curves")
+@click.option("--name", help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if "
+                             "taken]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lr-find"),
+              show_default=True, help="folder for the curves")
 @field_options(model_fields(), "Model options", with_defaults=False)
 @field_options(dataclasses.fields(DataConfig), "Data options")
 @field_options([f for f in train_fields() if f.name not in LR_FIND_FIXES], "Training options", with_defaults=False)
-@field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], "Training options", with_defaults=False, hidden=True)
+@field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], "Training options", with_defaults=False,
+               hidden=True)
 @click.pass_context
 def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, **options):
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
     against the rate, and suggest --lr for `makemore train` (with --from: `makemore finetune`) with the
     same options (Smith 2017)."""
-    from makemore.checkpoint import make_dir, write_csv
-    from makemore.lrfind import COLUMNS, FALL, suggest
-    from makemore.lrfind import lr_find as range_test
-    from makemore.plots import lr_curve
+    from makemore.plots import lr_curve  # matplotlib is slow to import
 
     fixed = [option_name(k) for k in LR_FIND_FIXES if options[k] is not None]
     if fixed:
-        raise UserError(f"lr-find sets the schedule itself (the rate grows from --start to --end in --steps, "
+        raise MakemoreError(f"lr-find sets the schedule itself (the rate grows from --start to --end in --steps, "
                         f"without validation); drop {', '.join(sorted(fixed))}")
-    if lm_run and model not in (None, "classifier"):
-        raise UserError(f"--from finetunes a classifier, so the range test cannot train a {model}; drop --model {model}")
-    model = model or ("classifier" if lm_run else "mlp")
+    if lm_run and model not in (None, FINETUNED):
+        raise MakemoreError(f"--from finetunes a classifier, so the range test cannot train a {model}; drop --model "
+                            f"{model}")
+    model = model or (FINETUNED if lm_run else "mlp")
     stem = name or default_run_name(out_dir, model, options["data"], suffix=".png")
     model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
     data_config = subset(DataConfig, options)
@@ -259,7 +259,8 @@ def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, 
     make_dir(out_dir)
     write_csv(out_dir / f"{stem}.csv", COLUMNS, rows)
     what = f"classifier finetuned from {lm_run}" if lm_run else model
-    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {what} on {data_config.title}, {len(rows)} steps")
+    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {what} on {title(data_config)}, {len(rows)} "
+                                                               "steps")
     ended = {"end": f"reached --end {end:g}", "diverged": f"diverged at lr {rows[-1]['lr']:.2g}",
              "interrupted": f"interrupted at lr {rows[-1]['lr']:.2g}"}[reason]
     click.echo(f"lr-find {ended} after {len(rows)} steps; the smoothed loss is lowest, {lowest['smoothed']:.4f}, "
@@ -276,11 +277,11 @@ def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, 
             command += ["--backward", shlex.quote(str(backward_run))] if backward_run else []
         else:
             command = ["train", "--model", model]
-        click.echo(f"suggested --lr {suggested:.2g}, where the smoothed loss has made {FALL:.0%} of its fall; train with:")
+        click.echo(f"suggested --lr {suggested:.2g}, where the smoothed loss has made {FALL:.0%} of its fall; train "
+                   "with:")
         click.echo(f"  makemore {' '.join(command + given + [f'--lr {suggested:.2g}'])}")
     click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
-    if reason == "interrupted":
-        sys.exit(130)
+    return reason
 
 
 # ----------------------------------------------------------------------------------------------
@@ -299,72 +300,35 @@ Examples:
 @cli.command(epilog=SAMPLE_EXAMPLES,
              short_help="generate samples from a trained run (or several)")
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
-              help="run directory, e.g. runs/mlp-names; several (--run A --run B: language models of the same characters) "
-                   "sample as one, from the mean of their probabilities")
+              help="run directory, e.g. runs/mlp-names; several (--run A --run B: language models of the same "
+                   "characters) sample as one, from the mean of their probabilities")
 @click.option("-n", "--num", "n", type=int, default=20, show_default=True, help="number of samples")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="below 1: safer picks; above 1: wilder; 0: always the likeliest character")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="below 1: safer picks; above 1: wilder; 0: always the likeliest character")
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
-@click.option("--prefix", "--prompt", default="", help="every sample starts with this text (ends, from a model trained with --reverse)")
+@click.option("--prefix", "--prompt", default="", help="every sample starts with this text (ends, from a model "
+                                                       "trained with --reverse)")
 @click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
-@click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  [default: 64 for lines, 500 for prose]")
+@click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  "
+                                                        "[default: 64 for lines, 500 for prose]")
 @click.option("--fit-weights", is_flag=True,
               help="several runs: weigh them by the mixture weights that score their val split best (EM), as eval does")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights, checkpoint, device):
     """Generate samples from a trained run (or from several, their probabilities averaged), and say how
     many are new."""
-    from makemore.classify import open_runs
-    from makemore.device import pick_device
-    from makemore.sampling import Mixture, generate
+    samples, prose, notes = sample_runs(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights,
+                                        checkpoint, device, log=err)
+    click.echo(("\n---\n" if prose else "\n").join(samples))  # prose samples hold newlines of their own
+    for note in notes:
+        err(note)
 
-    runs = open_runs(run_dirs)
-    run = runs[0]
-    if run.model_name == "classifier":
-        raise UserError(f"{run.path} is a classifier; it labels items rather than making them: use `makemore classify --run {run.path} ITEM...`")
-    check_fit_weights(fit_weights, runs)
-    kind = {"labeled": "lines"}.get(run.data_config.kind, run.data_config.kind)  # a language model of labeled items makes items
-    if unique and kind != "lines":
-        raise UserError(f"--unique is for line corpora, where a sample can repeat a training item; {run.path} was trained on "
-                        f"{kind} text: drop --unique")
-    if unique and temperature == 0:
-        raise UserError("--unique draws again until samples are new, and at --temperature 0 every draw is the same: "
-                        "pass a --temperature above 0, or drop --unique")
-    device = pick_device(device)
-    models = [r.load_model(checkpoint, device) for r in runs]
-    weights = fitted_weights(runs, models, device, err=True) if fit_weights else None
-    model = models[0][0] if len(runs) == 1 else Mixture([m for m, _ in models], weights)
-    options = {"prefix": prefix, "max_len": max_len, "temperature": temperature, "top_k": top_k,
-               "reverse": run.data_config.reverse}
-    samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
-    if kind != "lines":
-        click.echo("\n---\n".join(samples))  # prose samples hold newlines of their own
-        return
-    try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
-        seen = set().union(*(r.load_corpus(log=lambda _: None).train for r in runs))
-    except MakemoreError as e:
-        reason = e.problem
-        if unique:
-            raise UserError(f"--unique needs the run's training data, which cannot be read here ({reason}); "
-                            "put the data back where the run read it, as it was, or drop --unique") from None
-        click.echo("\n".join(samples))
-        click.echo(f"novel: not counted, the training data cannot be read here ({reason})", err=True)
-        return
-    drawn = list(samples)
-    if unique:
-        for round_ in range(1, 50):
-            found = list(dict.fromkeys(s for s in drawn if s not in seen))
-            if len(found) >= n:
-                break
-            drawn += generate(model, run.tokenizer, n, kind, seed=None if seed is None else seed + round_, **options)
-        samples = found[:n]
-        if len(samples) < n:
-            click.echo(f"only {len(samples)} novel samples found; try a higher --temperature", err=True)
-    click.echo("\n".join(samples))
-    novel = sum(s not in seen for s in drawn)
-    split = "training split" if len(runs) == 1 else "runs' training splits"
-    click.echo(f"novel: {novel} of {len(drawn)} samples drawn ({novel / len(drawn):.0%}) are not in the {split}", err=True)
+
+def err(message):
+    click.echo(message, err=True)
 
 
 EVAL_EXAMPLES = """
@@ -382,10 +346,12 @@ Examples:
 @cli.command(name="eval", epilog=EVAL_EXAMPLES,
              short_help="score a run on a split of its data, or on a file")
 @click.option("--run", "run_dirs", type=click.Path(path_type=Path), required=True, multiple=True,
-              help="run directory, e.g. runs/mlp-names; several runs (--run A --run B: classifiers, or language models of the "
-                   "same data) are scored as one, their probabilities averaged")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True, help="which split")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+              help="run directory, e.g. runs/mlp-names; several runs (--run A --run B: classifiers, or language "
+                   "models of the same data) are scored as one, their probabilities averaged")
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
+              help="which split")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which weights")
 @click.option("--data", help="score all of this file (or folder, or hf:<dataset>) instead of a split, read as the run "
                              "reads its data (lines, prose or labeled)")
 @click.option("--encoding", help="text encoding of --data  [default: the run's]")
@@ -399,170 +365,11 @@ Examples:
 def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fit_weights, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
-    import math
-
-    import torch
-
-    from makemore.classify import any_label_accuracy, average, open_runs, scores_of
-    from makemore.device import pick_device
-    from makemore.trainer import evaluate
-
     if data is None and encoding is not None:
-        raise UserError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
+        raise MakemoreError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
-        raise UserError("--data scores a file of yours and --split a split of the run's data; pass one of them")
-    runs = open_runs(run_dirs)
-    check_fit_weights(fit_weights, runs)
-    if fit_weights and data is None and split == "val":
-        raise UserError("--fit-weights fits the weights on the val split, so scoring it there says nothing new; "
-                        "pass --split test (or --data FILE)")
-    if items_out is not None and runs[0].data_config.kind == "stream":
-        raise UserError(f"--items writes a row per item, and {runs[0].path} reads prose, which has no items; drop --items")
-    if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
-        raise UserError(f"cannot write --items {items_out}: the folder {items_out.parent} does not exist; make it, "
-                        "or pass a file in a folder that does")
-    encodings = {run.data_config.encoding for run in runs}
-    if data is not None and encoding is None and len(encodings) > 1:
-        raise UserError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "
-                        f"{data} one way for all of them")
-    device = pick_device(device)
-    scored = data or split  # what is scored, as the figures name it
-    part_scored = split if data is None else "data"  # and as scored_batches reads it
-
-    def nats(loss):
-        return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
-
-    def figures(s):
-        return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
-
-    classify = runs[0].model_name == "classifier"
-    models = [run.load_model(checkpoint, device) for run in runs]
-    steps = f"{checkpoint}.pt at step {models[-1][1]['step']:,}"
-    if not classify and len(runs) == 1 and items_out is None and not fit_weights:  # summed as it goes, as in training
-        (model, _), run = models[0], runs[0]
-        batches, _ = scored_batches(run, model, device, part_scored, data, encoding)
-        loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
-        click.echo(f"{nats(loss)}, {batches.n_targets:,} characters, {steps}")
-        return
-
-    def show(run, ckpt, logp, targets):
-        figure = figures(scores_of(logp, targets)) if classify else nats(-logp.double().mean().item())
-        click.echo(f"{run.path}: {figure}, {checkpoint}.pt at step {ckpt['step']:,}")
-
-    weights, how = None, "the average"
-    if fit_weights:
-        weights = fitted_weights(runs, models, device)
-        how = "the weighted average"
-    members, targets, items = members_of(runs, models, device, part_scored, data, encoding, show if len(runs) > 1 else None)
-    logp = average(members, weights).double()
-    where = steps if len(runs) == 1 else f"{how} of {len(runs)} runs ({checkpoint}.pt)"
-    if not classify:
-        click.echo(f"{nats(-logp.mean().item())}, {len(targets):,} characters, {where}")
-        if items_out is not None:  # an item predicts its characters and its end
-            per_item = torch.split(logp, [len(item) + 1 for item in items])
-            write_items(items_out, ("item", "characters", "nats", "nats_per_char"),
-                        [(item, len(lp), f"{-lp.sum():.4f}", f"{-lp.mean():.4f}") for item, lp in zip(items, per_item)])
-        return
-    s = scores_of(logp, targets)
-    click.echo(f"{figures(s)}, {len(targets):,} items, {where}")
-    right, several, distinct = any_label_accuracy(items, logp.argmax(-1))
-    if several:
-        click.echo(f"items: {distinct:,} distinct, {several:,} with several labels; accuracy counting an item right "
-                   f"when it gets any of its labels: {right:.4f}")
-    labels = runs[0].model_config.labels
-    if items_out is not None:
-        p = logp.exp()
-        write_items(items_out, ("item", "label", "predicted", "p_predicted", "p_label"),
-                    [(item, labels[label], labels[k], f"{p[i, k]:.4f}", f"{p[i, label]:.4f}")
-                     for i, ((item, label), k) in enumerate(zip(items, p.argmax(-1).tolist()))])
-    width = max(len("label"), *map(len, labels))
-    click.echo(f"{'label':<{width}}  precision  recall     F1  items")
-    predicted = [sum(column) for column in zip(*s["confusion"])]
-    for i, label in enumerate(labels):
-        if s["support"][i] or predicted[i]:  # a label that is neither in the data nor predicted has no figures
-            click.echo(f"{label:<{width}}  {s['precision'][i]:9.3f}  {s['recall'][i]:6.3f}  {s['f1'][i]:5.3f}  {s['support'][i]:5,}")
-
-
-def scored_batches(run, model, device, part, data=None, encoding=None):
-    """The batches of a split of a run's data (part: its name), or of all of the file data (part "data"),
-    read with encoding or the run's own; and the split's items."""
-    from dataclasses import replace
-
-    from makemore.data import load_whole, make_batches
-
-    classify = model.task == "classify"
-    if part != "data":
-        try:
-            corpus, source = run.load_corpus(log=lambda _: None), None
-        except MakemoreError as e:  # its "pass --data" would score a file, not the split
-            raise UserError(f"cannot read the {part} split of {run.path} here ({e.problem}); put the data back "
-                            "where the run read it, as it was") from None
-    else:
-        cfg = replace(run.data_config, data=data, encoding=encoding or run.data_config.encoding)
-        corpus, source, part = load_whole(cfg, run.model_config.labels if classify else None), f"data {data}", "test"
-    batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, model.context_size, model.max_input,
-                           source, run.data_config.reverse)
-    if part not in batches:
-        raise UserError(f"the {part} split of this run is empty; pick another --split")
-    return batches[part], corpus.splits()[part]
-
-
-def members_of(runs, models, device, part, data=None, encoding=None, show=None):
-    """Each run's log-probabilities of a split (or of data; see scored_batches): of every target character
-    for a language model, of every label of every item for a classifier; and the targets and items, alike
-    for all runs. models: each run's (model, checkpoint); show(run, checkpoint, logp, targets), if given,
-    is called for each run as it is scored."""
-    import torch
-
-    from makemore.classify import log_probs
-    from makemore.trainer import target_log_probs
-
-    members, targets, items = [], None, None
-    for run, (model, ckpt) in zip(runs, models):
-        batches, mine_items = scored_batches(run, model, device, part, data, encoding)
-        classify = model.task == "classify"
-        read = log_probs if classify else target_log_probs
-        logp, mine = read(model, batches, run.train_config.eval_batch_size, run.train_config.precision,
-                          progress=f"{run.path} {part}")
-        if targets is not None and not (mine_items == items if classify else torch.equal(mine, targets)):
-            raise UserError(f"{run.path} and {runs[0].path} split their data differently (their {part} splits differ); "
-                            "average runs trained on the same data with the same --split-seed, --val-frac and --test-frac")
-        members.append(logp)
-        targets, items = mine, mine_items
-        if show is not None:
-            show(run, ckpt, logp, targets)
-    return members, targets, items
-
-
-def check_fit_weights(fit_weights, runs):
-    if fit_weights and len(runs) == 1:
-        raise UserError("--fit-weights weighs several runs against each other; pass two --run or more, or drop it")
-
-
-def fitted_weights(runs, models, device, err=False):
-    """--fit-weights: the mixture weights of several runs that score their val split best, printed (to
-    stderr if err)."""
-    from makemore.classify import mixture_weights
-
-    val, targets, _ = members_of(runs, models, device, "val")
-    classify = runs[0].model_name == "classifier"
-    weights = mixture_weights([logp.gather(1, targets[:, None])[:, 0] for logp in val] if classify else val)
-    click.echo("weights fitted on the val split: " + ", ".join(f"{run.path} {w:.3f}" for run, w in zip(runs, weights)), err=err)
-    return weights
-
-
-def write_items(path, header, rows):
-    """eval --items: a TSV file of one row per scored item, in the order of the split (or of --data)."""
-    import csv
-
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            out = csv.writer(f, delimiter="\t", lineterminator="\n")
-            out.writerow(header)
-            out.writerows(rows)
-    except OSError as e:
-        raise UserError(f"cannot write --items {path} ({e.strerror}); pass a file in a folder you can write to") from None
-    click.echo(f"items: {len(rows):,} rows written to {path}", err=True)
+        raise MakemoreError("--data scores a file of yours and --split a split of the run's data; pass one of them")
+    evaluate_runs(run_dirs, split, checkpoint, data, encoding, items_out, fit_weights, device, out=click.echo, log=err)
 
 
 COMPARE_EXAMPLES = """
@@ -577,28 +384,29 @@ Examples:
 @cli.command(epilog=COMPARE_EXAMPLES,
              short_help="train every model on one split: a table and a bar chart")
 @click.option("--data", default="names", show_default=True, help="corpus, as for train --data")
-@click.option("--models", default=",".join(LANGUAGE_MODELS), show_default=True, help="comma-separated language models to compare")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True,
-              help="one run per model lands here, with compare.csv, compare.md and compare.png")
-@click.option("--max-steps", type=int, default=None, help="the same step budget for every model that trains by steps  [default: each model's own]")
+@click.option("--models", default=",".join(LANGUAGE_MODELS), show_default=True,
+              help="comma-separated language models to compare")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"),
+              show_default=True, help="one run per model lands here, with compare.csv, compare.md and compare.png")
+@click.option("--max-steps", type=int, default=None, help="the same step budget for every model that trains by steps  "
+                                                          "[default: each model's own]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def compare(data, models, out_dir, max_steps, device):
     """Train every model with its defaults on one split and seed; write a table and a bar chart."""
-    from makemore.compare import compare as run_compare
-
     names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))  # each model once
     unknown = [m for m in names if m not in LANGUAGE_MODELS]
     if unknown or not names:
-        raise UserError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: {', '.join(LANGUAGE_MODELS)}")
+        raise MakemoreError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; pass --models from: "
+                            f"{', '.join(LANGUAGE_MODELS)}")
     overrides = {"device": device, **({"max_steps": max_steps} if max_steps is not None else {})}
     reason, _ = run_compare(names, out_dir, DataConfig(data=data), overrides)
-    show_results(reason, out_dir, "compare")
+    return show_results(reason, out_dir, "compare")
 
 
 def show_results(reason, out_dir, stem):
-    """An experiment's table (STEM.md) and where its CSV and plot are; exit 130 if it was interrupted."""
-    if reason == "interrupted":
-        sys.exit(130)
+    """An experiment's table (STEM.md) and where its CSV and plot are, unless it was interrupted."""
+    if reason == INTERRUPTED:
+        return reason
     click.echo((out_dir / f"{stem}.md").read_text(), nl=False)
     click.echo(f"wrote {out_dir / f'{stem}.csv'} and {out_dir / f'{stem}.png'}")
 
@@ -616,12 +424,11 @@ Examples:
              short_help="list the runs in a folder, with their figures")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"))
 @click.option("--sort", type=click.Choice(["name", "val", "recent"]), default="name", show_default=True,
-              help="order: by name; by data, then the best checkpoint's val figure, best first; or the latest trained first")
+              help="order: by name; by data, then the best checkpoint's val figure, best first; or the latest trained "
+                   "first")
 def list_runs(folder, sort):
     """A table of the runs in FOLDER (default: runs): model, data, steps, the best checkpoint's val and
     test figures, training time, and whether each finished."""
-    from makemore.listing import find_runs, run_row, sweep_states, table
-
     paths, groups = find_runs(folder)
     root = folder.parent if paths == [folder] else folder
     states = sweep_states(root)
@@ -632,12 +439,14 @@ def list_runs(folder, sort):
         rows.sort(key=lambda r: max(f.stat().st_mtime for f in r[2].iterdir()), reverse=True)
     if rows:
         click.echo(table([r[0] for r in rows]))
-        click.echo("val, test: the best checkpoint's loss in nats/char (language models), accuracy / macro-F1 (classifiers)")
+        click.echo("val, test: the best checkpoint's loss in nats/char (language models), accuracy / macro-F1 "
+                   "(classifiers)")
     else:
         click.echo(f"no runs in {folder}" + ("" if groups else "; train one with `makemore train`"))
     unfinished = [r[2].name for r in rows if r[0]["state"] == "unfinished"]
     if unfinished:
-        click.echo(f"the sweep runs its unfinished trials again: makemore sweep --resume --name {root.name} --out-dir {root.parent}"
+        click.echo(f"the sweep runs its unfinished trials again: makemore sweep --resume --name {root.name} --out-dir "
+                   f"{root.parent}"
                    if states else f"an unfinished run carries on with: makemore train --resume --out-dir {root} --name "
                    f"{unfinished[0] if len(unfinished) == 1 else 'RUN'}")
     if groups:
@@ -657,16 +466,15 @@ Examples:
 
 @cli.command(epilog=INSPECT_EXAMPLES,
              short_help="plot a run's embeddings and tanh activations")
-@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True, help="run directory, e.g. runs/mlp-names")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), required=True,
+              help="run directory, e.g. runs/mlp-names")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which weights")
 def inspect(run_dir, checkpoint):
     """Look inside a run's model as the lectures do, and write the figures into the run's folder: its
     character embeddings (embeddings.png), and how saturated its tanh layers are on the val split
     (activations.png: an MLP's and a WaveNet's); a bigram's table of next-character probabilities
     (bigram.png)."""
-    from makemore.checkpoint import Run
-    from makemore.inspection import ACTIVATION_BATCH, inspect_run
-
     run = Run.open(run_dir)
     model, ckpt = run.load_model(checkpoint)
 
@@ -697,7 +505,6 @@ FINETUNE_SETS = ("encoder", "bidirectional")  # set by --from and --backward
 
 
 def classifier_fields(exclude=()):
-    from makemore.models.classifier import ClassifierConfig
 
     return [f for f in dataclasses.fields(ClassifierConfig) if "help" in f.metadata and f.name not in exclude]
 
@@ -714,8 +521,9 @@ def classifier_fields(exclude=()):
               help="folder that holds runs")
 @field_options(classifier_fields(exclude=FINETUNE_SETS), "Classifier options")
 # --reverse is for language models; --min-char-count, the tokenizer's, comes with --from's
-@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")], "Data options")
-@field_options(train_fields(["classifier"]), "Training options", with_defaults=False)
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")],
+               "Data options")
+@field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
 def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
@@ -723,14 +531,11 @@ def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
     lines. Resume an interrupted run with `makemore train --resume --name NAME`.
     """
-    from makemore.trainer import run_training
-
-    run_dir = out_dir / (name or default_run_name(out_dir, "classifier", options["data"]))
+    run_dir = out_dir / (name or default_run_name(out_dir, FINETUNED, options["data"]))
     head_options = {f.name: options[f.name] for f in classifier_fields(exclude=FINETUNE_SETS)}
-    reason, _ = run_training(run_dir, "classifier", head_options, subset(DataConfig, options),
+    reason, _ = run_training(run_dir, FINETUNED, head_options, subset(DataConfig, options),
                              picked(ctx, TrainConfig, options), pretrained=lm_run, backward=backward_run)
-    if reason == "interrupted":
-        sys.exit(130)
+    return reason
 
 
 CLASSIFY_EXAMPLES = """
@@ -751,28 +556,16 @@ Examples:
 @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="labels shown per item")
 @click.option("--fit-weights", is_flag=True,
               help="several runs: weigh them by the mixture weights that score their val split best (EM), as eval does")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True, help="which weights")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 def classify(run_dirs, items, top_k, fit_weights, checkpoint, device):
     """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
-    from makemore.classify import average, item_log_probs, open_runs, top_labels
-    from makemore.device import pick_device
-
-    runs = open_runs(run_dirs)
-    if runs[0].model_name != "classifier":
-        raise UserError(f"{runs[0].path} is a language model ({runs[0].model_name}); classify needs a classifier run "
-                        "(makemore finetune, or makemore train --model classifier)")
-    check_fit_weights(fit_weights, runs)
     if not items:
         items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
-    if not items:
-        raise UserError("no items to classify; pass them as arguments or on stdin")
-    device = pick_device(device)
-    models = [run.load_model(checkpoint, device) for run in runs]
-    weights = fitted_weights(runs, models, device, err=True) if fit_weights else None
-    logp = average([item_log_probs(model, run.tokenizer, items) for run, (model, _) in zip(runs, models)], weights)
-    width = max(map(len, items))
-    for item, best in zip(items, top_labels(logp, runs[0].model_config.labels, top_k)):
+    labelled = classify_items(run_dirs, items, top_k, fit_weights, checkpoint, device, log=err)
+    width = max(len(item) for item, _ in labelled)
+    for item, best in labelled:
         click.echo(f"{item:<{width}}  " + "  ".join(f"{label} {p:.3f}" for label, p in best))
 
 
@@ -792,35 +585,37 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @click.option("--data", default="surnames", show_default=True, help="labeled corpus, as for finetune --data")
 @click.option("--encoder", type=click.Choice(LANGUAGE_MODELS), default="lstm", show_default=True,
               help="the language model that is pretrained, and the classifiers' body")
-@click.option("--fractions", default="0.01,0.05,0.2,1", show_default=True, help="comma-separated shares of the train labels")
-@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="runs per share and initialisation (seeds 1..N)")
-@click.option("--pretrain-steps", type=click.IntRange(min=1), default=None, help="steps of language-model pretraining  [default: the model's own]")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"), show_default=True,
+@click.option("--fractions", default="0.01,0.05,0.2,1", show_default=True,
+              help="comma-separated shares of the train labels")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="runs per share and initialisation (seeds 1..N)")
+@click.option("--pretrain-steps", type=click.IntRange(min=1), default=None,
+              help="steps of language-model pretraining  [default: the model's own]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"),
+              show_default=True,
               help="the language model, every classifier run, transfer.csv, transfer.md and transfer.png land here")
 @field_options([f for f in model_fields() if f.name != "encoder"], "Model options", with_defaults=False)
-@field_options(train_fields(["classifier"]), "Training options", with_defaults=False)
+@field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
 def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
-    from makemore.models.classifier import ClassifierConfig
-    from makemore.transfer import transfer as run_transfer
-
     try:
         shares = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
-        raise UserError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}") from None
+        raise MakemoreError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}") from None
     if not shares or not all(0 < f <= 1 for f in shares):
-        raise UserError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}")
+        raise MakemoreError(f"--fractions must be comma-separated numbers in (0, 1], got {fractions!r}")
     own = {f.name for f in dataclasses.fields(ClassifierConfig)}
-    given = {k: v for k, v in options.items() if v is not None and k not in {f.name for f in dataclasses.fields(TrainConfig)}}
+    training = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = {k: v for k, v in options.items() if v is not None and k not in training}
     train_overrides = picked(ctx, TrainConfig, options)
     pretrain = {k: v for k, v in train_overrides.items() if k in ("device", "precision")}
     if pretrain_steps:
         pretrain["max_steps"] = pretrain_steps
     reason, _ = run_transfer(DataConfig(data=data), encoder, sorted(set(shares)), list(range(1, seeds + 1)), out_dir,
-                             {k: v for k, v in given.items() if k not in own}, {k: v for k, v in given.items() if k in own},
-                             train_overrides, pretrain)
-    show_results(reason, out_dir, "transfer")
+                             {k: v for k, v in given.items() if k not in own},
+                             {k: v for k, v in given.items() if k in own}, train_overrides, pretrain)
+    return show_results(reason, out_dir, "transfer")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -846,7 +641,6 @@ a setting named on the command line (searched or fixed) replaces the file's.
 
 
 def sweep_fields():
-    from makemore.sweep import SweepConfig
 
     return [f for f in dataclasses.fields(SweepConfig) if "help" in f.metadata]
 
@@ -854,85 +648,58 @@ def sweep_fields():
 @cli.command(epilog=SWEEP_EXAMPLES,
              short_help="search hyperparameters (Optuna): a table and plots")
 @click.option("--name", help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
-@click.option("--model", type=click.Choice(list(MODELS)), help="model family of every trial  [default: mlp; classifier with --from]")
+@click.option("--model", type=click.Choice(list(MODELS)), help="model family of every trial  [default: mlp; "
+                                                               "classifier with --from]")
 @click.option("--data", help="corpus, as for train --data  [default: names]")
 @click.option("--from", "lm_run", type=click.Path(path_type=Path),
               help="a language-model run every trial finetunes a classifier from, as makemore finetune --from does")
 @click.option("--backward", "backward_run", type=click.Path(path_type=Path),
-              help="with --from: a language model that reads right to left, every trial's second body (finetune --backward)")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUES", help="a searched setting (repeat the option; see below)")
-@click.option("--space", type=click.Path(dir_okay=False, path_type=Path), help="a TOML file with the settings, [params] and [fixed]")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/sweeps"), show_default=True,
-              help="folder that holds sweeps")
-@click.option("--resume", is_flag=True, help="carry on sweep NAME: finished trials are kept, interrupted ones run again")
+              help="with --from: a language model that reads right to left, every trial's second body (finetune "
+                   "--backward)")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUES",
+              help="a searched setting (repeat the option; see below)")
+@click.option("--space", type=click.Path(dir_okay=False, path_type=Path),
+              help="a TOML file with the settings, [params] and [fixed]")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/sweeps"),
+              show_default=True, help="folder that holds sweeps")
+@click.option("--resume", is_flag=True, help="carry on sweep NAME: finished trials are kept, interrupted ones run "
+                                             "again")
 @click.option("--report", is_flag=True, help="only write results.csv and the plots of sweep NAME, and print its table")
-@click.option("--worker", type=int, hidden=True, help="run trials of sweep NAME in this process, as worker K (started by sweep)")
+@click.option("--worker", type=int, hidden=True, help="run trials of sweep NAME in this process, as worker K (started "
+                                                      "by sweep)")
 @field_options(sweep_fields(), "Sweep options", with_defaults=False)
 @field_options(model_fields(), "Model options", with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], "Data options", with_defaults=False)
 @field_options(train_fields(), "Training options", with_defaults=False)
 def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
-    from makemore.sweep import Sweep, run_workers, write_report
-
     given = {k: v for k, v in options.items() if v is not None}
     if resume or report or worker is not None:
         if not name:
-            raise UserError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
+            raise MakemoreError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
         chosen = {"model": model, "data": data, "from": lm_run, "backward": backward_run}
-        extra = [option_name(k) for k in [*given, *(k for k, v in chosen.items() if v is not None)] if k not in ("storage", "parallel")]
+        named = [*given, *(k for k, v in chosen.items() if v is not None)]
+        extra = [option_name(k) for k in named if k not in ("storage", "parallel")]
         extra += ["--param"] if params else []
         if extra:
-            raise UserError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
+            raise MakemoreError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
         found = Sweep.open(name, out_dir, given.get("storage"))
         if worker is not None:
-            if found.work(worker, log=click.echo) == "interrupted":
-                sys.exit(130)
-            return
+            return found.work(worker, log=click.echo)
         if report:
             write_report(found, log=click.echo)
             return
     else:
-        found = Sweep.create(new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given), out_dir)
-    if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == "interrupted":
+        found = Sweep.create(new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given),
+                             out_dir)
+    if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == INTERRUPTED:
         write_report(found, log=click.echo)
-        click.echo(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume", err=True)
-        sys.exit(130)
+        err(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume")
+        return INTERRUPTED
     rows = write_report(found, log=click.echo)
     if rows and all(r["state"] == "fail" for r in rows):
-        raise UserError(f"every trial failed (trial {rows[0]['trial']}: {rows[0]['error']}); "
+        raise MakemoreError(f"every trial failed (trial {rows[0]['trial']}: {rows[0]['error']}); "
                         "fix the settings and start a new sweep")
-
-
-def new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given):
-    """A new sweep's settings: the --space file, then the options given on the command line."""
-    from makemore.sweep import SweepConfig, read_space_file
-
-    sweep_keys = {f.name for f in sweep_fields()}
-    settings = read_space_file(space) if space else {}
-    for key, value in (("model", model), ("data", data), ("pretrained", lm_run and str(lm_run)),
-                       ("backward", backward_run and str(backward_run))):
-        if value is not None:
-            settings[key] = value
-    settings.setdefault("model", "classifier" if settings.get("pretrained") else "mlp")
-    settings.setdefault("data", "names")
-    settings.update({k: v for k, v in given.items() if k in sweep_keys})
-    fixed = {k: v for k, v in given.items() if k not in sweep_keys}
-    searched = {}
-    for item in params:
-        key, eq, spec = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq or not key or not spec.strip():
-            raise UserError(f"--param takes NAME=VALUES, e.g. lr=log:1e-4:3e-2; got '{item}'")
-        if key in searched:
-            raise UserError(f"--param {key} is given twice ({searched[key]} and {spec.strip()}); keep one")
-        searched[key] = spec.strip()
-    named = {*searched, *fixed}  # a setting named on the command line, searched or fixed, replaces the file's
-    for table, mine in (("params", searched), ("fixed", fixed)):
-        mine.update({k: v for k, v in settings.get(table, {}).items() if k not in named})
-    settings.update(params=searched, fixed=fixed)
-    settings["name"] = name or settings.get("name") or default_run_name(out_dir, settings["model"], settings["data"])
-    return SweepConfig(**settings)
 
 
 def main():

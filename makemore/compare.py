@@ -5,10 +5,9 @@ read back, not retrained, so an interrupted comparison carries on where it stopp
 """
 
 from makemore.checkpoint import make_dir, write_csv
-from makemore.data import load_corpus
+from makemore.data import load_corpus, title
 from makemore.models import MODELS, model_config
-from makemore.plots import loss_bars
-from makemore.trainer import finished_run
+from makemore.runs import finished_run
 
 COLUMNS = ["model", "parameters", "train_loss", "val_loss", "test_loss", "steps", "seconds", "device"]
 
@@ -31,5 +30,7 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
         table.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) and c.endswith("loss") else
                                        f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in COLUMNS) + " |")
     (out_dir / "compare.md").write_text("\n".join(table) + "\n")
-    loss_bars(rows, out_dir / "compare.png", f"makemore models on {data_config.title}")
+    from makemore.plots import loss_bars  # matplotlib is slow to import
+
+    loss_bars(rows, out_dir / "compare.png", f"makemore models on {title(data_config)}")
     return "done", rows

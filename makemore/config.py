@@ -4,6 +4,7 @@ Each field carries its help text (and, for a fixed set of values, its choices) i
 metadata: the CLI builds its options from them, so a new field is one line in one place.
 """
 import dataclasses
+from dataclasses import dataclass, field
 
 from makemore.errors import MakemoreError
 
@@ -46,8 +47,94 @@ def from_dict(cls, values, what):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise MakemoreError(f"{what} in config.json has unknown fields {sorted(unknown)}; the run is from another version of makemore")
+        raise MakemoreError(f"{what} in config.json has unknown fields {sorted(unknown)}; the run is from another "
+                            "version of makemore")
     try:
         return cls(**values)
     except TypeError as e:
         raise MakemoreError(f"{what} in config.json is invalid ({e}); the run directory is damaged") from None
+
+
+@dataclass
+class DataConfig:
+    data: str = field(default="names", metadata={"help": "a text file or folder, hf:<dataset>[:<config>], or a corpus "
+                                                         "name: names, names-sex (labeled), shakespeare, surnames "
+                                                         "(labeled)"})
+    kind: str = field(default="auto", metadata={"help": "lines (one item per line), stream (prose), labeled "
+                                                        "(label<TAB>item lines or a folder of <label>.txt), or auto "
+                                                        "(guess and say "
+                                                        "so)", "choices": ["auto", "lines", "stream", "labeled"]})
+    encoding: str = field(default="utf-8", metadata={"help": "text encoding of local files, e.g. latin-1"})
+    text_column: str = field(default="text", metadata={"help": "column that holds the text in a Hugging Face dataset"})
+    val_frac: float = field(default=0.1, metadata={"help": "share of the corpus held out for validation"})
+    test_frac: float = field(default=0.1, metadata={"help": "share of the corpus held out for the final test"})
+    split_seed: int = field(default=42, metadata={"help": "seed of the train/val/test split (kept apart from the "
+                                                          "training seed)"})
+    seq_len: int = field(default=128, metadata={"help": "stream corpora: characters predicted per training sequence"})
+    label_column: str = field(default="label",
+                              metadata={"help": "column that holds the label in a Hugging Face dataset (classifiers)"})
+    label_frac: float = field(default=1.0, metadata={"help": "classifiers: share of the train split's labels to train "
+                                                             "on, picked per label (the rest go unused)"})
+    label_seed: int = field(default=0, metadata={"help": "classifiers: seed that picks the labels of --label-frac"})
+    reverse: bool = field(default=False, metadata={"help": "language models: read each item (or the prose) right to "
+                                                           "left; a backward model's body gives a classifier a second "
+                                                           "direction (finetune --backward)"})
+    min_char_count: int = field(default=0, metadata={"help": "characters seen fewer times than this in the train "
+                                                             "split share one unknown-character id, as do characters "
+                                                             "the run meets later (eval --data, classify, --prefix); "
+                                                             "0: every character of the data has its own id and a new "
+                                                             "one is an error"})
+
+    def __post_init__(self):
+        check_choice(self, "kind")
+        check_positive(self, "seq_len")
+        check_non_negative(self, "min_char_count")
+        check_fraction(self, "val_frac", "test_frac")
+        if self.val_frac == 0:
+            raise MakemoreError("--val-frac must be above 0: training keeps the model with the best loss on the val "
+                                "split; pass e.g. --val-frac 0.1")
+        if self.val_frac + self.test_frac >= 1:
+            raise MakemoreError(f"--val-frac + --test-frac must be below 1 to leave a train split, got "
+                                f"{self.val_frac} + {self.test_frac}; pass smaller shares, e.g. 0.1 each")
+        if not 0 < self.label_frac <= 1:
+            raise MakemoreError(f"--label-frac must be in (0, 1], got {self.label_frac}")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = field(default=30000, metadata={"help": "optimizer steps in all (0: only what the model fits "
+                                                            "before training, e.g. bigram counts)"})
+    batch_size: int = field(default=64, metadata={"help": "items (lines) or sequences (stream) per step"})
+    lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of weight matrices and embeddings"})
+    warmup_steps: int = field(default=300, metadata={"help": "steps of linear learning-rate warmup (at most half of "
+                                                             "--max-steps)"})
+    min_lr_frac: float = field(default=0.02, metadata={"help": "the cosine decay ends at this share of --lr"})
+    grad_clip: float = field(default=1.0, metadata={"help": "clip the gradient norm to this (0: no clipping)"})
+    eval_interval: int = field(default=2000, metadata={"help": "steps between validations on the whole val split"})
+    eval_batch_size: int = field(default=1024, metadata={"help": "items or sequences per batch when evaluating"})
+    patience: int = field(default=0, metadata={"help": "stop after this many validations without a better loss (0: "
+                                                       "never)"})
+    seed: int = field(default=1337, metadata={"help": "seed of initialisation, batches and dropout"})
+    device: str = field(default="auto", metadata={"help": "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps"})
+    precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, else fp32), fp32 or "
+                                                             "bf16", "choices": ["auto", "fp32", "bf16"]})
+    log_interval: int = field(default=100, metadata={"help": "steps between progress-bar and TensorBoard updates"})
+    ema: float = field(default=0.0, metadata={"help": "decay of an exponential moving average of the weights (e.g. "
+                                                      "0.999), which is validated, kept and used in place of the "
+                                                      "weights (0: off)"})
+    input_noise: float = field(default=0.0, metadata={"help": "share of input characters replaced at random while "
+                                                              "training, drawn by their frequency in the train split; "
+                                                              "the targets stay (Xie et al. 2017; 0: off)"})
+    carry_state: bool = field(default=False, metadata={"help": "recurrent models on prose: each batch row reads the "
+                                                               "window after its last one and starts from its final "
+                                                               "state (truncated BPTT)"})
+
+    def __post_init__(self):
+        check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
+        check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
+        check_choice(self, "precision")
+        check_fraction(self, "ema", "input_noise")
+        if not self.min_lr_frac <= 1:
+            raise MakemoreError("--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got "
+                                f"{self.min_lr_frac}")

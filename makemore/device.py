@@ -29,7 +29,8 @@ def pick_device(name="auto"):
 def check_precision(precision, device):
     """Training in bf16 needs CUDA: refused elsewhere, before a run writes anything."""
     if precision == "bf16" and device.type != "cuda":
-        raise MakemoreError(f"--precision bf16 needs a CUDA device, and this run is on {device}; pass --precision auto or fp32")
+        raise MakemoreError(f"--precision bf16 needs a CUDA device, and this run is on {device}; pass --precision auto "
+                            "or fp32")
 
 
 def autocast(device, precision="auto"):

@@ -16,8 +16,7 @@
 import torch
 from torch import nn
 
-from makemore.data import IGNORE
-from makemore.tokenizer import BOUNDARY
+from makemore.tokenizer import BOUNDARY, IGNORE
 
 SATURATED = 0.97  # the lectures' threshold
 ACTIVATION_BATCH = 256  # val items (or sequences of prose) read to measure the activations
@@ -55,7 +54,8 @@ def embedding_map(table, k=2):
 def tanh_layers(model):
     """The tanh modules of a model (an MLP's and a WaveNet's hidden layers), each by the name of the layer
     that holds it (hidden.0 for hidden.0.2, the tanh of hidden layer 0)."""
-    return {name.rpartition(".")[0] or name: module for name, module in model.named_modules() if isinstance(module, nn.Tanh)}
+    tanhs = [(name, module) for name, module in model.named_modules() if isinstance(module, nn.Tanh)]
+    return {name.rpartition(".")[0] or name: module for name, module in tanhs}
 
 
 def read_positions(x, y):
@@ -126,8 +126,10 @@ def inspect_run(run, model, at, val_batch):
     read = f"{len(x):,} val {'sequences' if run.data_config.kind == 'stream' else 'items'}"
     path = activation_histograms(figures, SATURATED, run.path / "activations.png",
                                  f"{run.path.name}: tanh outputs on {read} ({positions:,} positions; {at})")
-    yield f"activations: {path} ({len(figures)} tanh layer{'s' if len(figures) > 1 else ''}, on {read}: {positions:,} positions)"
+    layers = f"{len(figures)} tanh layer{'s' if len(figures) > 1 else ''}"
+    yield f"activations: {path} ({layers}, on {read}: {positions:,} positions)"
     width = max(len("layer"), *map(len, figures))
     yield f"{'layer':<{width}}   mean    std  saturated  dead units"
     for name, f in figures.items():
-        yield f"{name:<{width}}  {f['mean']:+.2f}  {f['std']:5.2f}  {f['saturated']:9.1%}  {f['dead']:,} of {f['units']:,}"
+        yield (f"{name:<{width}}  {f['mean']:+.2f}  {f['std']:5.2f}  {f['saturated']:9.1%}  "
+               f"{f['dead']:,} of {f['units']:,}")

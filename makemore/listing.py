@@ -12,8 +12,9 @@ import os
 import re
 from pathlib import Path
 
-from makemore.checkpoint import Run, load_checkpoint
+from makemore.checkpoint import load_checkpoint
 from makemore.errors import MakemoreError
+from makemore.runs import Run
 
 COLUMNS = ("run", "model", "data", "parameters", "steps", "val", "test", "time", "state")
 STATES = {"max_steps": "done", "early_stop": "stopped early"}
@@ -28,7 +29,8 @@ def find_runs(folder):
     runs further down (a sweep's trials)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise MakemoreError(f"{folder} is not a folder; pass the folder that holds your runs (train's --out-dir, runs by default)")
+        raise MakemoreError(f"{folder} is not a folder; pass the folder that holds your runs (train's --out-dir, runs "
+                            "by default)")
     if is_run(folder):
         return [folder], []
     runs, groups = [], []
@@ -56,11 +58,8 @@ def sweep_states(folder):
 
 def describe(run):
     """The model and data cells of a run's row."""
-    mc, dc = run.model_config, run.data_config
-    model = run.model_name
-    if model == "classifier":
-        model = f"classifier ({mc.encoder}{' x2' if mc.bidirectional else ''}{', pretrained' if mc.pretrained else ''})"
-    data = dc.data
+    dc = run.data_config
+    model, data = run.task.describe(run), dc.data
     if dc.reverse:
         data += ", reversed"
     if dc.kind == "labeled" and dc.label_frac < 1:
@@ -68,12 +67,8 @@ def describe(run):
     return model, data
 
 
-def figure(metrics, split, classifier):
-    if f"{split}_loss" not in metrics:
-        return "-"
-    if classifier:
-        return f"{metrics[f'{split}_accuracy']:.3f} / {metrics[f'{split}_macro_f1']:.3f}"
-    return f"{metrics[f'{split}_loss']:.4f}"
+def figure(metrics, split, task):
+    return task.figure(metrics, split) if f"{split}_loss" in metrics else "-"
 
 
 def duration(seconds):
@@ -109,15 +104,16 @@ def run_row(path, root, sweep_state=None):
     except MakemoreError as e:
         reason = e.problem.replace(f"{path}{os.sep}", "")  # the file, named within the run
         return row | {"state": f"unreadable ({reason})"}, (2, "", 0)
-    classifier = run.model_name == "classifier"
+    task = run.task
     row["model"], row["data"] = describe(run)
     if run.locked():  # resumed, perhaps with metrics.json of its earlier end
         row["state"] = "training"
     if metrics is not None and (last is None or last["step"] <= metrics["steps"]):
         row |= {"parameters": f"{metrics['parameters']:,}", "steps": f"{metrics['steps']:,}",
-                "val": figure(metrics, "val", classifier), "test": figure(metrics, "test", classifier),
-                "time": duration(metrics["seconds"]), "state": row["state"] or STATES.get(metrics["stopped"], metrics["stopped"])}
-        val = -metrics["val_accuracy"] if classifier else metrics["val_loss"]
+                "val": figure(metrics, "val", task), "test": figure(metrics, "test", task),
+                "time": duration(metrics["seconds"]),
+                "state": row["state"] or STATES.get(metrics["stopped"], metrics["stopped"])}
+        val = task.rank(metrics)
     elif last is None:
         return row | {"state": row["state"] or "not trained"}, (2, "", 0)
     else:  # the best checkpoint's criterion so far: a language model's val loss, a classifier's val error rate
@@ -126,10 +122,9 @@ def run_row(path, root, sweep_state=None):
                 "steps": f"{last['step']:,} of {run.train_config.max_steps:,}", "time": duration(last["seconds"]),
                 "state": row["state"] or {"pruned": "pruned", "fail": "failed"}.get(sweep_state, "unfinished")}
         if best == float("inf"):  # not validated yet
-            return row, (int(classifier), row["data"], float("inf"))
-        row["val"] = f"{1 - best:.3f} / -" if classifier else f"{best:.4f}"
-        val = best - 1 if classifier else best  # minus the accuracy, as above
-    return row, (int(classifier), row["data"], val)
+            return row, (task.listing_order, row["data"], float("inf"))
+        row["val"], val = task.best_so_far(best)
+    return row, (task.listing_order, row["data"], val)
 
 
 def table(rows):

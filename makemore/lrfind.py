@@ -20,6 +20,8 @@ import statistics
 from tqdm.auto import tqdm
 
 from makemore.errors import MakemoreError
+from makemore.runs import built, new_run
+from makemore.trainer import StopRequest, Trainer
 
 WINDOW = 11     # steps averaged into the smoothed curve: 0.2 of a decade at the default 50 steps per decade
 DIVERGED = 4.0  # stop once the mean loss of the last WINDOW steps is this many times its lowest
@@ -42,10 +44,10 @@ def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, 
     """Run the range test; returns (why it stopped, rows of COLUMNS). run_dir names the model's run for
     the log and is never written. With pretrained (and backward), the model is a classifier that starts
     from those language models' bodies, as `makemore finetune --from` builds it."""
-    from makemore.trainer import StopRequest, Trainer, built, new_run
 
     lrs = rates(start, end, steps)
-    run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward)
+    run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained,
+                                  backward)
     if run.train_config.max_steps == 0:
         raise MakemoreError(f"--model {model_name} with these options trains no steps (a bigram fitted from counts), "
                             "so it has no learning rate to find; pass --fit gradient")
@@ -53,7 +55,7 @@ def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, 
     n_params = sum(p.numel() for p in model.parameters())
     log(f"lr-find: {model_name}, {n_params:,} parameters, {len(lrs)} steps of {run.train_config.batch_size} "
         f"at lr {start:g} to {end:g}, device {device}")
-    trainer = Trainer(model, batches, run.train_config, run, device, log)
+    trainer = Trainer(model, batches, run.train_config, run.path, device, log=log)  # it writes nothing
     model.train()
     losses, lowest, reason = [], math.inf, "end"
     with StopRequest() as stop, tqdm(total=len(lrs), disable=None, unit="step", dynamic_ncols=True) as bar:

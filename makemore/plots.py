@@ -101,7 +101,8 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
         if param.low is not None:  # a range: show all of it, so one sees where the trials fell in it
             ax.set_xlim(*range_limits(param.low, param.high, scale))
         if scale == "log" and math.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) >= 1:
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades are labelled; minor labels would overlap
+            # decades are labelled; minor labels would overlap
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         if labels:
             ax.set_xticks(range(len(labels)), labels)
         elif param.choices is not None:
@@ -128,8 +129,10 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
         is_best = r is best
         ax.plot(steps, losses, "-" if r["state"] == "complete" else "--", marker=".", lw=2.2 if is_best else 0.9,
                 color="tab:red" if is_best else STATE_STYLE.get(r["state"], {}).get("color", "tab:orange"),
-                alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None, zorder=3 if is_best else 2)
-    written.append(_save_loss_axes(fig, ax, ylim, measure, "step", title + "\nvalidation curves (dashed: pruned)", out_dir / "curves.png"))
+                alpha=1 if is_best else 0.45, label=f"best: trial {r['trial']}" if is_best else None,
+                zorder=3 if is_best else 2)
+    written.append(_save_loss_axes(fig, ax, ylim, measure, "step", title + "\nvalidation curves (dashed: pruned)",
+                                   out_dir / "curves.png"))
 
     # 3. best so far against trial number
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -144,7 +147,8 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
         trials = [r["trial"] for r in complete] + [ordered[-1]["trial"]]  # on to the last trial, pruned or not
         running = [min(r[key] for r in complete[: k + 1]) for k in range(len(complete))]
         ax.step(trials, running + running[-1:], where="post", color="tab:red", label="best so far")
-    written.append(_save_loss_axes(fig, ax, ylim, measure, "trial", title + "\nbest so far", out_dir / "best_so_far.png"))
+    written.append(_save_loss_axes(fig, ax, ylim, measure, "trial", title + "\nbest so far",
+                                   out_dir / "best_so_far.png"))
 
     # 4. heat map of the two most important parameters: the best value in each cell
     if len(space) >= 2:
@@ -279,7 +283,8 @@ def transfer_curves(summary, path, title, majority=None):
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)  # below both panels: never over a curve
+    fig.legend(handles, labels, loc="lower "
+                                    "center", ncol=len(labels), fontsize=8)  # below both panels: never over a curve
     fig.suptitle(title)
     _save(fig, path, dpi=120, rect=(0, 0.06, 1, 1))
 
@@ -295,11 +300,12 @@ def lr_curve(rows, lowest, suggested, path, title):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(lrs, [r["loss"] for r in rows], color="tab:blue", alpha=0.25, linewidth=0.8, label="loss of each step")
     ax.plot(lrs, [r["smoothed"] for r in rows], color="tab:blue", label="moving average")
-    ax.plot([lowest["lr"]], [lowest["smoothed"]], "o", color="tab:red", label=f"lowest: {lowest['smoothed']:.3f} at lr {lowest['lr']:.2g}")
+    ax.plot([lowest["lr"]], [lowest["smoothed"]], "o", color="tab:red",
+            label=f"lowest: {lowest['smoothed']:.3f} at lr {lowest['lr']:.2g}")
     if suggested is not None:
         ax.axvline(suggested, color="tab:green", linestyle="--", label=f"suggested --lr {suggested:.2g}")
     start, low = rows[0]["smoothed"], lowest["smoothed"]  # lowest: of the finite values (a diverged tail may be inf)
-    ax.set_ylim(low - 0.1 * (start - low) - 0.02, start + 0.3 * (start - low) + 0.02)  # the diverged tail may leave the top
+    ax.set_ylim(low - 0.1 * (start - low) - 0.02, start + 0.3 * (start - low) + 0.02)  # the diverged tail may be off
     ax.set_xscale("log")
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("training loss")

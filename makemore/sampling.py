@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.classify import average
 from makemore.errors import MakemoreError
+from makemore.evaluate import average
 from makemore.tokenizer import BOUNDARY
 
 

@@ -32,8 +32,13 @@ except ModuleNotFoundError:
     import tomli as tomllib
 
 from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows
-from makemore.config import check_choice, check_non_negative, check_positive, option_name
+from makemore.config import DataConfig, TrainConfig, check_choice, check_non_negative, check_positive, option_name
+from makemore.data import load_corpus
 from makemore.errors import MakemoreError
+from makemore.models import FINETUNED, MODELS
+from makemore.runs import Run, default_run_name, open_pretrained, run_training
+from makemore.tasks import task_of
+from makemore.trainer import warmup_of
 
 SAMPLERS = ["tpe", "random", "grid"]
 PRUNERS = ["median", "halving", "none"]
@@ -118,11 +123,7 @@ def settled_at(run):
     """The step from which a trial's val figures speak for its settings, and it may be pruned: its learning
     rate has warmed up and, for a classifier finetuned with --freeze-steps, its body has thawed. Before
     then a loss says more of how far the schedule has got than of the setting."""
-    from makemore.models.classifier import thawed_by
-    from makemore.trainer import warmup_of
-
-    thaw = thawed_by(run.model_config) if run.model_name == "classifier" else 0
-    return max(warmup_of(run.train_config), thaw)
+    return max(warmup_of(run.train_config), run.task.settled_at(run))
 
 
 @dataclass
@@ -131,11 +132,17 @@ class SweepConfig:
     model: str = "mlp"
     data: str = "names"
     trials: int = field(default=24, metadata={"help": "trials in all (a grid stops at its size)"})
-    parallel: int = field(default=1, metadata={"help": "trials at once on this machine (worker processes sharing its GPU or cores)"})
-    sampler: str = field(default="tpe", metadata={"help": "how trials pick values: tpe (model-based), random or grid", "choices": SAMPLERS})
-    pruner: str = field(default="median", metadata={"help": "stop poor trials early from their validation losses: median rule, successive halving, or none", "choices": PRUNERS})
-    sampler_seed: int = field(default=0, metadata={"help": "seed of the sampler (every trial trains with the same --seed)"})
-    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share  [default: sqlite in the sweep folder]"})
+    parallel: int = field(default=1, metadata={"help": "trials at once on this machine (worker processes sharing its "
+                                                       "GPU or cores)"})
+    sampler: str = field(default="tpe", metadata={"help": "how trials pick values: tpe (model-based), random or "
+                                                          "grid", "choices": SAMPLERS})
+    pruner: str = field(default="median", metadata={"help": "stop poor trials early from their validation losses: "
+                                                            "median rule, successive halving, or "
+                                                            "none", "choices": PRUNERS})
+    sampler_seed: int = field(default=0, metadata={"help": "seed of the sampler (every trial trains with the same "
+                                                           "--seed)"})
+    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share  "
+                                                         "[default: sqlite in the sweep folder]"})
     params: dict = field(default_factory=dict)  # name -> spec string or list
     fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
     pretrained: str = None  # a language-model run every trial finetunes a classifier from (--from)
@@ -147,7 +154,8 @@ class SweepConfig:
         check_choice(self, "sampler")
         check_choice(self, "pruner")
         if not self.params:
-            raise MakemoreError("the sweep searches nothing; give --param NAME=VALUES (e.g. --param lr=log:1e-4:3e-2) or --space FILE")
+            raise MakemoreError("the sweep searches nothing; give --param NAME=VALUES (e.g. --param lr=log:1e-4:3e-2) "
+                                "or --space FILE")
         both = [k for k in self.params if k in self.fixed]
         if both:
             raise MakemoreError(f"{', '.join(both)} is both searched and fixed; search it (--param) or fix it "
@@ -158,15 +166,16 @@ class SweepConfig:
         known = config_fields(self.model, self.fixed.get("encoder"))
         unknown = [k for k in [*self.params, *self.fixed] if k not in known]
         if self.backward and not self.pretrained:
-            raise MakemoreError(f"--backward {self.backward} is the second body of classifiers finetuned from a language model; "
-                                "pass --from with the left-to-right one too")
+            raise MakemoreError(f"--backward {self.backward} is the second body of classifiers finetuned from a "
+                                "language model; pass --from with the left-to-right one too")
         if self.pretrained:
-            if self.model != "classifier":
-                raise MakemoreError(f"--from finetunes a classifier, so its trials cannot be {self.model} models; drop --model {self.model}")
+            if self.model != FINETUNED:
+                raise MakemoreError(f"--from finetunes a classifier, so its trials cannot be {self.model} models; drop "
+                                    f"--model {self.model}")
             if "bidirectional" in [*self.params, *self.fixed]:
                 raise MakemoreError("a finetuned classifier reads both ways when --backward gives it a right-to-left "
                                     "language model: drop --bidirectional")
-            body = [k for k in [*self.params, *self.fixed] if k not in config_fields("classifier", body=False)]
+            body = [k for k in [*self.params, *self.fixed] if k not in config_fields(FINETUNED, body=False)]
             if body and not unknown:
                 raise MakemoreError(f"the body comes from --from {self.pretrained}, so its options are set there: "
                                     f"drop {', '.join(map(option_name, body))}")
@@ -181,18 +190,15 @@ class SweepConfig:
 def config_fields(model, encoder=None, body=True):
     """Every field a trial may set: the model's config (a classifier's and, with body, its body's),
     the data config and the train config."""
-    from makemore.data import DataConfig
-    from makemore.models import MODELS
-    from makemore.trainer import TrainConfig
-
     if model not in MODELS:
         raise MakemoreError(f"unknown model '{model}'; pass --model with one of: {', '.join(MODELS)}")
     spec = MODELS[model]
     names = {f.name for cls in (spec.config, TrainConfig) for f in dataclasses.fields(cls)}
     names |= {f.name for f in dataclasses.fields(DataConfig)} - {"data"}
-    if spec.model.task == "classify" and body:  # options a classifier does not have configure its body
-        names |= config_fields(encoder or next(f.default for f in dataclasses.fields(spec.config) if f.name == "encoder"))
-    elif spec.model.task == "classify":  # the body, and which model it is, come from a pretrained run
+    if hasattr(spec.config, "from_options") and body:  # options a classifier does not have configure its body
+        default = next(f.default for f in dataclasses.fields(spec.config) if f.name == "encoder")
+        names |= config_fields(encoder or default)
+    elif hasattr(spec.config, "from_options"):  # the body, and which model it is, come from a pretrained run
         names -= {"encoder"}
     return names - {"vocab_size", *spec.fixed}
 
@@ -212,6 +218,36 @@ def read_space_file(path):
     return raw
 
 
+def new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given):
+    """A new sweep's settings: the --space file, then the options given on the command line."""
+    sweep_keys = {f.name for f in dataclasses.fields(SweepConfig) if "help" in f.metadata}
+    settings = read_space_file(space) if space else {}
+    for key, value in (("model", model), ("data", data), ("pretrained", lm_run and str(lm_run)),
+                       ("backward", backward_run and str(backward_run))):
+        if value is not None:
+            settings[key] = value
+    settings.setdefault("model", FINETUNED if settings.get("pretrained") else "mlp")
+    settings.setdefault("data", "names")
+    settings.update({k: v for k, v in given.items() if k in sweep_keys})
+    fixed = {k: v for k, v in given.items() if k not in sweep_keys}
+    searched = {}
+    for item in params:
+        key, eq, spec = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or not key or not spec.strip():
+            raise MakemoreError(f"--param takes NAME=VALUES, e.g. lr=log:1e-4:3e-2; got '{item}'")
+        if key in searched:
+            raise MakemoreError(f"--param {key} is given twice ({searched[key]} and {spec.strip()}); keep one")
+        searched[key] = spec.strip()
+    named = {*searched, *fixed}  # a setting named on the command line, searched or fixed, replaces the file's
+    for part, mine in (("params", searched), ("fixed", fixed)):
+        mine.update({k: v for k, v in settings.get(part, {}).items() if k not in named})
+    settings.update(params=searched, fixed=fixed)
+    settings["name"] = name or settings.get("name") or default_run_name(out_dir, settings["model"], settings["data"])
+    return SweepConfig(**settings)
+
+
+
 # ----------------------------------------------------------------------------------------------
 # the study
 
@@ -224,7 +260,8 @@ def storage_for(cfg, sweep_dir):
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
-        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {first_line(e)}); check --storage") from None
+        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {first_line(e)}); check "
+                            "--storage") from None
 
 
 def first_line(error):
@@ -305,7 +342,8 @@ class Sweep:
     def create(cls, cfg, out_dir):
         sweep_dir = Path(out_dir) / cfg.name
         if (sweep_dir / "sweep.json").exists():
-            raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another --name")
+            raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another "
+                                "--name")
         check_inputs(cfg)
         new = not sweep_dir.exists()
         make_dir(sweep_dir)
@@ -372,7 +410,9 @@ class Sweep:
     def next_trial(self, study):
         """The next trial to run, or None when the budget is used. Under a lock: workers here never overshoot."""
         with open(self.dir / ".trials.lock", "a") as lock:
-            if fcntl is not None:  # else (Windows) the workers here may overshoot by a trial each, as other machines' do
+            if (
+                fcntl is not None
+            ):  # else (Windows) the workers here may overshoot by a trial each, as other machines' do
                 fcntl.flock(lock, fcntl.LOCK_EX)
             if sum(counted(t) for t in study.get_trials(deepcopy=False)) >= budget(self.cfg):
                 return None
@@ -391,10 +431,6 @@ class Sweep:
     def run_trial(self, study, trial, log):
         import optuna
         from optuna.trial import TrialState
-
-        from makemore.checkpoint import Run
-        from makemore.data import DataConfig
-        from makemore.trainer import TrainConfig, run_training
 
         values = {p.name: p.suggest(trial) for p in self.cfg.space()}
         settings = {**self.cfg.fixed, **values}
@@ -416,11 +452,14 @@ class Sweep:
 
         def record(state, **extra):
             best = min(seen.values()) if seen else None
-            attrs = {"objective": best, "steps": max(seen) if seen else 0, "seconds": round(time.time() - start, 1), **extra}
+            attrs = {"objective": best, "steps": max(seen) if seen else 0, "seconds": round(time.time() - start, 1),
+                     **extra}
             for k, v in attrs.items():
                 trial.set_user_attr(k, v)
-            study.tell(trial, best if state == TrialState.COMPLETE else None, state=state)  # a pruned trial's value is its last report
-            what = f"{objective(self.cfg)[0].replace('_', ' ')} {best:.4f}" if best is not None else extra.get("error", "")
+            # a pruned trial's value is its last report
+            study.tell(trial, best if state == TrialState.COMPLETE else None, state=state)
+            name = objective(self.cfg)[0].replace("_", " ")
+            what = f"{name} {best:.4f}" if best is not None else extra.get("error", "")
             log(f"trial {trial.number}: {state.name.lower()} {what} ({fmt_params(values)}) {attrs['seconds']:.0f} s")
 
         try:
@@ -438,19 +477,17 @@ class Sweep:
             return "failed"
         if reason == "interrupted":
             return "interrupted"  # left RUNNING: --resume runs it again
-        scores = {k: metrics[k] for k in SCORE_COLUMNS if k in metrics}  # val loss, and a classifier's scores
+        scores = {k: metrics[k] for k in VAL_FIGURES if k in metrics}
         record(TrialState.COMPLETE, train_loss=metrics["train_loss"], parameters=metrics["parameters"],
                device=metrics["device"], **scores)
         return "complete"
 
 
 def check_inputs(cfg):
-    """Every trial reads the same data, and finetunes from the same language model (two, with --backward): check them
-    once, before the sweep starts, rather than fail every trial (the data options of the check are the sweep's fixed ones)."""
-    from makemore.data import load_corpus
-    from makemore.trainer import open_pretrained
-
-    corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=cfg.model == "classifier")
+    """Every trial reads the same data, and finetunes from the same language model (two, with --backward):
+    check them once, before the sweep starts, rather than fail every trial (the data options of the check
+    are the sweep's fixed ones)."""
+    corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=task_of(cfg.model).labeled)
     if cfg.pretrained:
         lm = open_pretrained(cfg.pretrained, corpus, log=print)
         if cfg.backward:
@@ -459,8 +496,6 @@ def check_inputs(cfg):
 
 def data_config(cfg, settings):
     """The data a trial reads: the sweep's --data, with the data options among its settings."""
-    from makemore.data import DataConfig
-
     names = {f.name for f in dataclasses.fields(DataConfig)}
     return DataConfig(data=cfg.data, **{k: v for k, v in settings.items() if k in names})
 
@@ -484,8 +519,8 @@ def fmt_params(values):
 def train_command(cfg, settings):
     """The `makemore train` (or `finetune`) command that reproduces a trial."""
     if cfg.pretrained:
-        args = ["makemore finetune", f"--from {cfg.pretrained}", *([f"--backward {cfg.backward}"] if cfg.backward else []),
-                f"--data {cfg.data}"]
+        backward = [f"--backward {cfg.backward}"] if cfg.backward else []
+        args = ["makemore finetune", f"--from {cfg.pretrained}", *backward, f"--data {cfg.data}"]
     else:
         args = ["makemore train", f"--model {cfg.model}", f"--data {cfg.data}"]
     for k, v in settings.items():
@@ -578,18 +613,13 @@ def follow(sweep, study, reported, log):
 
 
 RESULT_COLUMNS = ["train_loss", "steps", "seconds", "parameters", "error", "run_dir"]
-SCORE_COLUMNS = ["val_loss", "val_accuracy", "val_macro_f1"]  # a classifier's, of its best checkpoint
+VAL_FIGURES = ["val_loss", "val_accuracy", "val_macro_f1"]  # a trial records those of its best checkpoint it has
 
 
 def objective(cfg):
     """What a sweep minimises, as a column name and an axis label: what its trials keep their best
     checkpoint by (Trainer.validate), a language model's val loss or a classifier's val error rate."""
-    from makemore.models import MODELS
-
-    model = MODELS[cfg.model].model
-    if model.task == "classify":
-        return "val_error", "val error rate (1 - accuracy)"
-    return "val_loss", f"val loss ({model.loss_unit})"
+    return task_of(cfg.model).objective
 
 
 def objective_of(trial):
@@ -599,8 +629,7 @@ def objective_of(trial):
 
 def result_columns(cfg):
     """The columns of results.csv after the searched settings: the objective, a classifier's scores, the rest."""
-    key, _ = objective(cfg)
-    return [key, *(SCORE_COLUMNS if key == "val_error" else []), *RESULT_COLUMNS]
+    return [objective(cfg)[0], *task_of(cfg.model).score_columns, *RESULT_COLUMNS]
 
 
 def results(sweep, study):
@@ -611,7 +640,8 @@ def results(sweep, study):
             continue
         a = t.user_attrs
         row = {"trial": t.number, "state": t.state.name.lower(), **{p: t.params.get(p) for p in sweep.cfg.params},
-               **{k: a.get(k) for k in columns}, key: objective_of(t), "curve": dict(sorted(t.intermediate_values.items()))}
+               **{k: a.get(k) for k in columns}, key: objective_of(t),
+               "curve": dict(sorted(t.intermediate_values.items()))}
         rows.append(row)
     return rows
 
@@ -627,13 +657,13 @@ def write_report(sweep, log=print, top=10):
     space = sweep.cfg.space()
     importance = importances(sweep, study)
     key, label = objective(sweep.cfg)
-    written = plots.sweep_plots(rows, space, importance, sweep.dir, f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}",
-                                (key, label))
+    written = plots.sweep_plots(rows, space, importance, sweep.dir,
+                                f"sweep {sweep.cfg.name}: {sweep.cfg.model} on {sweep.cfg.data}", (key, label))
     ranked = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key])
-    log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}"
-                                            for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)))
+    states = [s for s in ("complete", "pruned", "fail", "running") if any(r["state"] == s for r in rows)]
+    log(f"{len(rows)} trials: " + ", ".join(f"{sum(r['state'] == s for r in rows)} {s}" for s in states))
     if ranked:
-        scores = SCORE_COLUMNS if key == "val_error" else []
+        scores = task_of(sweep.cfg.model).score_columns
         head = ["rank", "trial", "state", key, *scores, *sweep.cfg.params, "steps", "seconds"]
         table = [head]
         for k, r in enumerate(ranked[:top], 1):
@@ -646,7 +676,8 @@ def write_report(sweep, log=print, top=10):
             log("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
         best = [r for r in ranked if r["state"] == "complete"] or ranked
         trial = study.trials[best[0]["trial"]]
-        log(f"best: trial {trial.number}, {label} {best[0][key]:.4f}; reproduce it with:\n  {trial.user_attrs['command']}")
+        log(f"best: trial {trial.number}, {label} {best[0][key]:.4f}; reproduce it with:\n  "
+            f"{trial.user_attrs['command']}")
     if importance:
         log("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in importance.items()))
     log(f"wrote {', '.join(str(p) for p in [sweep.dir / 'results.csv', *(p.name for p in written)])}")

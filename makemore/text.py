@@ -70,7 +70,8 @@ class Text:
             yield np.ascontiguousarray(self.ids[start:start + chunk]).tobytes()
 
     def counts(self, chunk=1 << 24):
-        """How often each id occurs (index 0, the boundary, is 0), read in chunks: a mapped text is never whole in memory."""
+        """How often each id occurs (index 0, the boundary, is 0), read in chunks: a mapped text is never
+        whole in memory."""
         out = np.zeros(len(self.chars) + 1, dtype=np.int64)
         for start in range(0, len(self.ids), chunk):
             out += np.bincount(self.ids[start:start + chunk], minlength=len(out))

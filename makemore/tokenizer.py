@@ -12,6 +12,7 @@ from makemore.errors import MakemoreError
 
 FORMAT_VERSION = 1
 BOUNDARY = 0
+IGNORE = -1  # target id that the loss skips: padding after an item, context-only positions
 
 
 def describe_char(ch):

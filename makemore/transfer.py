@@ -2,10 +2,11 @@
 that has few labels?
 
 One language model is pretrained on the items of the labeled corpus's train split (labels unused;
-never the val or test items); for bidirectional classifiers a second one reads them right to left. Then, for each share of the train labels and each seed, two
-classifiers of the same architecture train with the same budget: one from scratch, one from the
-pretrained body. The seed picks the labels (--label-seed) and the initialisation and batches; val
-and test splits are the same for every run. Every run is an ordinary run directory under the
+never the val or test items); for bidirectional classifiers a second one reads them right to left.
+Then, for each share of the train labels and each seed, two classifiers of the same architecture
+train with the same budget: one from scratch, one from the pretrained body. The seed picks the
+labels (--label-seed) and the initialisation and batches; val and test splits are the same for
+every run. Every run is an ordinary run directory under the
 experiment's folder; a finished run is read back, not retrained, so an interrupted experiment
 carries on where it stopped.
 """
@@ -13,8 +14,10 @@ import statistics
 from dataclasses import asdict
 
 from makemore.checkpoint import make_dir, write_csv
-from makemore.data import DataConfig, load_corpus
-from makemore.trainer import finished_run
+from makemore.config import DataConfig
+from makemore.data import load_corpus, title
+from makemore.models import FINETUNED
+from makemore.runs import finished_run
 
 COLUMNS = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "val_accuracy", "val_macro_f1",
            "best_step", "seconds"]
@@ -25,8 +28,9 @@ FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for 
 def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=None, classifier_overrides=None,
              train_overrides=None, pretrain_overrides=None, log=print):
     """Returns (why it stopped, rows). Writes transfer.csv, transfer.md and transfer.png in out_dir."""
-    load_corpus(DataConfig(**{**asdict(data_config), "kind": "labeled"}), log=lambda _: None, labeled=True)  # bad data: told now,
-    make_dir(out_dir)  # not after "lm: training", and no folder left behind
+    # bad data: told now, not after "lm: training", and no folder left behind
+    load_corpus(DataConfig(**{**asdict(data_config), "kind": "labeled"}), log=lambda _: None, labeled=True)
+    make_dir(out_dir)
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
     lm_dir = out_dir / "lm"
     backward = out_dir / "lm-backward" if classifier_overrides.get("bidirectional") else None
@@ -45,15 +49,16 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
                     overrides.update(body_overrides, encoder=encoder)
                 else:
                     overrides = dict(classifier_overrides)
-                metrics = finished_run(run_dir, "classifier", overrides, data, {**(train_overrides or {}), "seed": seed},
-                                       log, **({"pretrained": lm_dir, "backward": backward} if init == "pretrained" else {}))
+                bodies = {"pretrained": lm_dir, "backward": backward} if init == "pretrained" else {}
+                metrics = finished_run(run_dir, FINETUNED, overrides, data, {**(train_overrides or {}), "seed": seed},
+                                       log, **bodies)
                 if metrics is None:
                     return "interrupted", rows
                 rows.append({"fraction": fraction, "labels": metrics["train_items"], "seed": seed, "init": init,
                              **{k: metrics[k] for k in COLUMNS[4:]}})
     support = {label: v["support"] for label, v in metrics["test_per_label"].items()}
     top = max(support, key=support.get)
-    write_results(rows, out_dir, f"{encoder} classifier on {data_config.title}: from scratch and pretrained",
+    write_results(rows, out_dir, f"{encoder} classifier on {title(data_config)}: from scratch and pretrained",
                   (top, support[top] / sum(support.values())))
     return "done", rows
 
@@ -82,8 +87,9 @@ def write_results(rows, out_dir, title, majority=None):
 
     write_csv(out_dir / "transfer.csv", COLUMNS, rows)
     summary = summarise(rows)
-    table = ["| labels | scratch accuracy | pretrained accuracy | gain (points) | scratch macro-F1 | pretrained macro-F1 |",
-             "|---|---|---|---|---|---|"]
+    columns = ["labels", "scratch accuracy", "pretrained accuracy", "gain (points)", "scratch macro-F1",
+               "pretrained macro-F1"]
+    table = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for (n, scratch), (_, pre) in zip(summary["scratch"], summary["pretrained"]):
         gain = 100 * (statistics.mean(pre["test_accuracy"]) - statistics.mean(scratch["test_accuracy"]))
         table.append(f"| {n:,} | {mean_sd(scratch['test_accuracy'])} | {mean_sd(pre['test_accuracy'])} | {gain:+.1f} | "

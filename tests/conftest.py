@@ -19,7 +19,8 @@ needs_shared = pytest.mark.skipif(not (SHARED / "names.txt").exists(), reason=f"
 
 # Small enough that a run takes a second or two on a CPU core, large enough to learn.
 TINY_MODEL = {"n_embd": 8, "n_hidden": 64}
-TINY_TRAIN = {"max_steps": 300, "batch_size": 32, "eval_interval": 100, "log_interval": 50, "warmup_steps": 20, "device": "cpu"}
+TINY_TRAIN = {"max_steps": 300, "batch_size": 32, "eval_interval": 100, "log_interval": 50, "warmup_steps": 20,
+              "device": "cpu"}
 
 
 def tiny_args(**extra):
@@ -60,7 +61,8 @@ def prose_file(tmp_path):
 
 
 SYLLABLES = {"kappa": ["ka", "ko", "ku"], "rho": ["ri", "ra", "re"], "sigma": ["su", "si", "so", "sa"]}
-TINY_CLF = ["--n-embd", 8, "--n-hidden", 32, "--batch-size", 32, "--warmup-steps", 10, "--log-interval", 20, "--device", "cpu"]
+TINY_CLF = ["--n-embd", 8, "--n-hidden", 32, "--batch-size", 32, "--warmup-steps", 10, "--log-interval", 20, "--device",
+            "cpu"]
 
 
 @pytest.fixture
@@ -136,4 +138,8 @@ def snapshot(folder):
     """Every file under a folder with its bytes' hash, to prove that nothing was changed."""
     import hashlib
 
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

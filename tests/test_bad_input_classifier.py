@@ -15,12 +15,18 @@ def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
                       "is a classifier run, not a language model")
     # the names model knows a-z only: the labeled data has no capitals, so give it some
     capitals = tmp_path / "capitals.tsv"
-    capitals.write_text("".join(f"{'A' if i % 2 else 'B'}\t{'ab'[i % 2] * (1 + i // 2)}{'É' if i == 7 else ''}\n" for i in range(40)))
+    capitals.write_text(
+        "".join(f"{'A' if i % 2 else 'B'}\t{'ab'[i % 2] * (1 + i // 2)}{'É' if i == 7 else ''}\n" for i in range(40))
+    )
     assert_user_error(run("finetune", "--from", trained_run, "--data", capitals, "--out-dir", tmp_path),
                       "lacks 1 character(s)", "U+00C9")
     # the language model's train split (split seed 42) holds items of this split's val and test
-    assert_user_error(run("finetune", "--from", lm_run, "--data", labeled_folder, "--split-seed", 7, "--out-dir", tmp_path),
-                      "was pretrained on", "item(s) of this classifier's val and test splits", "--split-seed")
+    assert_user_error(
+        run("finetune", "--from", lm_run, "--data", labeled_folder, "--split-seed", 7, "--out-dir", tmp_path),
+        "was pretrained on",
+        "item(s) of this classifier's val and test splits",
+        "--split-seed",
+    )
     assert_user_error(run("finetune", "--from", tmp_path / "nothing", "--data", labeled_folder, "--out-dir", tmp_path),
                       "not a makemore run", "pass --from runs/<name>")
     assert snapshot(lm_run) == before
@@ -76,7 +82,8 @@ def test_averaged_runs_bad_input(tmp_path, labeled_folder, trained_run):
         assert_user_error(run(*command, "--run", c1, "--run", tmp_path / "c1" / ".." / "c1"), "is passed twice")
         assert_user_error(run(*command, "--run", c1, "--fit-weights"), "--fit-weights weighs several runs", "two --run")
     for name, change, fragments in [
-        ("order", lambda c: c["model_config"].update(labels=c["model_config"]["labels"][::-1]), ["their labels are in another order"]),
+        ("order", lambda c: c["model_config"].update(labels=c["model_config"]["labels"][::-1]),
+         ["their labels are in another order"]),
         ("others", lambda c: c["model_config"].update(labels=["kappa", "rho", "tau"]), ["has tau that", "lacks sigma"]),
         ("split", lambda c: c["data"].update(split_seed=7), ["split their data differently", "--split-seed"]),
     ]:

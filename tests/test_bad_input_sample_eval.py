@@ -21,12 +21,16 @@ def test_eval_of_a_file_the_model_cannot_read(trained_run, tmp_path):
     before = snapshot(trained_run)
     (tmp_path / "caps.txt").write_text("emma\nZoe\n", encoding="utf-8")
     assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt"),
-                      f"'Z' (U+005A LATIN CAPITAL LETTER Z) in data {tmp_path / 'caps.txt'} is not in this model's vocabulary")
+                      f"'Z' (U+005A LATIN CAPITAL LETTER Z) in data {tmp_path / 'caps.txt'} is not in this model's "
+                      "vocabulary")
     (tmp_path / "latin.txt").write_bytes("anaïs\n".encode("latin-1"))
-    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "latin.txt"), "not valid utf-8", "--encoding")
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "latin.txt"), "not valid utf-8",
+                      "--encoding")
     assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "none.txt"), "does not exist")
-    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt", "--split", "val"), "pass one of them")
-    assert_user_error(run("eval", "--run", trained_run, "--encoding", "latin-1"), "--encoding is the encoding of --data")
+    assert_user_error(run("eval", "--run", trained_run, "--data", tmp_path / "caps.txt", "--split", "val"),
+                      "pass one of them")
+    assert_user_error(run("eval", "--run", trained_run, "--encoding", "latin-1"),
+                      "--encoding is the encoding of --data")
     assert snapshot(trained_run) == before
 
 
@@ -36,7 +40,8 @@ def test_eval_of_an_item_longer_than_a_transformer_reads(tmp_path, words_file):
     assert result.exit_code == 0, result.output
     (tmp_path / "long.txt").write_text("kalo\n" + "ka" * 10 + "\n", encoding="utf-8")
     assert_user_error(run("eval", "--run", tmp_path / "t", "--data", tmp_path / "long.txt"),
-                      f"data {tmp_path / 'long.txt'} has an item of 20 characters, more than the 11 that --block-size 12 reads",
+                      f"data {tmp_path / 'long.txt'} has an item of 20 characters, more than the 11 that --block-size "
+                      "12 reads",
                       "leave that item out")
 
 
@@ -48,7 +53,9 @@ def test_a_directory_that_is_not_a_run(tmp_path, command):
 
 def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
     before = snapshot(trained_run)
-    assert_user_error(run("sample", "--run", trained_run, "--prefix", "Zoë"), "'Z' (U+005A LATIN CAPITAL LETTER Z)", "vocabulary")
+    assert_user_error(
+        run("sample", "--run", trained_run, "--prefix", "Zoë"), "'Z' (U+005A LATIN CAPITAL LETTER Z)", "vocabulary"
+    )
     assert_user_error(run("sample", "--run", trained_run, "--prefix", "a\tb"), "U+0009 CONTROL CHARACTER")
     assert snapshot(trained_run) == before
 
@@ -137,20 +144,31 @@ def test_a_config_that_is_not_json(damaged):
     assert_user_error(run("eval", "--run", damaged), "not valid JSON")
 
 
-@pytest.mark.parametrize("text,fragment", [("{oops", "not valid JSON"), ('{"format": 1, "chars": ["ab", 3]}', "not a makemore tokenizer")])
+@pytest.mark.parametrize("text,fragment", [("{oops", "not valid JSON"),
+                                           ('{"format": 1, "chars": ["ab", 3]}', "not a makemore tokenizer")])
 def test_a_damaged_tokenizer_is_refused(damaged, text, fragment):
     (damaged / "tokenizer.json").write_text(text)
     assert_user_error(run("sample", "--run", damaged), fragment)
 
 
 def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
-    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "words", *tiny_args(max_steps=4, eval_interval=2))
+    result = run(
+        "train",
+        "--data",
+        words_file,
+        "--out-dir",
+        tmp_path,
+        "--name",
+        "words",
+        *tiny_args(max_steps=4, eval_interval=2),
+    )
     assert result.exit_code == 0, result.output
     assert_user_error(run("eval", "--run", trained_run, "--run", tmp_path / "words"), "know other characters",
                       "trained on the same data")
     assert_user_error(run("eval", "--run", trained_run, "--run", trained_run), "is passed twice")
     for name, change, fragments in [
-        ("back", {"reverse": True}, [f"{tmp_path / 'back'} reads right to left (--reverse true) and {trained_run} left to right"]),
+        ("back", {"reverse": True},
+         [f"{tmp_path / 'back'} reads right to left (--reverse true) and {trained_run} left to right"]),
         ("split", {"split_seed": 7}, ["split their data differently", "their test splits differ", "--split-seed"]),
         ("prose", {"kind": "stream"}, [f"{trained_run} reads lines and {tmp_path / 'prose'} prose", "(--kind)"]),
     ]:
@@ -166,7 +184,9 @@ def test_averaged_language_models_bad_input(trained_run, tmp_path, words_file):
             assert_user_error(run("sample", "--run", trained_run, "--run", other), *fragments)
         assert snapshot(other) == before
     assert_user_error(run("sample", "--run", trained_run, "--run", tmp_path / "words"), "know other characters")
-    assert_user_error(run("sample", "--run", trained_run, "--fit-weights"), "--fit-weights weighs several runs", "two --run")
+    assert_user_error(
+        run("sample", "--run", trained_run, "--fit-weights"), "--fit-weights weighs several runs", "two --run"
+    )
 
 
 def test_eval_items_bad_input(trained_run, tmp_path, prose_file):
@@ -174,7 +194,16 @@ def test_eval_items_bad_input(trained_run, tmp_path, prose_file):
     assert_user_error(run("eval", "--run", trained_run, "--items", tmp_path / "missing" / "items.tsv"),
                       f"the folder {tmp_path / 'missing'} does not exist", "make it")
     assert snapshot(trained_run) == before
-    result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", *tiny_args(max_steps=4, eval_interval=2, seq_len=32))
+    result = run(
+        "train",
+        "--data",
+        prose_file,
+        "--out-dir",
+        tmp_path,
+        "--name",
+        "p",
+        *tiny_args(max_steps=4, eval_interval=2, seq_len=32),
+    )
     assert result.exit_code == 0, result.output
     assert_user_error(run("eval", "--run", tmp_path / "p", "--items", tmp_path / "items.tsv"),
                       "reads prose, which has no items", "drop --items")

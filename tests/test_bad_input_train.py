@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import assert_user_error, run, snapshot, tiny_args
 
-from makemore.checkpoint import Run, load_checkpoint
+from makemore.checkpoint import load_checkpoint
+from makemore.runs import Run
 
 # -- data --------------------------------------------------------------------------------------
 
@@ -42,7 +43,8 @@ def test_file_in_another_encoding_names_the_fix(tmp_path):
 
 
 def test_unknown_encoding(tmp_path, words_file):
-    assert_user_error(run("train", "--data", words_file, "--encoding", "klingon", "--out-dir", tmp_path), "unknown encoding")
+    assert_user_error(run("train", "--data", words_file, "--encoding", "klingon", "--out-dir", tmp_path),
+                      "unknown encoding")
 
 
 def test_a_huge_line_read_as_lines(tmp_path):
@@ -53,13 +55,15 @@ def test_a_huge_line_read_as_lines(tmp_path):
 
 def test_a_huge_line_is_read_as_prose_by_default(tmp_path):
     (tmp_path / "huge.txt").write_text("the cat sat on the mat. " * 400, encoding="utf-8")
-    result = run("train", "--data", tmp_path / "huge.txt", "--out-dir", tmp_path, *tiny_args(max_steps=10, eval_interval=5, seq_len=32))
+    result = run("train", "--data", tmp_path / "huge.txt", "--out-dir", tmp_path,
+                 *tiny_args(max_steps=10, eval_interval=5, seq_len=32))
     assert result.exit_code == 0 and "read as stream" in result.output, result.output
 
 
 def test_data_shorter_than_a_sequence(tmp_path):
     (tmp_path / "short.txt").write_text("Once upon a time.\n\nThe end.\n", encoding="utf-8")
-    assert_user_error(run("train", "--data", tmp_path / "short.txt", "--out-dir", tmp_path), "shorter than one sequence", "--seq-len")
+    assert_user_error(run("train", "--data", tmp_path / "short.txt", "--out-dir", tmp_path),
+                      "shorter than one sequence", "--seq-len")
 
 
 def test_corpus_with_one_item(tmp_path):
@@ -69,7 +73,16 @@ def test_corpus_with_one_item(tmp_path):
 
 def test_block_size_larger_than_any_item_is_fine(tmp_path, words_file):
     # Items are padded with the boundary token on the left, as in the lectures: not an error.
-    result = run("train", "--data", words_file, "--block-size", 64, "--out-dir", tmp_path, *tiny_args(max_steps=20, eval_interval=10))
+    result = run(
+        "train",
+        "--data",
+        words_file,
+        "--block-size",
+        64,
+        "--out-dir",
+        tmp_path,
+        *tiny_args(max_steps=20, eval_interval=10),
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -138,7 +151,8 @@ def test_sizes_rates_and_steps_must_be_positive(tmp_path, option, value):
 
 
 @pytest.mark.parametrize("args,fragments", [
-    (["--model", "bigram", "--block-size", 5], ["the bigram model has no --block-size", "bigram takes --fit, --smoothing"]),
+    (["--model", "bigram", "--block-size", 5],
+     ["the bigram model has no --block-size", "bigram takes --fit, --smoothing"]),
     (["--model", "mlp", "--n-head", 8], ["the mlp model has no --n-head", "--n-hidden"]),
     (["--model", "lstm", "--block-size", 8, "--norm", "batch"], ["the lstm model has no --block-size, --norm"]),
     (["--model", "mlp", "--encoder", "gru"], ["the mlp model has no --encoder"]),
@@ -151,8 +165,12 @@ def test_an_option_the_model_does_not_have_is_refused(tmp_path, args, fragments)
 
 
 def test_a_transformer_block_shorter_than_an_item_is_refused_before_the_run_is_written(tmp_path, words_file):
-    assert_user_error(run("train", "--model", "transformer", "--data", words_file, "--block-size", 4, "--out-dir", tmp_path,
-                          "--name", "x"), "the train split has an item of", "more than the 3 that --block-size 4 reads")
+    assert_user_error(
+        run("train", "--model", "transformer", "--data", words_file, "--block-size", 4, "--out-dir", tmp_path, "--name",
+            "x"),
+        "the train split has an item of",
+        "more than the 3 that --block-size 4 reads",
+    )
     assert not (tmp_path / "x").exists()
 
 
@@ -162,7 +180,8 @@ def test_held_out_shares_must_leave_a_train_split(tmp_path):
 
 
 def test_tied_weights_need_equal_sizes(tmp_path):
-    assert_user_error(run("train", "--model", "lstm", "--tie-weights", "true", "--out-dir", tmp_path), "--tie-weights needs")
+    assert_user_error(run("train", "--model", "lstm", "--tie-weights", "true", "--out-dir", tmp_path),
+                      "--tie-weights needs")
 
 
 # -- existing runs -----------------------------------------------------------------------------
@@ -231,7 +250,9 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tra
     assert_user_error(run("train", "--resume", "--name", "full", "--out-dir", tmp_path, "--max-steps", 400),
                       "No space left on device", "previous version of it is intact")
     after = snapshot(copy)
-    assert {k: v for k, v in after.items() if k.suffix == ".pt"} == {k: v for k, v in before.items() if k.suffix == ".pt"}
+    assert {k: v for k, v in after.items() if k.suffix == ".pt"} == {
+        k: v for k, v in before.items() if k.suffix == ".pt"
+    }
     assert not list(copy.glob(".*.tmp"))
     load_checkpoint(copy / "last.pt")
 

@@ -6,12 +6,15 @@ import pytest
 import torch
 from conftest import SHARED, TINY_CLF, assert_user_error, needs_shared, run
 
-from makemore.checkpoint import Run, load_checkpoint
-from makemore.classify import item_log_probs
-from makemore.data import DataConfig, LabeledBatches, guess_kind, load_corpus
+from makemore.checkpoint import load_checkpoint
+from makemore.config import DataConfig
+from makemore.data import LabeledBatches, load_corpus
+from makemore.data.corpus import guess_kind
 from makemore.errors import MakemoreError
+from makemore.evaluate import item_log_probs
 from makemore.models import build_model, model_config
 from makemore.models.classifier import pool, reverse_items
+from makemore.runs import Run
 from makemore.tokenizer import CharTokenizer
 
 
@@ -36,7 +39,7 @@ def test_labeled_split_is_deduplicated_stratified_and_without_leakage(labeled_fo
 
     # a language model on the same data reads the items of the same split
     lines = load_corpus(DataConfig(data=str(labeled_folder), kind="labeled"), quiet)
-    assert lines.kind == "lines" and lines.read_as == "labeled"
+    assert lines.kind == "lines" and lines.config.kind == "labeled"
     assert set(lines.train) == items["train"] and set(lines.val) == items["val"] and set(lines.test) == items["test"]
 
 
@@ -60,7 +63,7 @@ def test_a_folder_of_lists_is_labeled_data_for_a_language_model_too(labeled_fold
     lm = load_corpus(DataConfig(data=str(labeled_folder)), said.append)
     clf = load_corpus(DataConfig(data=str(labeled_folder)), quiet, labeled=True)
     assert said[0] == f"data: {labeled_folder} read as labeled (pass --kind lines or stream to change)"
-    assert (lm.kind, lm.read_as) == ("lines", "labeled")
+    assert (lm.kind, lm.config.kind) == ("lines", "labeled")
     for part in ("train", "val", "test"):
         assert set(getattr(lm, part)) == {item for item, _ in getattr(clf, part)}
 
@@ -109,7 +112,8 @@ def test_reverse_items_reverses_each_item_and_keeps_its_padding():
 def test_a_bidirectional_classifier_reads_each_item_both_ways(encoder):
     torch.manual_seed(0)
     sizes = {"n_embd": 8} | ({} if encoder == "transformer" else {"n_hidden": 16})
-    cfg = model_config("classifier", encoder=encoder, bidirectional=True, **sizes, vocab_size=10, labels=["a", "b", "c"])
+    cfg = model_config("classifier", encoder=encoder, bidirectional=True, **sizes, vocab_size=10,
+                       labels=["a", "b", "c"])
     model = build_model("classifier", cfg).eval()
     model.backward.load_state_dict(model.encoder.state_dict())  # one body read both ways
     tok = CharTokenizer.from_text("abcdefghi")
@@ -191,8 +195,8 @@ def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
 def two_classifiers(tmp_path, labeled_folder):
     """Two tiny classifiers of the same data and split, from other seeds."""
     for seed in (1, 2):
-        result = run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", f"c{seed}",
-                     "--max-steps", 40, "--eval-interval", 20, "--seed", seed, *TINY_CLF)
+        result = run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name",
+                     f"c{seed}", "--max-steps", 40, "--eval-interval", 20, "--seed", seed, *TINY_CLF)
         assert result.exit_code == 0, result.output
     return tmp_path / "c1", tmp_path / "c2"
 
@@ -274,11 +278,27 @@ def test_finetune_reads_with_the_tokenizer_of_a_language_model_that_knows_more_c
     result = run("train", "--model", "lstm", "--data", text, "--out-dir", tmp_path, "--name", "lm-more",
                  "--max-steps", 30, "--eval-interval", 30, *TINY_CLF)
     assert result.exit_code == 0, result.output
-    result = run("finetune", "--from", tmp_path / "lm-more", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "clf",
-                 "--max-steps", 30, "--eval-interval", 30, *TINY_CLF[4:])
+    result = run(
+        "finetune",
+        "--from",
+        tmp_path / "lm-more",
+        "--data",
+        labeled_folder,
+        "--out-dir",
+        tmp_path,
+        "--name",
+        "clf",
+        "--max-steps",
+        30,
+        "--eval-interval",
+        30,
+        *TINY_CLF[4:],
+    )
     assert result.exit_code == 0, result.output
     lm, clf = Run.open(tmp_path / "lm-more"), Run.open(tmp_path / "clf")
-    assert {"c", "d"} <= set(lm.tokenizer.chars) and not {"c", "d"} & set(load_corpus(clf.data_config, quiet, labeled=True).chars())
+    assert {"c", "d"} <= set(lm.tokenizer.chars) and not {"c", "d"} & set(
+        load_corpus(clf.data_config, quiet, labeled=True).chars()
+    )
     assert clf.tokenizer.to_json() == lm.tokenizer.to_json()  # an id means the character the body learnt it as
     assert clf.tokenizer.encode("ambo") == lm.tokenizer.encode("ambo")
     result = run("classify", "--run", tmp_path / "clf", "kakoku", "ambo")
@@ -320,7 +340,10 @@ def test_finetune_from_a_model_whose_pretraining_data_is_gone_warns_and_goes_on(
     result = run("finetune", "--from", lm_run, "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c",
                  "--max-steps", 10, "--eval-interval", 10, *TINY_CLF[4:])
     assert result.exit_code == 0, result.output
-    assert f"warning: cannot read the pretraining data of {lm_run} to check that it holds no val or test item" in result.output
+    assert (
+        f"warning: cannot read the pretraining data of {lm_run} to check that it holds no val or test item"
+        in result.output
+    )
 
 
 def test_gradual_unfreezing_thaws_the_body_from_the_top():
@@ -372,13 +395,20 @@ def test_finetune_with_a_backward_language_model_copies_both_bodies(tmp_path, la
     def finetune(*args):
         return run("finetune", "--data", labeled_folder, "--out-dir", tmp_path, "--max-steps", 10, *args)
 
-    assert_user_error(finetune("--from", backward), f"--from {backward} reads items right to left", "pass it as --backward")
-    assert_user_error(finetune("--from", lm_run, "--backward", lm_run), f"--backward {lm_run} reads items left to right")
-    assert_user_error(finetune("--from", lm_run, "--backward", tmp_path / "bi"), "is a classifier run, not a language model")
-    assert_user_error(run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--reverse", "true"),
-                      "--reverse is for language models", "--bidirectional true")
+    assert_user_error(finetune("--from", backward), f"--from {backward} reads items right to "
+                                                    "left", "pass it as --backward")
+    assert_user_error(finetune("--from", lm_run, "--backward", lm_run),
+                      f"--backward {lm_run} reads items left to right")
+    assert_user_error(finetune("--from", lm_run, "--backward", tmp_path / "bi"),
+                      "is a classifier run, not a language model")
+    assert_user_error(
+        run("train", "--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--reverse", "true"),
+        "--reverse is for language models",
+        "--bidirectional true",
+    )
     result = run("train", "--model", "lstm", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "wide-backward",
-                 "--reverse", "true", "--max-steps", 2, "--eval-interval", 1, *TINY_CLF[:2], "--n-hidden", 48, *TINY_CLF[4:])
+                 "--reverse", "true", "--max-steps", 2, "--eval-interval", 1, *TINY_CLF[:2], "--n-hidden", 48,
+                 *TINY_CLF[4:])
     assert result.exit_code == 0, result.output
     assert_user_error(finetune("--from", lm_run, "--backward", tmp_path / "wide-backward"),
                       "differs from --from", "--n-hidden 48 against 32")
@@ -400,7 +430,10 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     again = run(*args)  # finished runs are read back, not retrained
     assert again.exit_code == 0 and "training" not in again.output.replace("done before", "")
     bigger = run(*args, "--head-dropout", 0.5)  # a finished run is never read back as one made another way
-    assert bigger.exit_code == 2 and "frac0.2-seed1-scratch holds a run made with other options: head_dropout" in bigger.stderr
+    assert (
+        bigger.exit_code == 2
+        and "frac0.2-seed1-scratch holds a run made with other options: head_dropout" in bigger.stderr
+    )
 
 
 def test_a_bidirectional_transfer_pretrains_a_backward_language_model_too(tmp_path, labeled_folder):
@@ -477,7 +510,19 @@ def test_a_hugging_face_class_label_column_gives_its_label_names(tmp_path):
 
 
 def test_classifier_resumes_from_its_run_directory(tmp_path, labeled_folder):
-    args = ["--model", "classifier", "--data", labeled_folder, "--out-dir", tmp_path, "--name", "c", "--eval-interval", 20, *TINY_CLF]
+    args = [
+        "--model",
+        "classifier",
+        "--data",
+        labeled_folder,
+        "--out-dir",
+        tmp_path,
+        "--name",
+        "c",
+        "--eval-interval",
+        20,
+        *TINY_CLF,
+    ]
     assert run("train", *args, "--max-steps", 20).exit_code == 0
     result = run("train", "--resume", "--name", "c", "--out-dir", tmp_path, "--max-steps", 40)
     assert result.exit_code == 0, result.output

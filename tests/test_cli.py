@@ -29,13 +29,16 @@ def test_a_run_trained_in_bf16_on_a_gpu_evaluates_and_samples_on_a_cpu(trained_r
     (copy / "config.json").write_text(json.dumps(config))
     for args in (["eval", "--run", copy, "--device", "cpu"], ["sample", "--run", copy, "-n", 2, "--device", "cpu"]):
         assert run(*args).exit_code == 0, run(*args).output
-    assert run("eval", "--run", copy, "--device", "cpu").stdout == run("eval", "--run", trained_run, "--device", "cpu").stdout
+    assert (
+        run("eval", "--run", copy, "--device", "cpu").stdout
+        == run("eval", "--run", trained_run, "--device", "cpu").stdout
+    )
 
 
 def test_temperature_zero_always_takes_the_likeliest_character(trained_run):
     import torch
 
-    from makemore.checkpoint import Run
+    from makemore.runs import Run
     from makemore.tokenizer import BOUNDARY
 
     result = run("sample", "--run", trained_run, "-n", 3, "--temperature", 0, "--prefix", "a")
@@ -51,8 +54,8 @@ def test_temperature_zero_always_takes_the_likeliest_character(trained_run):
 
 
 def test_unique_samples_are_not_in_the_training_split(trained_run):
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
     result = run("sample", "--run", trained_run, "-n", 30, "--unique", "--seed", 1)
     assert result.exit_code == 0, result.output
@@ -73,22 +76,32 @@ def test_train_on_a_text_file_and_resume(tmp_path, words_file):
     assert "read as lines" in result.output and "done (max_steps)" in result.output
     result = run("train", "--resume", "--name", "w", "--out-dir", tmp_path, "--max-steps", 200)
     assert result.exit_code == 0, result.output
-    assert "resumed" in result.output and "at step 100 (best at step 100)" in result.output and "after 200 steps" in result.output
+    assert (
+        "resumed" in result.output
+        and "at step 100 (best at step 100)" in result.output
+        and "after 200 steps" in result.output
+    )
 
 
 def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
     data = tmp_path / "moved.txt"
     data.write_text(words_file.read_text(encoding="utf-8"), encoding="utf-8")
     for name in ("w", "w2"):
-        result = run("train", "--data", data, "--out-dir", tmp_path, "--name", name, *tiny_args(max_steps=20, eval_interval=10))
+        result = run("train", "--data", data, "--out-dir", tmp_path, "--name", name,
+                     *tiny_args(max_steps=20, eval_interval=10))
         assert result.exit_code == 0, result.output
     data.unlink()  # the run directory alone is enough to sample; counting novel samples needs the data
     result = run("sample", "--run", tmp_path / "w", "-n", 4, "--seed", 0)
     assert result.exit_code == 0, result.output
-    assert len(result.stdout.splitlines()) == 4 and "novel: not counted" in result.stderr and "does not exist" in result.stderr
+    assert (
+        len(result.stdout.splitlines()) == 4
+        and "novel: not counted" in result.stderr
+        and "does not exist" in result.stderr
+    )
     assert_user_error(run("sample", "--run", tmp_path / "w", "--unique"), "--unique needs the run's training data",
                       "put the data back")
-    result = run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "-n", 4)  # a mixture samples without it too
+    # a mixture samples without it too
+    result = run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "-n", 4)
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4, result.output
     assert_user_error(run("sample", "--run", tmp_path / "w", "--run", tmp_path / "w2", "--fit-weights"),
                       f"cannot read the val split of {tmp_path / 'w'} here", "does not exist", "put the data back")
@@ -97,7 +110,16 @@ def test_a_run_samples_after_its_data_is_gone(tmp_path, words_file):
 
 def test_a_run_trained_on_a_relative_path_reads_its_data_from_any_folder(tmp_path, words_file, monkeypatch):
     monkeypatch.chdir(words_file.parent)
-    result = run("train", "--data", words_file.name, "--out-dir", "runs", "--name", "w", *tiny_args(max_steps=20, eval_interval=10))
+    result = run(
+        "train",
+        "--data",
+        words_file.name,
+        "--out-dir",
+        "runs",
+        "--name",
+        "w",
+        *tiny_args(max_steps=20, eval_interval=10),
+    )
     assert result.exit_code == 0, result.output
     here = run("eval", "--run", "runs/w", "--split", "val")
     (tmp_path / "elsewhere").mkdir()
@@ -115,11 +137,13 @@ def test_train_on_prose(tmp_path, prose_file):
     result = run("sample", "--run", tmp_path / "p", "-n", 2, "--max-len", 40, "--prefix", "To", "--seed", 0)
     assert result.exit_code == 0 and result.stdout.startswith("To")
     assert_user_error(run("sample", "--run", tmp_path / "p", "--unique"), "--unique is for line corpora")
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
-    (tmp_path / "test.txt").write_text(str(load_corpus(Run.open(tmp_path / "p").data_config, log=lambda _: None).test), encoding="utf-8")
-    split, mine = run("eval", "--run", tmp_path / "p"), run("eval", "--run", tmp_path / "p", "--data", tmp_path / "test.txt")
+    (tmp_path / "test.txt").write_text(str(load_corpus(Run.open(tmp_path / "p").data_config, log=lambda _: None).test),
+                                       encoding="utf-8")
+    split, mine = (run("eval", "--run", tmp_path / "p"),
+                   run("eval", "--run", tmp_path / "p", "--data", tmp_path / "test.txt"))
     assert split.stdout.split(" loss ")[1] == mine.stdout.split(" loss ")[1]  # prose is scored as its test split is
 
 
@@ -136,16 +160,19 @@ def test_lstm_trains_on_prose_and_samples_with_a_prefix(tmp_path, prose_file):
 
 def test_transformer_on_prose_reads_at_most_its_block(tmp_path, prose_file):
     args = ["train", "--model", "transformer", "--data", prose_file, "--out-dir", tmp_path]
-    result = run(*args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32, n_hidden=None))
+    result = run(
+        *args, "--name", "t", "--block-size", 48, *tiny_args(max_steps=40, eval_interval=20, seq_len=32, n_hidden=None)
+    )
     assert result.exit_code == 0, result.output
     result = run("sample", "--run", tmp_path / "t", "-n", 2, "--max-len", 100, "--seed", 0)  # longer than the block
     assert result.exit_code == 0, result.output
-    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32, *tiny_args(max_steps=20, eval_interval=10, n_hidden=None))
+    result = run(*args, "--name", "t2", "--block-size", 16, "--seq-len", 32,
+                 *tiny_args(max_steps=20, eval_interval=10, n_hidden=None))
     assert result.exit_code == 0, result.output  # a sequence is cut to what the block reads, and the run says so
     assert "sequences of 16 characters, all that --block-size 16 reads (pass --block-size 32" in result.output
     assert run("eval", "--run", tmp_path / "t2").exit_code == 0  # eval cuts them alike
-    from makemore.data import DataConfig
-    from makemore.trainer import check_same_run
+    from makemore.config import DataConfig
+    from makemore.runs import check_same_run
 
     # the run records the --seq-len asked for, so compare and transfer read it back as made with it
     check_same_run(tmp_path / "t2", "transformer", {"block_size": 16}, DataConfig(data=str(prose_file), seq_len=32), {})
@@ -165,8 +192,11 @@ def test_help_gives_the_training_defaults_that_each_model_brings():
         text = " ".join(run(command, "--help").stdout.split())
         return re.search(rf" {option} [A-Z]+ (.*?) --[a-z]", text).group(1)
 
-    assert option_help("train", "--lr").endswith("[default: 0.01; wavenet: 0.005; lstm, gru, rnn, transformer, classifier: 0.003]")
-    assert "[default: 30000; bigram: 0; lstm, gru, rnn: 6000; transformer: 40000; classifier: 3000]" in option_help("train", "--max-steps")
+    assert option_help("train", "--lr").endswith("[default: 0.01; wavenet: 0.005; lstm, gru, rnn, transformer, "
+                                                 "classifier: 0.003]")
+    assert "[default: 30000; bigram: 0; lstm, gru, rnn: 6000; transformer: 40000; classifier: 3000]" in option_help(
+        "train", "--max-steps"
+    )
     assert option_help("train", "--batch-size").endswith("[default: 64]")
     for command in ("finetune", "transfer"):  # they train classifiers only
         assert option_help(command, "--max-steps").endswith("[default: 3000]")
@@ -207,8 +237,8 @@ def test_help_lists_each_configs_options_under_its_heading():
 
 
 def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_run):
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
     def loss(result):
         assert result.exit_code == 0, result.output
@@ -218,11 +248,14 @@ def test_eval_scores_a_file_of_the_users_as_it_scores_a_split(tmp_path, trained_
     mine = tmp_path / "mine.txt"
     mine.write_text("\n".join(reversed(test_items)) + "\n", encoding="utf-8")
     result = run("eval", "--run", trained_run, "--data", mine)
-    assert result.stdout.startswith(f"{mine} loss ") and f"{sum(len(i) + 1 for i in test_items):,} characters" in result.stdout
+    assert result.stdout.startswith(f"{mine} "
+                                    "loss ") and f"{sum(len(i) + 1 for i in test_items):,} characters" in result.stdout
     assert loss(result) == pytest.approx(loss(run("eval", "--run", trained_run)), abs=1e-4)
     latin = tmp_path / "latin.txt"
     latin.write_bytes("\n".join(test_items).encode("latin-1"))
-    assert loss(run("eval", "--run", trained_run, "--data", latin, "--encoding", "latin-1")) == pytest.approx(loss(result), abs=1e-4)
+    assert loss(run("eval", "--run", trained_run, "--data", latin, "--encoding", "latin-1")) == pytest.approx(
+        loss(result), abs=1e-4
+    )
 
 
 def test_compare_writes_a_table_and_a_chart(tmp_path):
@@ -231,17 +264,22 @@ def test_compare_writes_a_table_and_a_chart(tmp_path):
     assert result.exit_code == 0, result.output
     assert {"compare.csv", "compare.md", "compare.png"} <= {p.name for p in out.iterdir()}
     rows = (out / "compare.csv").read_text().splitlines()
-    assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == ["bigram", "mlp"]
+    assert rows[0].startswith("model,parameters,train_loss") and [r.split(",")[0] for r in rows[1:]] == [
+        "bigram",
+        "mlp",
+    ]
     assert [r.split(",")[5] for r in rows[1:]] == ["0", "30"]  # the counted bigram takes no steps of the budget
     again = run("compare", "--models", "bigram,mlp,mlp", "--max-steps", 30, "--out-dir", out, "--device", "cpu")
-    assert again.output.count("done before") == 2  # finished runs are read back, not retrained; a model named twice is one
+    assert again.output.count("done "
+                              "before") == 2  # finished runs are read back, not retrained; a model named twice is one
     assert (out / "compare.csv").read_text().splitlines() == rows
     before = (out / "mlp" / "metrics.json").read_bytes()
     other = run("compare", "--models", "mlp", "--max-steps", 40, "--out-dir", out, "--device", "cpu")
     assert other.exit_code == 2 and "max_steps 30 (asked: 40)" in other.stderr  # never a run made another way
     assert (out / "mlp" / "metrics.json").read_bytes() == before
     assert run("compare", "--models", "gpt9").exit_code == 2
-    missing = run("compare", "--data", tmp_path / "none.txt", "--out-dir", tmp_path / "cmp2")  # told before any model trains
+    missing = run("compare", "--data", tmp_path / "none.txt", "--out-dir",
+                  tmp_path / "cmp2")  # told before any model trains
     assert_user_error(missing, "none.txt does not exist")
     assert "bigram: training" not in missing.output and not (tmp_path / "cmp2").exists()
 
@@ -251,7 +289,8 @@ def test_compare_refuses_a_finished_run_whose_data_has_changed(tmp_path, words_f
     assert run(*args).exit_code == 0
     words_file.write_text(words_file.read_text(encoding="utf-8") + "kalomira\n", encoding="utf-8")
     before = (tmp_path / "cmp" / "compare.csv").read_bytes()
-    assert_user_error(run(*args), f"the data of {tmp_path / 'cmp' / 'bigram'} ({words_file}) has changed since the run was trained")
+    assert_user_error(run(*args), f"the data of {tmp_path / 'cmp' / 'bigram'} ({words_file}) has changed since the run "
+                                  "was trained")
     assert (tmp_path / "cmp" / "compare.csv").read_bytes() == before  # its table is not rewritten from stale figures
 
 
@@ -264,8 +303,8 @@ def test_eval_averages_several_language_models(tmp_path, words_file, prose_file)
 
     import torch
 
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
     for model, name in (("mlp", "m"), ("lstm", "l"), ("bigram", "b")):
         result = run("train", "--model", model, "--data", words_file, "--out-dir", tmp_path, "--name", name,
@@ -299,7 +338,10 @@ def test_eval_averages_several_language_models(tmp_path, words_file, prose_file)
                         "the average of 3 runs (best.pt)")
     assert mean < sum(loss_of(line) for line in lines[:3]) / 3  # the log of a mean is above the mean of the logs
 
-    for model, name in (("mlp", "pm"), ("lstm", "pl")):  # prose: models that read other contexts score the same characters
+    for model, name in (
+        ("mlp", "pm"),
+        ("lstm", "pl"),
+    ):  # prose: models that read other contexts score the same characters
         result = run("train", "--model", model, "--data", prose_file, "--out-dir", tmp_path, "--name", name,
                      *tiny_args(max_steps=30, eval_interval=30, seq_len=32))
         assert result.exit_code == 0, result.output
@@ -312,7 +354,7 @@ def test_eval_averages_several_language_models(tmp_path, words_file, prose_file)
 def test_sample_from_several_language_models(tmp_path, words_file):
     import torch
 
-    from makemore.checkpoint import Run
+    from makemore.runs import Run
     from makemore.sampling import Mixture
     from makemore.tokenizer import BOUNDARY
 
@@ -353,15 +395,21 @@ def test_sample_from_several_language_models(tmp_path, words_file):
     assert fitted.startswith("weights fitted on the val split: ")
     weights = [float(part.split()[-1]) for part in fitted.split(": ", 1)[1].split(", ")]
     assert len(weights) == 2 and sum(weights) == pytest.approx(1, abs=2e-3)
-    assert result.stdout == run("sample", "--run", paths[0], "--run", paths[1], "-n", 5, "--seed", 3, "--fit-weights").stdout
+    assert (
+        result.stdout
+        == run("sample", "--run", paths[0], "--run", paths[1], "-n", 5, "--seed", 3, "--fit-weights").stdout
+    )
+
 
 def test_eval_writes_the_score_of_each_item(tmp_path, words_file):
     import csv
 
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
-    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=40, eval_interval=20))
+    result = run(
+        "train", "--data", words_file, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=40, eval_interval=20)
+    )
     assert result.exit_code == 0, result.output
     alone = run("eval", "--run", tmp_path / "w")
     result = run("eval", "--run", tmp_path / "w", "--items", tmp_path / "items.tsv")
@@ -379,7 +427,7 @@ def test_eval_writes_the_score_of_each_item(tmp_path, words_file):
 
 
 def test_mixture_weights_are_the_ones_that_score_best():
-    from makemore.classify import mixture_weights
+    from makemore.evaluate import mixture_weights
 
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(500, generator=g), torch.rand(500, generator=g)  # two models' probabilities of what happened
@@ -389,14 +437,16 @@ def test_mixture_weights_are_the_ones_that_score_best():
     scores = [(x * a + (1 - x) * b).log().mean().item() for x in grid]
     best = grid[max(range(len(grid)), key=scores.__getitem__)].item()
     assert w[0] == pytest.approx(best, abs=2e-3)
-    assert mixture_weights([torch.full((9,), 0.5).log(), torch.full((9,), 0.25).log()])[0] > 0.99  # the better one, all of it
+    assert (
+        mixture_weights([torch.full((9,), 0.5).log(), torch.full((9,), 0.25).log()])[0] > 0.99
+    )  # the better one, all of it
     half = torch.tensor([0.8, 0.2] * 5)
     assert mixture_weights([half.log(), half.flip(0).log()]) == pytest.approx([0.5, 0.5], abs=1e-6)
 
 
 def test_eval_fits_mixture_weights_on_the_val_split(tmp_path, words_file):
-    from makemore.checkpoint import Run
     from makemore.data import load_corpus
+    from makemore.runs import Run
 
     for model, name in (("mlp", "m"), ("bigram", "b")):
         result = run("train", "--model", model, "--data", words_file, "--out-dir", tmp_path, "--name", name,
@@ -418,18 +468,24 @@ def test_eval_fits_mixture_weights_on_the_val_split(tmp_path, words_file):
     assert loss_of(fitted) <= loss_of(equal)
 
     assert_user_error(run("eval", "--run", tmp_path / "m", "--fit-weights"), "pass two --run or more")
-    assert_user_error(run("eval", *both, "--fit-weights", "--split", "val"), "fits the weights on the val split", "--split test")
+    assert_user_error(
+        run("eval", *both, "--fit-weights", "--split", "val"), "fits the weights on the val split", "--split test"
+    )
 
 
 def test_min_char_count_reads_rare_and_new_characters_as_one_id(tmp_path, words_file, prose_file, labeled_folder):
-    from makemore.checkpoint import Run
+    from makemore.runs import Run
 
     words = words_file.read_text(encoding="utf-8").split()
     rare = tmp_path / "rare.txt"  # a letter in two words, fewer than --min-char-count in any split
     rare.write_text("\n".join(words + ["kaß", "ßlo"]) + "\n", encoding="utf-8")
-    result = run("train", "--data", rare, "--min-char-count", 3, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=60))
+    result = run(
+        "train", "--data", rare, "--min-char-count", 3, "--out-dir", tmp_path, "--name", "w", *tiny_args(max_steps=60)
+    )
     assert result.exit_code == 0, result.output
-    assert "data: 13 characters seen at least 3 time(s) in the train split; the other 1 and any new one" in result.output
+    assert (
+        "data: 13 characters seen at least 3 time(s) in the train split; the other 1 and any new one" in result.output
+    )
     assert_user_error(run("train", "--data", rare, "--min-char-count", 10**6, "--out-dir", tmp_path, "--name", "none"),
                       "--min-char-count 1000000 leaves no character", "pass a smaller one")
     tok = Run.open(tmp_path / "w").tokenizer
@@ -444,13 +500,25 @@ def test_min_char_count_reads_rare_and_new_characters_as_one_id(tmp_path, words_
     # prose: a character of the val split that the train split lacks is read as the unknown id
     prose = tmp_path / "prose2.txt"
     prose.write_text(prose_file.read_text(encoding="utf-8") + "Ω" * 5, encoding="utf-8")
-    result = run("train", "--model", "lstm", "--data", prose, "--min-char-count", 1, "--out-dir", tmp_path, "--name", "p",
-                 *tiny_args(max_steps=30, seq_len=32, val_frac=0.2))
+    result = run(
+        "train",
+        "--model",
+        "lstm",
+        "--data",
+        prose,
+        "--min-char-count",
+        1,
+        "--out-dir",
+        tmp_path,
+        "--name",
+        "p",
+        *tiny_args(max_steps=30, seq_len=32, val_frac=0.2),
+    )
     assert result.exit_code == 0, result.output
     assert "Ω" not in Run.open(tmp_path / "p").tokenizer.chars
     # a classifier finetuned from such a model reads characters its tokenizer lacks, and says so
-    lm = run("train", "--model", "lstm", "--data", labeled_folder, "--min-char-count", 1, "--out-dir", tmp_path, "--name", "lm",
-             *tiny_args(max_steps=30, eval_interval=30))
+    lm = run("train", "--model", "lstm", "--data", labeled_folder, "--min-char-count", 1, "--out-dir", tmp_path,
+             "--name", "lm", *tiny_args(max_steps=30, eval_interval=30))
     assert lm.exit_code == 0, lm.output
     other = tmp_path / "other.tsv"
     other.write_text("".join(f"{'AB'[i % 2]}\t{'ab'[i % 2] * (1 + i // 2)}\n" for i in range(40)), encoding="utf-8")

@@ -5,23 +5,24 @@ import pytest
 import torch
 from conftest import SHARED, needs_shared
 
+from makemore.config import DataConfig
 from makemore.data import (
-    IGNORE,
     Corpus,
-    DataConfig,
     LineBatches,
     StreamBatches,
-    char_frequencies,
-    guess_kind,
     load_corpus,
     make_batches,
     noised,
+    resolve,
+    title,
 )
+from makemore.data.batches import char_frequencies
+from makemore.data.corpus import guess_kind
 from makemore.errors import MakemoreError
+from makemore.evaluate import evaluate
 from makemore.models import build_model, model_config
 from makemore.models.mlp import context_windows
-from makemore.tokenizer import CharTokenizer
-from makemore.trainer import evaluate
+from makemore.tokenizer import IGNORE, CharTokenizer
 
 
 def test_line_corpus_is_deduplicated_and_split_without_overlap(tmp_path):
@@ -192,8 +193,8 @@ def test_a_table_file_is_read_as_a_dataset_with_or_without_hf(tmp_path):
     for file in ("names.csv", "names.jsonl", "names.parquet"):
         for data in (str(tmp_path / file), f"hf:{tmp_path / file}"):
             cfg = DataConfig(data=data, text_column="name", kind="lines")
-            assert cfg.data == f"hf:{tmp_path / file}"  # the column, not the file's lines ("1,bob")
             corpus = load_corpus(cfg, log=lambda _: None)
+            assert corpus.config.data == f"hf:{tmp_path / file}"  # the column, not the file's lines ("1,bob")
             assert sorted(corpus.train + corpus.val + corpus.test) == names
     with pytest.raises(MakemoreError, match="no column 'text' .it has: id, name.; pass --text-column"):
         load_corpus(DataConfig(data=str(tmp_path / "names.csv")), log=lambda _: None)
@@ -203,7 +204,7 @@ def test_a_run_keeps_the_data_it_recorded(tmp_path, trained_run):
     import json
     import shutil
 
-    from makemore.checkpoint import Run
+    from makemore.runs import Run
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
@@ -220,7 +221,8 @@ def test_hugging_face_path_on_a_dataset_saved_to_disk(tmp_path, as_dict):
 
     dataset = datasets.Dataset.from_dict({"name": ["anna", "bob", "cleo", "dora", "emil"]})
     (datasets.DatasetDict(train=dataset) if as_dict else dataset).save_to_disk(str(tmp_path / "saved"))
-    corpus = load_corpus(DataConfig(data=f"hf:{tmp_path / 'saved'}", text_column="name", kind="lines"), log=lambda _: None)
+    corpus = load_corpus(DataConfig(data=f"hf:{tmp_path / 'saved'}", text_column="name", kind="lines"),
+                         log=lambda _: None)
     assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
 
 
@@ -229,7 +231,7 @@ def test_a_table_at_a_url_is_read_as_a_table(monkeypatch, tmp_path):
     source.parent.mkdir()
     source.write_text("id,name\n1,anna\n2,bob\n3,cleo\n4,dora\n5,emil\n", encoding="utf-8")
     cfg = DataConfig(data=source.as_uri(), text_column="name", kind="lines")
-    assert cfg.data == "hf:" + source.as_uri() and cfg.title == "names.csv"
+    assert resolve(cfg).data == "hf:" + source.as_uri() and title(cfg) == "names.csv"
     with pytest.raises(MakemoreError, match=r"the data \(file://.*\) is not cached and downloads are off"):
         load_corpus(cfg, log=lambda _: None)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -252,7 +254,7 @@ def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, t
     monkeypatch.delenv("MAKEMORE_OFFLINE", raising=False)
     corpus = load_corpus(cfg, log=lambda _: None)
     assert sorted(corpus.train + corpus.val + corpus.test) == ["anna", "bob", "cleo", "dora", "emil"]
-    assert cfg.title == "words.txt"
+    assert title(cfg) == "words.txt"
     source.unlink()  # read from the cache now
     assert load_corpus(cfg, log=lambda _: None).train == corpus.train
     with pytest.raises(MakemoreError, match="could not download the data from file://.*; check the URL"):
@@ -264,8 +266,9 @@ def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, t
         f.write(b"an")
         raise ConnectionResetError("reset by peer")
 
-    monkeypatch.setattr("makemore.data.shutil.copyfileobj", broken)
-    with pytest.raises(MakemoreError, match=r"the download of the data from file://.*more.txt broke off \(reset by peer\)"):
+    monkeypatch.setattr("makemore.data.sources.shutil.copyfileobj", broken)
+    with pytest.raises(MakemoreError,
+                       match=r"the download of the data from file://.*more.txt broke off \(reset by peer\)"):
         load_corpus(DataConfig(data=other.as_uri()), log=lambda _: None)
     assert not list((tmp_path / "cache").rglob("more.txt*"))  # no partial file to be read as the data later
 
@@ -278,7 +281,7 @@ def test_missing_named_corpus_offline_says_what_to_pass(monkeypatch, tmp_path):
 
 @needs_shared
 def test_surnames_from_makemore_data_match_their_checksum():
-    from makemore.data import CORPORA, digest, resolve_named
+    from makemore.data.sources import CORPORA, digest, resolve_named
 
     assert digest(resolve_named("surnames")) == CORPORA["surnames"].sha256
     assert digest(resolve_named("shakespeare")) == CORPORA["shakespeare"].sha256
@@ -315,7 +318,10 @@ def test_the_digest_of_a_corpus_changes_with_its_splits_only(tmp_path):
     assert lines.digest() != Corpus("lines", ["ab", "cd"], ["ef"], ["gx"]).digest()
     text = Text.of("hello world, hello")
     prose = Corpus("stream", text[:12], text[12:15], text[15:])
-    assert prose.digest() == Corpus("stream", *(Text.of("hello world, hello")[a:b] for a, b in [(0, 12), (12, 15), (15, None)])).digest()
+    assert (
+        prose.digest()
+        == Corpus("stream", *(Text.of("hello world, hello")[a:b] for a, b in [(0, 12), (12, 15), (15, None)])).digest()
+    )
     assert prose.digest() != Corpus("stream", text[:11], text[11:15], text[15:]).digest()
     # the same ids, another text: chars differ
     other = Text.of("jello world, jello")
@@ -329,7 +335,8 @@ def test_the_digest_of_a_corpus_changes_with_its_splits_only(tmp_path):
 def test_a_run_whose_data_has_changed_is_refused(tmp_path, words_file):
     from conftest import assert_user_error, run, snapshot, tiny_args
 
-    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "r", *tiny_args(max_steps=20, eval_interval=10))
+    result = run("train", "--data", words_file, "--out-dir", tmp_path, "--name", "r",
+                 *tiny_args(max_steps=20, eval_interval=10))
     assert result.exit_code == 0, result.output
     original = words_file.read_text(encoding="utf-8")
     assert run("eval", "--run", tmp_path / "r").exit_code == 0
@@ -337,7 +344,8 @@ def test_a_run_whose_data_has_changed_is_refused(tmp_path, words_file):
     before = snapshot(tmp_path / "r")
     for args in [("eval", "--run", tmp_path / "r"), ("sample", "--run", tmp_path / "r", "--unique"),
                  ("train", "--resume", "--name", "r", "--out-dir", tmp_path, "--max-steps", 40)]:
-        assert_user_error(run(*args), f"the data of {tmp_path / 'r'} ({words_file}) has changed since the run was trained")
+        assert_user_error(run(*args), f"the data of {tmp_path / 'r'} ({words_file}) has changed since the run was "
+                                      "trained")
     assert snapshot(tmp_path / "r") == before  # nothing trained on the other split
     assert run("eval", "--run", tmp_path / "r", "--data", words_file).exit_code == 0  # scoring the file itself is fine
     words_file.write_text(original, encoding="utf-8")

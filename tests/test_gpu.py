@@ -5,10 +5,9 @@ import pytest
 import torch
 from conftest import TINY_MODEL, TINY_TRAIN
 
-from makemore.checkpoint import Run
-from makemore.data import DataConfig
+from makemore.config import DataConfig
+from makemore.runs import Run, run_training
 from makemore.sampling import generate
-from makemore.trainer import run_training
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -36,8 +35,9 @@ def test_cuda_classifier_finetunes_with_bf16_autocast(tmp_path, labeled_folder):
     train = {**TINY_TRAIN, "device": "cuda", "max_steps": 100, "eval_interval": 50}
     data = DataConfig(data=str(labeled_folder), kind="labeled")
     run_training(tmp_path / "lm", "lstm", dict(TINY_MODEL), data, train, log=lambda _: None)
-    _, metrics = run_training(tmp_path / "clf", "classifier", {"freeze_steps": 20}, DataConfig(data=str(labeled_folder)),
-                              train, log=lambda _: None, pretrained=tmp_path / "lm")
+    _, metrics = run_training(tmp_path / "clf", "classifier", {"freeze_steps": 20},
+                              DataConfig(data=str(labeled_folder)), train, log=lambda _: None,
+                              pretrained=tmp_path / "lm")
     assert metrics["device"].startswith("cuda") and metrics["val_accuracy"] > 0.6
 
 
@@ -45,9 +45,10 @@ def test_cuda_classifier_finetunes_with_bf16_autocast(tmp_path, labeled_folder):
 def test_prose_batches_on_cuda_equal_those_on_the_cpu(tmp_path, prose_file, monkeypatch, large):
     # in memory the ids live on the GPU; memory-mapped they stay on the CPU and each batch is copied over
     from makemore import data
+    from makemore.data import sources
     from makemore.tokenizer import CharTokenizer
 
-    monkeypatch.setattr(data, "MAP_BYTES", 1 if large else data.MAP_BYTES)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1 if large else sources.MAP_BYTES)
     corpus = data.load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
     tokenizer = CharTokenizer(corpus.chars())
     on = {d: data.make_batches(corpus, tokenizer, torch.device(d), 16, 4)["train"] for d in ("cpu", "cuda")}

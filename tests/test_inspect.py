@@ -7,9 +7,8 @@ import torch
 from conftest import TINY_CLF, assert_user_error, run, tiny_args
 
 from makemore import inspection
-from makemore.checkpoint import Run
-from makemore.data import IGNORE
-from makemore.tokenizer import BOUNDARY
+from makemore.runs import Run
+from makemore.tokenizer import BOUNDARY, IGNORE
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -21,8 +20,11 @@ def test_inspect_draws_an_mlps_embeddings_and_the_saturation_of_its_tanh_layers(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     vocab = Run.open(copy).tokenizer.vocab_size
-    assert re.fullmatch(re.escape(f"embeddings: {copy / 'embeddings.png'} ({vocab} characters in 8 dimensions, drawn by ")
-                        + r"direction on their 2 principal components: \d+% and \d+% of the spread\)", lines[0]), lines[0]
+    assert re.fullmatch(
+        re.escape(f"embeddings: {copy / 'embeddings.png'} ({vocab} characters in 8 dimensions, drawn by ")
+        + r"direction on their 2 principal components: \d+% and \d+% of the spread\)",
+        lines[0],
+    ), lines[0]
     assert lines[1].startswith(f"activations: {copy / 'activations.png'} (1 tanh layer, on 256 val items: ")
     assert lines[2].split() == ["layer", "mean", "std", "saturated", "dead", "units"]
     name, mean, std, saturated, dead, _, units = lines[3].split()
@@ -71,8 +73,11 @@ def test_tanh_outputs_are_read_at_the_positions_a_model_reads(words_file, labele
     features = model.body(x)[y != IGNORE]  # the last tanh layer's outputs are the body's features
     assert torch.allclose(outputs["hidden.1"], features)
 
-    assert run("train", "--model", "classifier", "--encoder", "mlp", "--bidirectional", "true", "--data", labeled_folder,
-               "--out-dir", tmp_path, "--name", "clf", "--max-steps", 10, *TINY_CLF).exit_code == 0
+    assert (
+        run("train", "--model", "classifier", "--encoder", "mlp", "--bidirectional", "true", "--data", labeled_folder,
+            "--out-dir", tmp_path, "--name", "clf", "--max-steps", 10, *TINY_CLF).exit_code
+        == 0
+    )
     model, _ = Run.open(tmp_path / "clf").load_model()
     labels = torch.tensor([0, 1])  # a classifier reads the items' characters
     outputs = inspection.tanh_outputs(model, x, labels)
@@ -81,12 +86,16 @@ def test_tanh_outputs_are_read_at_the_positions_a_model_reads(words_file, labele
 
 
 def test_inspect_draws_a_bigrams_table(words_file, tmp_path):
-    assert run("train", "--model", "bigram", "--data", words_file, "--out-dir", tmp_path, "--name", "bigram").exit_code == 0
+    assert (
+        run("train", "--model", "bigram", "--data", words_file, "--out-dir", tmp_path, "--name", "bigram").exit_code
+        == 0
+    )
     result = run("inspect", "--run", tmp_path / "bigram")
     assert result.exit_code == 0, result.output
     bigram = Run.open(tmp_path / "bigram")
     vocab = bigram.tokenizer.vocab_size
-    assert result.stdout == f"bigram: {tmp_path / 'bigram' / 'bigram.png'} (the {vocab} x {vocab} table of next-character probabilities)\n"
+    table = f"the {vocab} x {vocab} table of next-character probabilities"
+    assert result.stdout == f"bigram: {tmp_path / 'bigram' / 'bigram.png'} ({table})\n"
     assert (tmp_path / "bigram" / "bigram.png").read_bytes().startswith(PNG)
     model, _ = bigram.load_model()
     probs = inspection.bigram_table(model)
@@ -102,7 +111,8 @@ def test_inspect_of_a_model_without_tanh_layers_needs_no_data(words_file, tmp_pa
     data.unlink()
     result = run("inspect", "--run", tmp_path / "lstm")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[1] == "activations: lstm has no tanh layers to draw (an MLP's and a WaveNet's are drawn)"
+    drawn = "activations: lstm has no tanh layers to draw (an MLP's and a WaveNet's are drawn)"
+    assert result.stdout.splitlines()[1] == drawn
     assert (tmp_path / "lstm" / "embeddings.png").exists() and not (tmp_path / "lstm" / "activations.png").exists()
 
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 from conftest import assert_user_error, run, tiny_args
 
-from makemore import data
-from makemore.data import DataConfig, StreamBatches, decoded_chunks, load_corpus, make_batches
+from makemore.config import DataConfig
+from makemore.data import StreamBatches, load_corpus, make_batches, sources
+from makemore.data.sources import decoded_chunks
 from makemore.errors import MakemoreError
 from makemore.text import Text
 from makemore.tokenizer import CharTokenizer
@@ -47,13 +48,15 @@ def test_large_prose_is_encoded_once_then_mapped_and_reads_as_it_does_in_memory(
     cfg = DataConfig(data=str(prose_file))
     in_memory = load_corpus(cfg, log=lambda _: None)
     assert not isinstance(in_memory.train.ids, np.memmap) and in_memory.train.ids.dtype == np.uint8
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     said = []
     mapped = load_corpus(cfg, log=said.append)
     assert any("is large; encoding it once into" in line for line in said)
     assert all(isinstance(part.ids, np.memmap) for part in mapped.splits().values())
     folders = list((tmp_path / "cache" / "text").iterdir())
-    assert len(folders) == 1 and json.loads((folders[0] / "text.json").read_text())["length"] == len(prose_file.read_text())
+    assert len(folders) == 1 and json.loads((folders[0] / "text.json").read_text())["length"] == len(
+        prose_file.read_text()
+    )
     said.clear()
     again = load_corpus(cfg, log=said.append)
     assert not any("encoding" in line for line in said)  # read from the cache
@@ -66,7 +69,7 @@ def test_large_prose_is_encoded_once_then_mapped_and_reads_as_it_does_in_memory(
 
 
 def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, monkeypatch):
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     cache = tmp_path / "cache" / "text"
     before = load_corpus(DataConfig(data=str(prose_file)), log=lambda _: None)
     load_corpus(DataConfig(data=str(prose_file), encoding="latin-1"), log=lambda _: None)
@@ -81,7 +84,9 @@ def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, mo
     assert len(list(cache.iterdir())) == 2 and any("the encoded text of an earlier version of" in line for line in said)
     assert str(before.test) == old_text
     del corpus, before
-    entry = next(p for p in cache.iterdir() if json.loads((p / "text.json").read_text())["length"] == len(prose_file.read_text()))
+    entry = next(
+        p for p in cache.iterdir() if json.loads((p / "text.json").read_text())["length"] == len(prose_file.read_text())
+    )
     with open(entry / "ids.bin", "r+b") as f:  # a damaged entry (cut short) is encoded again
         f.truncate(10)
     said = []
@@ -90,7 +95,7 @@ def test_the_cache_follows_the_content_and_the_encoding(tmp_path, prose_file, mo
 
 
 def test_an_unwritable_cache_is_a_one_line_error_and_training_leaves_nothing(tmp_path, prose_file, monkeypatch):
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("MAKEMORE_CACHE", str(blocker))
@@ -102,7 +107,7 @@ def test_an_unwritable_cache_is_a_one_line_error_and_training_leaves_nothing(tmp
 
 
 def test_an_unknown_encoding_of_large_prose_is_a_one_line_error(tmp_path, prose_file, monkeypatch):
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     result = run("train", "--data", prose_file, "--kind", "stream", "--encoding", "nope", "--out-dir", tmp_path,
                  *tiny_args(max_steps=5))
     assert_user_error(result, "unknown encoding 'nope'; pass a Python codec name such as utf-8 or latin-1")
@@ -121,7 +126,7 @@ def test_a_split_may_hold_characters_of_the_text_that_a_tokenizer_lacks_only_whe
 def test_train_resume_eval_and_sample_on_mapped_prose_give_what_they_give_in_memory(tmp_path, prose_file, monkeypatch):
     args = ["--model", "lstm", *tiny_args(max_steps=30, seq_len=16, eval_interval=10)]
     assert run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "mem", *args).exit_code == 0
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "map", *args)
     assert result.exit_code == 0, result.output
     metrics = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("mem", "map")]
@@ -137,7 +142,8 @@ def test_train_resume_eval_and_sample_on_mapped_prose_give_what_they_give_in_mem
 
 
 def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, prose_file, monkeypatch):
-    from makemore import trainer
+    from makemore import tasks
+    from makemore.data import batches as batches_module
 
     text = Text.of(prose_file.read_text())
     batches = StreamBatches(text, CharTokenizer(text.chars), "cpu", seq_len=16)
@@ -147,9 +153,14 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     assert part.n_targets == 160 and sum(int((y != -1).sum()) for _, y in windows) == 160 and len(windows) == 3
     first, last = int(part.starts[0]), int(part.starts[-1])
     assert first == 0 and last == len(text) - 1 - 16  # from the start of the text to its end
-    monkeypatch.setattr(trainer, "LONG_SPLIT_CHARS", 320)
-    scored, evaluate = [], trainer.evaluate
-    monkeypatch.setattr(trainer, "evaluate", lambda model, split, *a, **kw: scored.append(split.n_targets) or evaluate(model, split, *a, **kw))
+    monkeypatch.setattr(batches_module, "LONG_SPLIT_CHARS", 320)
+    scored, evaluate = [], tasks.evaluate
+
+    def counted(model, split, *args, **kwargs):
+        scored.append(split.n_targets)
+        return evaluate(model, split, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "evaluate", counted)
     result = run("train", "--data", prose_file, "--out-dir", tmp_path, "--name", "p", "--model", "lstm",
                  *tiny_args(max_steps=10, seq_len=16))
     assert result.exit_code == 0, result.output
@@ -157,10 +168,12 @@ def test_the_train_figure_of_a_long_text_reads_windows_spread_over_it(tmp_path, 
     # validations read all of val; metrics.json reads 320 characters of train, then all of val and test
     assert scored[-3:] == [320, len(corpus.val) - 1, len(corpus.test) - 1] and len(corpus.train) > 320
     assert 0 < json.loads((tmp_path / "p" / "metrics.json").read_text())["train_loss"] < 5
-    assert f"every validation reads all {len(corpus.val):,} characters of the val split; pass a smaller --val-frac (now 0.1)" in result.output
+    assert (f"every validation reads all {len(corpus.val):,} characters of the val split; "
+            "pass a smaller --val-frac (now 0.1)") in result.output
 
 
-def test_prose_from_a_hugging_face_dataset_is_mapped_when_large_and_reads_as_in_memory(tmp_path, prose_file, monkeypatch):
+def test_prose_from_a_hugging_face_dataset_is_mapped_when_large_and_reads_as_in_memory(tmp_path, prose_file,
+                                                                                       monkeypatch):
     import datasets
 
     rows = prose_file.read_text().split("\n")[:400]
@@ -170,7 +183,7 @@ def test_prose_from_a_hugging_face_dataset_is_mapped_when_large_and_reads_as_in_
     in_memory = load_corpus(cfg, log=lambda _: None)
     assert not isinstance(in_memory.train.ids, np.memmap)
     assert "".join(str(part) for part in in_memory.splits().values()) == "\n".join(rows)  # the empty row is no line
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     said = []
     mapped = load_corpus(cfg, log=said.append)
     assert any("is large; encoding it once into" in line for line in said)
@@ -186,7 +199,7 @@ def test_prose_from_a_hugging_face_dataset_is_mapped_when_large_and_reads_as_in_
 
 
 def test_an_edited_hugging_face_dataset_is_encoded_again(tmp_path, prose_file, monkeypatch):
-    monkeypatch.setattr(data, "MAP_BYTES", 1)
+    monkeypatch.setattr(sources, "MAP_BYTES", 1)
     folder = tmp_path / "hfdata"
     folder.mkdir()
     (folder / "train.txt").write_text(prose_file.read_text())

@@ -5,7 +5,7 @@ import shutil
 
 from conftest import TINY_CLF, assert_user_error, run, tiny_args
 
-from makemore.checkpoint import Run
+from makemore.runs import Run
 
 
 def row_of(output, name):
@@ -18,7 +18,9 @@ def row_of(output, name):
 def names_in(output):
     """The runs of the table, in its order: the lines between the header and the footer."""
     lines = output.splitlines()
-    return [line.split(" ", 1)[0] for line in lines[1:lines.index(next(x for x in lines if x.startswith("val, test: ")))]]
+    return [
+        line.split(" ", 1)[0] for line in lines[1 : lines.index(next(x for x in lines if x.startswith("val, test: ")))]
+    ]
 
 
 def test_runs_lists_each_run_with_its_figures_and_state(tmp_path, words_file, labeled_folder):
@@ -82,8 +84,8 @@ def test_runs_points_into_folders_of_runs_and_reads_a_sweeps_states(tmp_path, wo
         shutil.copytree(sweep / "trial-10", sweep / name)
         (sweep / name / "metrics.json").unlink()
     (sweep / "sweep.json").write_text("{}")
-    (sweep / "results.csv").write_text(f"trial,state,run_dir\n2,pruned,{sweep / 'trial-2'}\n3,running,{sweep / 'trial-3'}\n"
-                                       f"10,complete,{sweep / 'trial-10'}\n")
+    (sweep / "results.csv").write_text("trial,state,run_dir\n" + "".join(
+        f"{n},{state},{sweep / f'trial-{n}'}\n" for n, state in ((2, "pruned"), (3, "running"), (10, "complete"))))
     result = run("runs", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     assert f"no runs in {tmp_path / 'runs'}" in result.output and "folders of runs in" in result.output
@@ -91,7 +93,8 @@ def test_runs_points_into_folders_of_runs_and_reads_a_sweeps_states(tmp_path, wo
     result = run("runs", sweep)
     assert result.exit_code == 0, result.output
     assert names_in(result.output) == ["trial-2", "trial-3", "trial-10"]  # in number order
-    assert row_of(result.output, "trial-2").endswith(" pruned") and row_of(result.output, "trial-3").endswith(" unfinished")
+    assert row_of(result.output, "trial-2").endswith(" pruned")
+    assert row_of(result.output, "trial-3").endswith(" unfinished")
     assert f"makemore sweep --resume --name s --out-dir {sweep.parent}" in result.output
 
 

@@ -7,8 +7,8 @@ import shlex
 import pytest
 from conftest import assert_user_error, run
 
-from makemore.checkpoint import Run
 from makemore.lrfind import centred_means, rates, suggest
+from makemore.runs import Run
 
 TINY = ["--n-embd", 8, "--n-hidden", 64, "--batch-size", 32, "--device", "cpu"]
 
@@ -53,7 +53,8 @@ def test_no_suggestion_when_the_range_misses_the_fall():
 
 def test_lr_find_writes_the_curve_and_suggests_a_rate(tmp_path, words_file):
     out = tmp_path / "lr-find"
-    result = run("lr-find", "--data", words_file, "--out-dir", out, "--start", 1e-4, "--end", 100, "--steps", 120, *TINY)
+    result = run("lr-find", "--data", words_file, "--out-dir", out, "--start", 1e-4, "--end", 100, "--steps", 120,
+                 *TINY)
     assert result.exit_code == 0, result.output
     rows = read_curve(out / "mlp-words.csv")
     assert (out / "mlp-words.png").stat().st_size > 10_000
@@ -115,7 +116,8 @@ def test_lr_find_sets_the_schedule_itself(tmp_path, words_file):
 def test_lr_find_from_a_language_model_suggests_a_finetune(tmp_path, labeled_folder, lm_run, lm_backward_run):
     out = tmp_path / "lr-find"
     args = ["--data", labeled_folder, "--batch-size", 32, "--device", "cpu", "--out-dir", out]
-    result = run("lr-find", "--from", lm_run, "--backward", lm_backward_run, "--start", 1e-4, "--end", 100, "--steps", 80, *args)
+    result = run("lr-find", "--from", lm_run, "--backward", lm_backward_run, "--start", 1e-4, "--end", 100, "--steps",
+                 80, *args)
     assert result.exit_code == 0, result.output
     assert f"body: lstm from {lm_run / 'best.pt'}" in result.output
     assert f"backward body: lstm from {lm_backward_run / 'best.pt'}" in result.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import TINY_MODEL, assert_user_error, run
 
-from makemore.checkpoint import Run
+from makemore.runs import Run
 from makemore.sweep import Sweep, parse_param
 
 TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 20, "--batch-size", 32,
@@ -67,7 +67,8 @@ def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers
     monkeypatch.setattr(plots, "_save", lambda fig, path: saved.setdefault(path.name, fig.axes[0]))
     rows = [{"trial": k, "state": "complete", "lr": lr, "val_error": error, "curve": {10: error + 0.1, 20: error}}
             for k, (lr, error) in enumerate([(0.012, 0.13), (0.02, 0.12), (0.015, 0.14)])]
-    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", ("val_error", "val error rate (1 - accuracy)"))
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t",
+                      ("val_error", "val error rate (1 - accuracy)"))
     by_param, best = saved["loss_vs_params.png"], saved["best_so_far.png"]
     low, high = by_param.get_xlim()
     assert low < 1e-3 and high > 1e-1 and by_param.get_ylabel() == "val error rate (1 - accuracy)"
@@ -76,7 +77,8 @@ def test_plots_show_the_searched_range_what_is_minimised_and_whole_trial_numbers
 
     rows[2]["state"] = "pruned"
     saved.clear()
-    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t", ("val_error", "val error rate (1 - accuracy)"))
+    plots.sweep_plots(rows, [parse_param("lr", "log:1e-3:1e-1")], {}, tmp_path, "t",
+                      ("val_error", "val error rate (1 - accuracy)"))
     line = saved["best_so_far.png"].get_lines()[0]
     assert list(line.get_xdata()) == [0, 1, 2] and list(line.get_ydata()) == [0.13, 0.12, 0.12]  # on to the last trial
 
@@ -213,7 +215,9 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     args = ["--name", "re", "--out-dir", out, "--sampler", "random", "--pruner", "none",
             "--param", "lr=log:3e-3:3e-2", "--param", "n_hidden=16,32", *TINY]
     assert run("sweep", *args, "--trials", 2).exit_code == 0  # 2 trials done ...
-    finished = {r["trial"]: os.path.getmtime(os.path.join(r["run_dir"], "metrics.json")) for r in read_results(out / "re")}
+    finished = {
+        r["trial"]: os.path.getmtime(os.path.join(r["run_dir"], "metrics.json")) for r in read_results(out / "re")
+    }
     # ... and a third killed mid-run: RUNNING in the store, owned by a process that is gone
     config = out / "re" / "sweep.json"
     config.write_text(config.read_text().replace('"trials": 2', '"trials": 3'))
@@ -229,7 +233,9 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     assert result.exit_code == 0, result.output
     assert "1 interrupted trial(s) will run again" in result.output
     assert "3 trials of mlp on names (2 finished before)" in result.output
-    assert [line.split()[0] for line in result.output.splitlines() if line.startswith("[")] == ["[3/3]"]  # only the new one
+    assert [line.split()[0] for line in result.output.splitlines() if line.startswith("[")] == [
+        "[3/3]"
+    ]  # only the new one
     rows = read_results(out / "re")
     assert len(rows) == 3 and all(r["state"] == "complete" for r in rows)
     assert str(killed.number) not in {r["trial"] for r in rows}  # its parameters ran again as a new trial
@@ -241,7 +247,9 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     result = run("sweep", "--name", "re", "--out-dir", out, "--resume")  # nothing left: no workers, the report again
     assert result.exit_code == 0, result.output
     assert "all 3 trials are finished or running; nothing to start" in result.output and "best: trial" in result.output
-    assert_user_error(run("sweep", "--name", "re", "--out-dir", out, "--resume", "--parallel", 0), "--parallel must be positive")
+    assert_user_error(
+        run("sweep", "--name", "re", "--out-dir", out, "--resume", "--parallel", 0), "--parallel must be positive"
+    )
 
 
 def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
@@ -277,7 +285,7 @@ def test_a_sweep_from_a_toml_file(tmp_path):
 
 
 def test_the_command_line_replaces_a_space_files_setting_whether_searched_or_fixed(tmp_path):
-    from makemore.cli import new_sweep_config
+    from makemore.sweep import new_sweep_config
 
     space = tmp_path / "space.toml"
     space.write_text('[params]\nlr = "log:3e-3:3e-2"\nn_hidden = [16, 32]\n[fixed]\nmax_steps = 40\nn_embd = 8\n')

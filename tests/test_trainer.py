@@ -6,10 +6,12 @@ import pytest
 import torch
 from conftest import TINY_MODEL, TINY_TRAIN
 
-from makemore.checkpoint import Run, load_checkpoint
-from makemore.data import DataConfig, LineBatches
+from makemore.checkpoint import load_checkpoint
+from makemore.config import DataConfig, TrainConfig
+from makemore.data import LineBatches
 from makemore.errors import MakemoreError
-from makemore.trainer import TrainConfig, lr_at, run_training
+from makemore.runs import Run, run_training
+from makemore.trainer import lr_at
 
 
 def train_tiny(run_dir, data="names", model="mlp", **train):
@@ -105,7 +107,7 @@ def test_input_noise_corrupts_what_training_reads_and_nothing_else(tmp_path, mon
         return forward(self, idx, targets)
 
     monkeypatch.setattr(MLP, "forward", spy)
-    monkeypatch.setattr("makemore.sampling.generate", lambda *args, **kwargs: ["x"] * 20)  # the samples differ
+    monkeypatch.setattr("makemore.tasks.generate", lambda *args, **kwargs: ["x"] * 20)  # the samples differ
     _, plain = train_tiny(tmp_path / "plain")
     clean = read[:]
     read.clear()
@@ -146,7 +148,8 @@ def test_resume_can_extend_training(tmp_path):
     said = []
     reason, again = run_training(tmp_path / "run", resume=True, log=said.append)  # done: nothing to train or validate
     assert reason == "max_steps" and again["steps"] == first["steps"] and again["val_loss"] == first["val_loss"]
-    assert any(f"has trained its {TINY_TRAIN['max_steps']} steps; pass a larger --max-steps to train on" in line for line in said)
+    assert any(f"has trained its {TINY_TRAIN['max_steps']} steps; pass a larger --max-steps to train "
+               "on" in line for line in said)
     assert (tmp_path / "run" / "last.pt").read_bytes() == last
     _, metrics = run_training(tmp_path / "run", resume=True, train_overrides={"max_steps": 400}, log=lambda _: None)
     assert metrics["steps"] == 400
@@ -157,7 +160,8 @@ def test_resume_can_extend_training(tmp_path):
 
 
 def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_path):
-    reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, eval_interval=20, patience=2)
+    reason, metrics = train_tiny(tmp_path / "run", lr=1e-9, warmup_steps=0, max_steps=2000, eval_interval=20,
+                                 patience=2)
     assert reason == "early_stop"
     assert metrics["steps"] < 2000
     said = []
@@ -175,24 +179,26 @@ def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
 
     train_tiny(tmp_path / "good")  # a good run that diverges when resumed keeps its good checkpoints
     before = {name: (tmp_path / "good" / name).read_bytes() for name in ("best.pt", "last.pt")}
-    with pytest.raises(MakemoreError, match="nothing was saved after step 300 .last.pt and best.pt hold the last good model"):
-        run_training(tmp_path / "good", resume=True, train_overrides={"max_steps": 400, "lr": float("inf"), "grad_clip": 0},
-                     log=lambda _: None)
+    with pytest.raises(MakemoreError, match="nothing was saved after step 300 .last.pt and best.pt hold the last good "
+                                            "model"):
+        run_training(tmp_path / "good", resume=True,
+                     train_overrides={"max_steps": 400, "lr": float("inf"), "grad_clip": 0}, log=lambda _: None)
     assert {name: (tmp_path / "good" / name).read_bytes() for name in before} == before
 
 
 def test_a_nan_val_loss_stops_without_saving(tmp_path, monkeypatch):
-    import makemore.trainer
+    import makemore.tasks
 
     scored = []
-    real = makemore.trainer.evaluate
+    real = makemore.tasks.evaluate
 
     def evaluate(*args):  # the model stops scoring val after its first validation
         scored.append(real(*args))
         return scored[-1] if len(scored) == 1 else math.nan
 
-    monkeypatch.setattr(makemore.trainer, "evaluate", evaluate)
-    with pytest.raises(MakemoreError, match="val loss became nan at step 200; nothing was saved after step 100 .last.pt"):
+    monkeypatch.setattr(makemore.tasks, "evaluate", evaluate)
+    with pytest.raises(MakemoreError, match="val loss became nan at step 200; nothing was saved after step 100 "
+                                            ".last.pt"):
         train_tiny(tmp_path / "run")
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["step"] == 100 and ckpt["best_val"] == scored[0]
@@ -225,7 +231,8 @@ def test_a_signal_saves_a_consistent_checkpoint_and_exits(tmp_path, signum):
     import sys
 
     cmd = [sys.executable, "-m", "makemore", "train", "--out-dir", str(tmp_path), "--name", "sig", "--device", "cpu",
-           "--n-embd", "8", "--n-hidden", "64", "--max-steps", "1000000", "--eval-interval", "50", "--log-interval", "10"]
+           "--n-embd", "8", "--n-hidden", "64", "--max-steps", "1000000", "--eval-interval", "50", "--log-interval",
+           "10"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         if line.startswith("step"):  # the first validation has been written
@@ -268,7 +275,9 @@ def test_bigram_counts_are_exact_and_the_one_layer_net_reaches_the_same_loss(tmp
     assert reason == "max_steps" and counts["steps"] == 0
     assert any(line.endswith("device cpu, no training steps") for line in lines)  # not "0 steps of 64 at lr 0.01"
     # exact maximum likelihood: no table fits the training split better than the (nearly unsmoothed) counts
-    _, exact = run_training(tmp_path / "exact", "bigram", {"smoothing": 1e-6}, DataConfig(), {"device": "cpu"}, log=quiet)
+    _, exact = run_training(
+        tmp_path / "exact", "bigram", {"smoothing": 1e-6}, DataConfig(), {"device": "cpu"}, log=quiet
+    )
     _, net = run_training(tmp_path / "net", "bigram", {"fit": "gradient"}, DataConfig(),
                           {"device": "cpu", "max_steps": 1500, "eval_interval": 500}, log=quiet)
     assert exact["train_loss"] <= net["train_loss"] + 1e-4

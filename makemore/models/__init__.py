@@ -4,7 +4,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import NamedTuple
 
-from makemore.config import option_name
+from makemore.config import from_dict, option_name
 from makemore.errors import MakemoreError
 from makemore.models.bigram import Bigram, BigramConfig
 from makemore.models.classifier import Classifier, ClassifierConfig
@@ -25,8 +25,7 @@ def bigram_defaults(config):
 
 
 def wavenet_defaults(config):
-    # measured on the shared names: val 1.9877 in 30,000 steps (lr 1e-2 without dropout overfit near 2.08)
-    return {"lr": 5e-3, "weight_decay": 0.05}
+    return {"lr": 5e-3, "weight_decay": 0.05}  # docs/models.md: how these were chosen
 
 
 def recurrent_defaults(config):
@@ -34,13 +33,7 @@ def recurrent_defaults(config):
 
 
 def transformer_defaults(config):
-    # measured on the shared names: without dropout val rose from step 7,000 (best 2.015); 64 wide with
-    # dropout 0.2 and weight decay 0.1: 1.9587 in 20,000 steps, 1.9293 in 40,000; 128 wide, dropout 0.25: 1.9390 in 20,000;
-    # lr 1e-3 / 2e-3 / 3e-3 / 4e-3 / 5e-3 over 40,000 steps: 1.9436 / 1.9293 / 1.9243 / 1.9295 / 1.9267 (one seed each);
-    # at lr 3e-3, seeds 1337 / 1 / 2: 1.9243 / 1.9300 / 1.9242; dropout 0.15: 1.9281; 60,000 steps: 1.9333
-    # weight decay 0.03: 1.9310; 6 layers: 1.9334 (overfits); 8 heads: 1.9247; batch 32 for 80,000 steps at 2e-3: 1.9294
-    # --input-noise 0.05 with dropout 0.1, seeds 1337 / 1 / 2: 1.9233 / 1.9293 / 1.9307 (no clear gain; noise 0.1: 1.9430)
-    return {"lr": 3e-3, "max_steps": 40000, "eval_interval": 2000, "weight_decay": 0.1}
+    return {"lr": 3e-3, "max_steps": 40000, "eval_interval": 2000, "weight_decay": 0.1}  # docs/models.md
 
 
 def classifier_defaults(config):
@@ -53,6 +46,9 @@ class ModelSpec(NamedTuple):
     model: type
     fixed: dict = {}  # noqa: RUF012 - read only; config fields set by the model's name, e.g. the cell of an LSTM
     train_defaults: Callable = no_defaults  # TrainConfig fields that suit this model, from its config
+    task: str = "lm"  # what the model does: "lm" (next characters) or "classify" (a label per item); see tasks.py
+    build: Callable = None  # the model of a config, when the class alone cannot make it
+    complete: Callable = None  # a built config checked against the registry and completed (a classifier's body)
 
 
 MODELS = {
@@ -63,9 +59,31 @@ MODELS = {
     "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
     "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),
     "transformer": ModelSpec(TransformerConfig, Transformer, train_defaults=transformer_defaults),
-    "classifier": ModelSpec(ClassifierConfig, Classifier, train_defaults=classifier_defaults),
 }
-LANGUAGE_MODELS = [name for name, spec in MODELS.items() if spec.model.task == "lm"]
+LANGUAGE_MODELS = list(MODELS)
+FINETUNED = "classifier"  # the model of a run finetuned --from a language model (makemore finetune)
+
+
+def body_config(config):
+    """A classifier's config, its --encoder checked and the body's config completed (stored whole, so
+    that the run is rebuilt exactly)."""
+    if config.encoder not in LANGUAGE_MODELS:
+        raise MakemoreError(f"--encoder must be a language model: one of {', '.join(LANGUAGE_MODELS)}, got "
+                            f"{config.encoder!r}")
+    try:
+        body = model_config(config.encoder, **config.encoder_config)
+    except MakemoreError as e:
+        raise MakemoreError(f"the classifier's body (--encoder {config.encoder}): {e}") from None
+    return dataclasses.replace(config, encoder_config=dataclasses.asdict(body))
+
+
+def build_classifier(config):
+    return Classifier(config,
+                      lambda: build_model(config.encoder, model_config(config.encoder, **config.encoder_config)))
+
+
+MODELS["classifier"] = ModelSpec(ClassifierConfig, Classifier, train_defaults=classifier_defaults, task="classify",
+                                 build=build_classifier, complete=body_config)
 
 
 def model_config(name, **overrides):
@@ -75,14 +93,25 @@ def model_config(name, **overrides):
         raise MakemoreError(f"unknown model '{name}'; pass --model with one of: {', '.join(MODELS)}")
     spec = MODELS[name]
     if hasattr(spec.config, "from_options"):  # a config that passes options on, e.g. to a classifier's body
-        return spec.config.from_options(**{**overrides, **spec.fixed})
-    fields = dataclasses.fields(spec.config)
-    unknown = [k for k in overrides if k not in {f.name for f in fields}]
-    if unknown:
-        takes = ", ".join(option_name(f.name) for f in fields if "help" in f.metadata and f.name not in spec.fixed)
-        raise MakemoreError(f"the {name} model has no {', '.join(map(option_name, unknown))}: drop it ({name} takes {takes})")
-    return spec.config(**{**overrides, **spec.fixed})
+        config = spec.config.from_options(**{**overrides, **spec.fixed})
+    else:
+        fields = dataclasses.fields(spec.config)
+        unknown = [k for k in overrides if k not in {f.name for f in fields}]
+        if unknown:
+            takes = ", ".join(option_name(f.name) for f in fields if "help" in f.metadata and f.name not in spec.fixed)
+            raise MakemoreError(f"the {name} model has no {', '.join(map(option_name, unknown))}: drop it ({name} "
+                                f"takes {takes})")
+        config = spec.config(**{**overrides, **spec.fixed})
+    return spec.complete(config) if spec.complete else config
+
+
+def stored_config(name, values):
+    """The config of model name from a run's config.json (values: its stored fields)."""
+    spec = MODELS[name]
+    config = from_dict(spec.config, values, "model_config")
+    return spec.complete(config) if spec.complete else config
 
 
 def build_model(name, config):
-    return MODELS[name].model(config)
+    spec = MODELS[name]
+    return spec.build(config) if spec.build else spec.model(config)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.data import IGNORE
+from makemore.tokenizer import IGNORE
 
 
 def token_loss(logits, targets):
@@ -16,9 +16,15 @@ def token_loss(logits, targets):
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
+def decay_groups(parameters, weight_decay, **options):
+    """AdamW's parameter groups: decay matrices (weights, embeddings); leave biases and norm gains alone.
+    options (e.g. a learning-rate multiplier) go into both groups."""
+    params = [p for p in parameters if p.requires_grad]
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, **options},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, **options}]
+
+
 class LanguageModel(nn.Module):
-    task = "lm"  # "classify" for models that give one label per item (models/classifier.py)
-    loss_unit = "nats/char"  # what a loss is averaged over: a predicted character (a classifier's: an item)
     head_prefix = "lm_head."  # parameters named so belong to the head, not the body
     # How many tokens (the current one included) a prediction reads from a sliding window; None
     # means all before it. max_input: the longest input the model accepts (None: any length).
@@ -48,16 +54,8 @@ class LanguageModel(nn.Module):
         """The head's own parameters (a weight tied to the embedding is the body's)."""
         return [p for name, p in self.named_parameters() if name.startswith(self.head_prefix)]
 
-    def before_step(self, step):
-        """Called before each training step (a classifier freezes and unfreezes its body here)."""
-
     def optimizer_groups(self, weight_decay):
-        """Decay matrices (weights, embeddings); leave biases and norm gains alone."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        return [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
+        return decay_groups(self.parameters(), weight_decay)
 
     # Sampling goes one token at a time through a state. The default state is the ids seen so
     # far, cropped to the context; recurrent models keep their hidden state instead.

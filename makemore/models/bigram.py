@@ -13,15 +13,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from makemore.config import check_choice
-from makemore.data import IGNORE
 from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
+from makemore.tokenizer import IGNORE
 
 
 @dataclass
 class BigramConfig:
     vocab_size: int = 0  # filled from the tokenizer
-    fit: str = field(default="counts", metadata={"help": "bigram: counts (exact, smoothed) or gradient (a one-layer net)", "choices": ["counts", "gradient"]})
+    fit: str = field(default="counts", metadata={"help": "bigram: counts (exact, smoothed) or gradient (a one-layer "
+                                                         "net)", "choices": ["counts", "gradient"]})
     smoothing: float = field(default=1.0, metadata={"help": "bigram: add-k smoothing of the counts"})
 
     def __post_init__(self):

@@ -6,6 +6,7 @@ from scratch (`makemore train --model classifier --encoder lstm`), with the same
 Finetuning options follow ULMFiT (Howard & Ruder 2018): the body can stay frozen while the head
 learns first, then unfreeze at once or gradually from the top, and learn at a smaller rate.
 
+A classifier's contract is its own: `forward(idx, labels=None) -> (logits (B, n_classes), loss)`.
 Rows are BOUNDARY + item, padded with BOUNDARY (see data.LabeledBatches); position t >= 1 holds
 the features after reading the item's first t characters, so pooling reads positions 1..len.
 A bidirectional classifier has a second body of the same architecture that reads each item right
@@ -20,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
-from makemore.errors import MakemoreError
-from makemore.models.base import LanguageModel
+from makemore.models.base import decay_groups
 from makemore.tokenizer import BOUNDARY
 
 POOLINGS = ["last", "mean", "max", "concat"]  # concat: last, max and mean side by side (ULMFiT's concat pooling)
@@ -29,16 +29,27 @@ POOLINGS = ["last", "mean", "max", "concat"]  # concat: last, max and mean side 
 
 @dataclass
 class ClassifierConfig:
-    encoder: str = field(default="lstm", metadata={"help": "classifier: the language model whose body reads the item (a --model name)"})
+    encoder: str = field(default="lstm", metadata={"help": "classifier: the language model whose body reads the item "
+                                                           "(a --model name)"})
     encoder_config: dict = field(default_factory=dict)  # the body's model config; filled by from_options or --from
     labels: list = field(default_factory=list)  # label names, filled from the labeled data
-    pooling: str = field(default="concat", metadata={"help": "classifier: features of the item's last position, their mean or max over the item, or all three side by side", "choices": POOLINGS})
-    head_dropout: float = field(default=0.0, metadata={"help": "classifier: dropout on the pooled features, before the head"})
-    balance: str = field(default="none", metadata={"help": "classifier: against unequal classes, weight the loss by inverse class frequency or sample classes equally", "choices": ["none", "loss", "sampling"]})
-    freeze_steps: int = field(default=0, metadata={"help": "classifier: steps for which only the head learns; the body then unfreezes (see --unfreeze)"})
-    unfreeze: str = field(default="all", metadata={"help": "classifier: after --freeze-steps, unfreeze the body at once, or gradually from its top over as many steps again", "choices": ["all", "gradual"]})
-    body_lr_mult: float = field(default=1.0, metadata={"help": "classifier: the body's learning rate as a share of --lr (discriminative finetuning)"})
-    bidirectional: bool = field(default=False, metadata={"help": "classifier: a second body reads each item right to left; the head reads both bodies' pooled features"})
+    pooling: str = field(default="concat", metadata={"help": "classifier: features of the item's last position, their "
+                                                             "mean or max over the item, or all three side by "
+                                                             "side", "choices": POOLINGS})
+    head_dropout: float = field(default=0.0, metadata={"help": "classifier: dropout on the pooled features, before "
+                                                               "the head"})
+    balance: str = field(default="none", metadata={"help": "classifier: against unequal classes, weight the loss by "
+                                                           "inverse class frequency or sample classes "
+                                                           "equally", "choices": ["none", "loss", "sampling"]})
+    freeze_steps: int = field(default=0, metadata={"help": "classifier: steps for which only the head learns; the "
+                                                           "body then unfreezes (see --unfreeze)"})
+    unfreeze: str = field(default="all", metadata={"help": "classifier: after --freeze-steps, unfreeze the body at "
+                                                           "once, or gradually from its top over as many steps "
+                                                           "again", "choices": ["all", "gradual"]})
+    body_lr_mult: float = field(default=1.0, metadata={"help": "classifier: the body's learning rate as a share of "
+                                                               "--lr (discriminative finetuning)"})
+    bidirectional: bool = field(default=False, metadata={"help": "classifier: a second body reads each item right to "
+                                                                 "left; the head reads both bodies' pooled features"})
     pretrained: str = ""  # the language-model run the body came from, for the record
     pretrained_backward: str = ""  # the backward language-model run (--reverse) the second body came from
 
@@ -47,21 +58,12 @@ class ClassifierConfig:
         return len(self.labels)
 
     def __post_init__(self):
-        from makemore.models import LANGUAGE_MODELS, model_config
-
-        if self.encoder not in LANGUAGE_MODELS:
-            raise MakemoreError(f"--encoder must be a language model: one of {', '.join(LANGUAGE_MODELS)}, got {self.encoder!r}")
         check_choice(self, "pooling")
         check_choice(self, "balance")
         check_choice(self, "unfreeze")
         check_non_negative(self, "freeze_steps")
         check_fraction(self, "head_dropout")
         check_positive(self, "body_lr_mult")
-        # validates the body's fields and stores all of them, so the run is rebuilt exactly
-        try:
-            self.encoder_config = dataclasses.asdict(model_config(self.encoder, **self.encoder_config))
-        except MakemoreError as e:
-            raise MakemoreError(f"the classifier's body (--encoder {self.encoder}): {e}") from None
 
     @classmethod
     def from_options(cls, **options):
@@ -102,21 +104,18 @@ def thawed_by(cfg):
     return cfg.freeze_steps * (2 if cfg.unfreeze == "gradual" else 1)
 
 
-class Classifier(LanguageModel):
-    """Keeps the language-model contract (forward(idx, targets) -> (logits, loss)) with logits
-    (B, n_classes) and targets (B,): one label per item."""
+class Classifier(nn.Module):
+    """Items to labels: forward(idx, labels=None) -> (logits (B, n_classes), loss), the loss None
+    without labels. make_body() builds a language model whose body reads the item (the registry
+    passes it, so that any language model can be the body)."""
 
-    task = "classify"
-    loss_unit = "nats/item"
+    head_prefix = "classifier_head."
 
-    def __init__(self, config):
+    def __init__(self, config, make_body):
         super().__init__()
-        from makemore.models import build_model, model_config
-
         self.config = config
-        body_config = model_config(config.encoder, **config.encoder_config)
-        self.encoder = build_model(config.encoder, body_config)
-        self.backward = build_model(config.encoder, body_config) if config.bidirectional else None
+        self.encoder = make_body()
+        self.backward = make_body() if config.bidirectional else None
         self.context_size, self.max_input = self.encoder.context_size, self.encoder.max_input
         n_features = self._n_features() * (3 if config.pooling == "concat" else 1) * len(self.bodies)
         self.head_drop = nn.Dropout(config.head_dropout)
@@ -143,16 +142,17 @@ class Classifier(LanguageModel):
         if self.backward is None:
             return features
         backward = reverse_items(idx)
-        return torch.cat([features, pool(self.backward.body(backward), backward, self.config.pooling)], dim=-1)  # (B, 2H)
+        return torch.cat([features, pool(self.backward.body(backward), backward, self.config.pooling)],
+                         dim=-1)  # (B, 2H)
 
     def head(self, features):
         return self.classifier_head(self.head_drop(features))  # (B, n_classes)
 
-    def forward(self, idx, targets=None):
-        logits = self.head(self.body(idx))
-        if targets is None:
+    def forward(self, idx, labels=None):
+        logits = self.head(self.body(idx))  # (B, n_classes)
+        if labels is None:
             return logits, None
-        return logits, F.cross_entropy(logits.float(), targets, weight=self.class_weights)
+        return logits, F.cross_entropy(logits.float(), labels, weight=self.class_weights)
 
     def prepare(self, train):
         if self.config.balance == "loss":  # inverse class frequency, 1 on average over the items
@@ -169,14 +169,9 @@ class Classifier(LanguageModel):
         return [p for tensors in zip(*used) for p in tensors]
 
     def optimizer_groups(self, weight_decay):
-        groups = []
-        for params, mult in ((self.body_parameters(), self.config.body_lr_mult), (self.classifier_head.parameters(), 1.0)):
-            params = list(params)
-            groups += [
-                {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, "lr_mult": mult},
-                {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, "lr_mult": mult},
-            ]
-        return groups
+        body, head = self.body_parameters(), self.classifier_head.parameters()
+        return (decay_groups(body, weight_decay, lr_mult=self.config.body_lr_mult)
+                + decay_groups(head, weight_decay, lr_mult=1.0))
 
     def before_step(self, step):
         """Freeze the body for freeze_steps, then unfreeze it at once or from the top down."""
@@ -187,11 +182,10 @@ class Classifier(LanguageModel):
         bodies = len(self.bodies)  # their tensors interleaved: a level of depth is `bodies` tensors
         depth = len(params) // bodies
         for i, p in enumerate(params):
-            if cfg.unfreeze == "gradual":  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps
+            if (
+                cfg.unfreeze == "gradual"
+            ):  # the top tensor unfreezes at freeze_steps, the bottom one near 2 * freeze_steps
                 at = cfg.freeze_steps + cfg.freeze_steps * (depth - 1 - i // bodies) // depth
             else:
                 at = cfg.freeze_steps
             p.requires_grad_(step >= at)
-
-    def start(self, idx):
-        raise MakemoreError("a classifier does not generate text; use `makemore classify`")

@@ -28,7 +28,8 @@ class MLPConfig:
     n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
     n_hidden: int = field(default=256, metadata={"help": "units in a hidden layer"})
     n_layer: int = field(default=1, metadata={"help": "number of hidden layers"})
-    norm: str = field(default="none", metadata={"help": "normalisation before each tanh: none, batch or layer", "choices": ["none", "batch", "layer"]})
+    norm: str = field(default="none", metadata={"help": "normalisation before each tanh: none, batch or "
+                                                        "layer", "choices": ["none", "batch", "layer"]})
     dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
 
     def __post_init__(self):
@@ -81,7 +82,9 @@ class MLP(LanguageModel):
         self.context_size = config.block_size
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         sizes = [config.block_size * config.n_embd] + [config.n_hidden] * config.n_layer
-        self.hidden = nn.Sequential(*(tanh_layer(a, b, config.norm, config.dropout) for a, b in itertools.pairwise(sizes)))
+        self.hidden = nn.Sequential(
+            *(tanh_layer(a, b, config.norm, config.dropout) for a, b in itertools.pairwise(sizes))
+        )
         self.lm_head = output_layer(config.n_hidden, config.vocab_size)
 
     def body(self, idx):
@@ -99,13 +102,15 @@ class WaveNetConfig:
     block_size: int = field(default=8, metadata={"help": "characters of context each prediction reads"})
     n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
     n_hidden: int = field(default=128, metadata={"help": "units in a hidden layer"})
-    norm: str = field(default="batch", metadata={"help": "normalisation before each tanh: none, batch or layer", "choices": ["none", "batch", "layer"]})
+    norm: str = field(default="batch", metadata={"help": "normalisation before each tanh: none, batch or "
+                                                         "layer", "choices": ["none", "batch", "layer"]})
     dropout: float = field(default=0.15, metadata={"help": "dropout after each hidden layer"})
 
     def __post_init__(self):
         check_positive(self, "block_size", "n_embd", "n_hidden")
         if self.block_size < 2 or self.block_size & (self.block_size - 1):
-            raise MakemoreError(f"wavenet merges characters in pairs: --block-size must be a power of two from 2, got {self.block_size}")
+            raise MakemoreError("wavenet merges characters in pairs: --block-size must be a power of two from 2, got "
+                                f"{self.block_size}")
         check_choice(self, "norm")
         check_fraction(self, "dropout")
 
@@ -118,7 +123,9 @@ class WaveNet(LanguageModel):
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         n_merges = int(math.log2(config.block_size))
         sizes = [2 * config.n_embd] + [2 * config.n_hidden] * (n_merges - 1)
-        self.merges = nn.ModuleList(tanh_layer(fan_in, config.n_hidden, config.norm, config.dropout) for fan_in in sizes)
+        self.merges = nn.ModuleList(
+            tanh_layer(fan_in, config.n_hidden, config.norm, config.dropout) for fan_in in sizes
+        )
         self.lm_head = output_layer(config.n_hidden if n_merges else config.n_embd, config.vocab_size)
 
     def body(self, idx):

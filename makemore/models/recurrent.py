@@ -29,14 +29,16 @@ class RecurrentConfig:
     n_hidden: int = field(default=256, metadata={"help": "units in a hidden layer"})
     n_layer: int = field(default=2, metadata={"help": "number of hidden layers"})
     dropout: float = field(default=0.35, metadata={"help": "dropout after each hidden layer"})
-    tie_weights: bool = field(default=False, metadata={"help": "share the input embedding with the output layer (needs n_embd = n_hidden)"})
+    tie_weights: bool = field(default=False, metadata={"help": "share the input embedding with the output layer "
+                                                               "(needs n_embd = n_hidden)"})
 
     def __post_init__(self):
         check_positive(self, "n_embd", "n_hidden", "n_layer")
         check_choice(self, "cell")
         check_fraction(self, "dropout")
         if self.tie_weights and self.n_embd != self.n_hidden:
-            raise MakemoreError(f"--tie-weights needs --n-embd equal to --n-hidden, got {self.n_embd} and {self.n_hidden}")
+            raise MakemoreError(f"--tie-weights needs --n-embd equal to --n-hidden, got {self.n_embd} and "
+                                f"{self.n_hidden}")
 
 
 class RecurrentLM(LanguageModel):

@@ -1,0 +1,236 @@
+"""Batches, drawn from tensors that live on the training device: only the few random indices of
+a batch are made on the CPU, so drawing a batch costs no host-to-device copy of data. A
+memory-mapped text stays on the CPU, and each batch's windows are copied to the device.
+"""
+import copy
+
+import numpy as np
+import torch
+
+from makemore.errors import MakemoreError
+from makemore.text import Text
+from makemore.tokenizer import BOUNDARY, IGNORE
+
+LONG_SPLIT_CHARS = 10**7  # a split of prose this long is slow to read whole: a figure of the train split
+# reads this many of its characters, spread over it, and training says what a val split this long costs
+
+
+
+def char_frequencies(x):
+    """How often each token id occurs in x as a character (BOUNDARY, the start and padding, counts 0)."""
+    counts = torch.bincount(x.flatten()).double()
+    counts[BOUNDARY] = 0
+    return counts
+
+
+def noised(x, p, frequencies):
+    """Input noising ("unigram noising", Xie et al. 2017): each character of x, not BOUNDARY, is
+    replaced with probability p by one drawn from `frequencies`. The targets stay as they were, so
+    the model learns to predict from a context it cannot fully trust: a regulariser like dropout."""
+    hit = (torch.rand(x.shape, device=x.device) < p) & (x != BOUNDARY)
+    drawn = torch.multinomial(frequencies, x.numel(), replacement=True).view_as(x)  # no host sync
+    return torch.where(hit, drawn, x)
+
+
+def item_rows(ids, what, max_input=None):
+    """Rows BOUNDARY + item, padded with BOUNDARY, and each row's length: (lengths, x). An item whose
+    row is longer than a model reads (`max_input`, a transformer's block) is an error."""
+    lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included (on the CPU)
+    width = int(lengths.max()) if ids else 1
+    if max_input is not None and width > max_input:
+        raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
+                            f"--block-size {max_input} reads; train with --block-size {width} or more, or leave that "
+                            "item out")
+    x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
+    for row, seq in enumerate(ids):
+        x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
+    return lengths, x
+
+
+class LineBatches:
+    """Items as rows: x = BOUNDARY + item, y = item + BOUNDARY, padded (x with BOUNDARY, y with IGNORE).
+
+    Position t of a row predicts y[t] from x[<=t]; a model with a finite context sees BOUNDARY
+    ids before the item's start, so the first prediction of every item reads BOUNDARY*block_size.
+    """
+
+    unit = "char"  # what n_targets counts: a target character
+
+    def __init__(self, items, tokenizer, device, what="data", max_input=None):
+        ids = [tokenizer.encode(item, what) for item in items]
+        self.lengths, x = item_rows(ids, what, max_input)  # a row's length is also its predicted characters
+        y = torch.full(x.shape, IGNORE, dtype=torch.long)
+        for row, seq in enumerate(ids):
+            y[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+            y[row, len(seq)] = BOUNDARY
+        self.x, self.y = x.to(device), y.to(device)
+        self.n_targets = int(self.lengths.sum())
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def char_frequencies(self):
+        return char_frequencies(self.x)
+
+    def _rows(self, rows):
+        width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
+        rows = rows.to(self.x.device, non_blocking=True)
+        return self.x[rows, :width], self.y[rows, :width]
+
+    def sample(self, batch_size, generator):
+        return self._rows(torch.randint(len(self), (batch_size,), generator=generator))
+
+    def iter_all(self, batch_size):
+        for start in range(0, len(self), batch_size):
+            yield self._rows(torch.arange(start, min(start + batch_size, len(self))))
+
+
+class StreamBatches:
+    """One long text; a sequence predicts seq_len characters after `warmup` context-only ones.
+
+    `warmup` gives a model with a finite context its full context at the first scored position;
+    before the start of the text it reads BOUNDARY ids. The text stays as its compact ids (a Text,
+    or a string made into one): on the training device, or on the CPU where it is memory-mapped,
+    and a batch reads its windows from there. reverse: read the text right to left.
+    """
+
+    unit = "char"  # what n_targets counts: a target character
+
+    def __init__(self, text, tokenizer, device, seq_len, warmup=0, what="data", reverse=False):
+        text = text if isinstance(text, Text) else Text.of(text)
+        table = [BOUNDARY] + [tokenizer.stoi.get(ch, tokenizer.unk_id) for ch in text.chars]
+        unknown = [k for k, i in enumerate(table) if i is None]
+        if unknown:
+            counts = text.counts()
+            seen = [k for k in unknown if counts[k]]
+            if seen:
+                tokenizer.encode(text.chars[seen[0] - 1], what)  # raises, naming the character
+            table = [i or BOUNDARY for i in table]  # characters of other parts of the data
+        self.seq_len, self.warmup, self.n, self.reverse = seq_len, warmup, len(text), reverse
+        self.n_targets = self.n - 1
+        self.device = torch.device(device)
+        self.ids = torch.from_numpy(text.ids)
+        if not isinstance(text.ids, np.memmap):
+            self.ids = self.ids.to(self.device)
+        identity = table == list(range(len(table)))
+        self.table = None if identity else torch.tensor(table, device=self.ids.device)
+        self.offsets = torch.arange(warmup + seq_len, device=self.ids.device)
+        self.text, self.starts = text, None  # starts: the windows iter_all reads, when not all of them (spread)
+
+    def __len__(self):
+        return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
+
+    def char_frequencies(self):
+        counts = torch.from_numpy(self.text.counts()).double()
+        ids = torch.arange(len(counts)) if self.table is None else self.table.cpu()
+        out = torch.zeros(int(ids.max()) + 1, dtype=torch.double).index_add_(0, ids, counts)
+        out[BOUNDARY] = 0
+        return out[:int(out.nonzero().max()) + 1].to(self.device)  # up to the largest id that occurs, as bincount
+
+    def read(self, pos, fill=None):
+        """The ids at text positions pos (in reading order); with fill, `fill` outside the text."""
+        if fill is not None:
+            inside = (pos >= 0) & (pos < self.n)
+            pos = pos.clamp(0, self.n - 1)
+        ids = self.ids[self.n - 1 - pos if self.reverse else pos].long()
+        if self.table is not None:
+            ids = self.table[ids]
+        return ids if fill is None else torch.where(inside, ids, fill)
+
+    def windows(self, starts):
+        # a window read from `starts` scores seq_len characters after warmup characters of context
+        first = starts - self.warmup  # on the CPU: whether a window crosses an end of the text costs no sync
+        crosses = int(first.min()) < 0 or int(first.max()) + len(self.offsets) >= self.n
+        pos = first.to(self.ids.device, non_blocking=True)[:, None] + self.offsets
+        x, y = self.read(pos, BOUNDARY if crosses else None), self.read(pos + 1, IGNORE if crosses else None)
+        if self.warmup:
+            y[:, :self.warmup] = IGNORE  # context-only positions are read, never scored
+        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def sample(self, batch_size, generator):
+        high = max(1, self.n - self.seq_len)
+        return self.windows(torch.randint(high, (batch_size,), generator=generator))
+
+    def iter_all(self, batch_size):
+        starts = torch.arange(0, self.n - 1, self.seq_len) if self.starts is None else self.starts
+        for chunk in starts.split(batch_size):
+            yield self.windows(chunk)
+
+    @property
+    def long(self):
+        """Whether reading all of this split is slow (see LONG_SPLIT_CHARS)."""
+        return self.n_targets > LONG_SPLIT_CHARS
+
+    def spread(self, max_targets=None):
+        """These batches, reading at most max_targets characters (LONG_SPLIT_CHARS unless given): whole
+        windows spaced evenly over the text."""
+        max_targets = max_targets or LONG_SPLIT_CHARS
+        if self.n_targets <= max_targets or self.n - 1 <= self.seq_len:
+            return self
+        part = copy.copy(self)
+        k = max(1, max_targets // self.seq_len)
+        part.starts, part.n_targets = torch.linspace(0, self.n - 1 - self.seq_len, k).long(), k * self.seq_len
+        return part
+
+
+class LabeledBatches(LineBatches):
+    """(item, label) pairs as rows: x = BOUNDARY + item, padded with BOUNDARY; y = the label id.
+
+    A classifier reads positions 1..len(item) of a row (BOUNDARY never occurs inside an item).
+    balance() makes sample() draw every label equally often.
+    """
+
+    unit = "item"  # what n_targets counts: a label per item
+
+    def __init__(self, pairs, tokenizer, device, what="data", max_input=None):
+        ids = [tokenizer.encode(item, what) for item, _ in pairs]
+        self.lengths, x = item_rows(ids, what, max_input)
+        self.labels = torch.tensor([label for _, label in pairs], dtype=torch.long)
+        self.x, self.y = x.to(device), self.labels.to(device)
+        self.n_targets = len(ids)
+        self.weights = None
+
+    def balance(self):
+        self.weights = 1.0 / torch.bincount(self.labels)[self.labels].double()
+
+    def _rows(self, rows):
+        width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
+        rows = rows.to(self.x.device, non_blocking=True)
+        return self.x[rows, :width], self.y[rows]
+
+    def sample(self, batch_size, generator):
+        if self.weights is None:
+            return super().sample(batch_size, generator)
+        return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
+
+
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None, reverse=False):
+    """Batches for every non-empty split, keyed by split name. Errors name the split, or source if given.
+    reverse: the model reads each item (or the text) right to left; the corpus keeps reading order.
+
+    On stream corpora a model with a sliding context of `context_size` tokens reads a full context
+    before its first scored character. Other models train from each sequence's start and are
+    evaluated after a burn-in of up to seq_len characters (no more than fits in `max_input`), so the
+    whole-split loss is not inflated by predictions made from almost no context. A sequence is cut
+    to `max_input` characters (a transformer's block); an item longer than that is an error.
+    """
+    if max_input is not None:
+        seq_len = min(seq_len, max_input)
+    out = {}
+    for name, part in corpus.splits().items():
+        if not part:
+            continue
+        what = source or f"the {name} split"
+        if (
+            reverse and corpus.kind == "lines"
+        ):  # language models only: a classifier reads both ways with a second body instead
+            part = [item[::-1] for item in part]
+        if corpus.kind == "labeled":
+            out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
+        elif corpus.kind == "lines":
+            out[name] = LineBatches(part, tokenizer, device, what, max_input)
+        else:
+            burn_in = seq_len if max_input is None else max_input - seq_len
+            warmup = context_size - 1 if context_size else (0 if name == "train" else burn_in)
+            out[name] = StreamBatches(part, tokenizer, device, seq_len, warmup, what, reverse)
+    return out

@@ -1,0 +1,483 @@
+"""Run folders: create, open and resume them, build a run's model and data from its configs, train it,
+write what a finished run leaves, and read back runs that other commands use (ensembles, the body a
+classifier is finetuned from).
+
+A run directory holds everything needed to rebuild its model:
+    config.json      model name, model / data / train configs, the sha256 of the data's splits
+    tokenizer.json   the vocabulary
+    last.pt best.pt  model, optimizer, step, random states, --ema's average (see makemore.trainer)
+    metrics.json     final figures;  samples.txt  a few samples (or confusion.png);  events.*  TensorBoard
+"""
+import dataclasses
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from makemore.checkpoint import (
+    FORMAT_VERSION,
+    fcntl,
+    load_checkpoint,
+    make_dir,
+    write_atomic,
+    write_json,
+)
+from makemore.config import DataConfig, TrainConfig, from_dict, option_name
+from makemore.data import load_corpus, make_batches, resolve
+from makemore.device import check_precision, pick_device
+from makemore.errors import MakemoreError
+from makemore.models import MODELS, build_model, model_config, stored_config
+from makemore.tasks import task_of
+from makemore.tokenizer import CharTokenizer, describe_char
+from makemore.trainer import Trainer
+
+
+class Run:
+    """A run directory and what it describes: model name, configs and tokenizer."""
+    def __init__(self, path, model_name, model_config, data_config, train_config, tokenizer):
+        self.path = Path(path)
+        self.model_name = model_name
+        self.model_config = model_config
+        self.data_config = data_config
+        self.train_config = train_config
+        self.tokenizer = tokenizer
+        self.data_sha256 = None  # of the splits it was trained on (Corpus.digest); None in runs older than it
+        self._lock = None
+
+    @classmethod
+    def create(cls, path, model_name, model_config, data_config, train_config, tokenizer):
+        """A new run directory with its config and tokenizer written (the benchmarks make theirs so)."""
+        run = cls(path, model_name, model_config, data_config, train_config, tokenizer)
+        make_dir(run.path)
+        run.save()
+        return run
+
+    def save(self):
+        """Write config.json and tokenizer.json."""
+        write_atomic(self.path / "tokenizer.json", lambda f: f.write(self.tokenizer.to_json().encode()))
+        write_json(self.path / "config.json", {
+            "format": FORMAT_VERSION,
+            "model": self.model_name,
+            "model_config": dataclasses.asdict(self.model_config),
+            "data": dataclasses.asdict(self.data_config),
+            "train": dataclasses.asdict(self.train_config),
+            **({"data_sha256": self.data_sha256} if self.data_sha256 else {}),
+        })
+
+    @classmethod
+    def open(cls, path, option="--run"):
+        """The run in path; option is how the user named it, for the error when it is not a run."""
+        path = Path(path)
+        config_path = path / "config.json"
+        if not config_path.exists():
+            raise MakemoreError(f"{path} is not a makemore run (no config.json); pass {option} runs/<name> from "
+                                "`makemore train`")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MakemoreError(f"{config_path} is not valid JSON ({e}); the run directory is damaged") from None
+        if not isinstance(config, dict) or not isinstance(config.get("format"), int):
+            raise MakemoreError(f"{config_path} is not a makemore run config; the run directory is damaged")
+        if config["format"] > FORMAT_VERSION:
+            raise MakemoreError(f"{path} was written by a newer makemore (format {config['format']}); upgrade makemore")
+        name = config.get("model")
+        if name not in MODELS:
+            raise MakemoreError(f"{config_path} names an unknown model {name!r}; this makemore knows "
+                                f"{', '.join(MODELS)}")
+        tokenizer_path = path / "tokenizer.json"
+        if not tokenizer_path.exists():
+            raise MakemoreError(f"{path} has no tokenizer.json; the run directory is damaged")
+        run = cls(
+            path,
+            name,
+            stored_config(name, config.get("model_config")),
+            from_dict(DataConfig, config.get("data"), "data"),
+            from_dict(TrainConfig, config.get("train"), "train"),
+            CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),
+        )
+        run.data_sha256 = config.get("data_sha256")
+        return run
+
+    def load_corpus(self, log=print):
+        """The run's data, split as it was when the run was trained: an error if it reads differently
+        now (the file was edited, or MAKEMORE_DATA points elsewhere), as its val and test splits then
+        hold other items, some of them perhaps trained on."""
+        corpus = load_corpus(self.data_config, log, labeled=self.task.labeled, as_recorded=True)
+        if self.data_sha256 and corpus.digest() != self.data_sha256:
+            raise MakemoreError(f"the data of {self.path} ({self.data_config.data}) has changed since the run was "
+                                "trained, so its splits are not the ones it was trained and tested on; put the data "
+                                "back as it was, or train a new run on it")
+        return corpus
+
+    @property
+    def task(self):
+        """What the run's model does (makemore.tasks): a language model's or a classifier's."""
+        return task_of(self.model_name)
+
+    def build_model(self):
+        return build_model(self.model_name, self.model_config)
+
+    def load_model(self, which="best", device="cpu"):
+        """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run
+        kept one (--ema)."""
+        ckpt = load_checkpoint(self.path / f"{which}.pt")
+        model = self.build_model()
+        try:
+            model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})
+        except RuntimeError as e:
+            reason = str(e).strip().splitlines()[0]
+            raise MakemoreError(
+                f"checkpoint {self.path / (which + '.pt')} does not match the model in config.json ({reason}); "
+                "the run directory is mixed up: retrain"
+            ) from None
+        return model.to(device).eval(), ckpt
+
+    def locked(self):
+        """Whether a trainer (this process or another) holds the run's lock now; see lock."""
+        if fcntl is None or not (self.path / ".lock").exists():
+            return False
+        with open(self.path / ".lock") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+    def lock(self):
+        """Hold an exclusive lock on the run while training; a second trainer is refused."""
+        if fcntl is None:
+            return
+        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 - held open: the lock lasts as long as the file
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise MakemoreError(f"run {self.path} is being trained by another process; wait for it, or pass another "
+                                "--name") from None
+
+
+def default_run_name(out_dir, model, data, suffix=""):
+    """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
+    stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
+    base = f"{model}-{stem}"
+    name, k = base, 1
+    while (out_dir / f"{name}{suffix}").exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name
+
+
+def check_new_run(path):
+    if (path / "last.pt").exists() or (path / "best.pt").exists():
+        raise MakemoreError(f"run {path} already exists; pass --resume to continue it, or another --name")
+
+
+def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
+                 resume=False, log=tqdm.write, on_validate=None, pretrained=None, backward=None):
+    """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
+
+    A new run takes model_name, model_overrides (fields of the model's config) and data_config;
+    its TrainConfig is the defaults, then the model's own (see MODELS), then train_overrides.
+    pretrained: a language-model run whose body and tokenizer a new classifier starts from; backward: a
+    language-model run trained with --reverse, the second body of a bidirectional classifier.
+    A resumed run takes its configs from its directory; train_overrides (e.g. a larger
+    max_steps) may change how it goes on. on_validate(step, criterion) hears every validation: the
+    val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
+    """
+    if resume:
+        run, bodies = Run.open(run_dir), []
+        if not (run.path / "last.pt").exists():
+            raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
+        run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
+        corpus = run.load_corpus(log)
+    else:
+        run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log,
+                                      pretrained, backward)
+
+    config = run.train_config
+    model, batches, device = built(run, corpus, log, None if resume else bodies)
+    make_dir(run.path)
+    run.lock()  # before anything is written: a second trainer of this run stops here
+    if not resume:
+        check_new_run(run.path)
+    trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate)
+    if resume:
+        trainer.resume()
+        if trainer.step > config.max_steps:  # checked before the run's config is rewritten
+            raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
+                                f"pass a larger --max-steps to train on")
+    run.save()  # a resumed run's config records the training options it goes on with
+    n_params = sum(p.numel() for p in model.parameters())
+    sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
+    unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
+    steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
+             else "no training steps")  # a bigram fitted from counts
+    log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
+        f"{unit}: {sizes}, device {device}, {steps}")
+    if corpus.kind == "stream" and "val" in batches and batches["val"].long:
+        log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
+            f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
+
+    reason = trainer.train()
+    if reason == "interrupted":
+        log(f"interrupted at step {trainer.step}; last.pt is saved. Continue with: "
+            f"makemore train --resume --name {run.path.name} --out-dir {run.path.parent}")
+        return reason, None
+
+    best, _ = run.load_model("best", device)
+    metrics = final_metrics(run, best, batches, trainer, device, corpus, reason)
+    write_outputs(run, best, metrics, corpus)
+    figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
+    log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step "
+        f"{trainer.best_step:,}) {figures} {metrics['unit']}")
+    for line in run.task.summary(metrics, batches):
+        log(line)
+    return reason, metrics
+
+
+def final_metrics(run, model, batches, trainer, device, corpus, reason):
+    """metrics.json: the task's figures of every split of the best model (see makemore.tasks), and how
+    the training went."""
+    config = run.train_config
+    return {
+        **run.task.metrics(model, batches, config, corpus),
+        "best_step": trainer.best_step,
+        "steps": trainer.step,
+        "stopped": reason,
+        "seconds": round(trainer.seconds, 2),
+        "train_chars_per_s": round(trainer.chars / max(trainer.seconds, 1e-9)),
+        "device": str(device),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "config": asdict(config),
+    }
+
+
+def built(run, corpus, log, bodies):
+    """The run's model on its device, seeded, and its batches: (model, batches, device). bodies: None for a
+    resumed run, whose weights come from last.pt; else the bodies of new_run, loaded before model.prepare."""
+    config = run.train_config
+    device = pick_device(config.device)
+    check_precision(config.precision, device)
+    torch.manual_seed(config.seed)
+    model = run.build_model().to(device)
+    seq_len, limit = run.data_config.seq_len, getattr(model, "max_input", None)
+    if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
+        log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
+            f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
+    batches = make_batches(corpus, run.tokenizer, device, seq_len, getattr(model, "context_size", None), limit,
+                           reverse=run.data_config.reverse)
+    if getattr(run.model_config, "balance", None) == "sampling":
+        batches["train"].balance()
+    if config.carry_state and not (getattr(model, "carries_state", False) and corpus.kind == "stream"):
+        raise MakemoreError(f"--carry-state needs a recurrent model (lstm, gru, rnn) on prose (a stream corpus); "
+                            f"this run is {run.model_name} on {corpus.kind}: drop --carry-state")
+    for name, part, source in bodies or []:
+        weights, _ = source.load_model("best")
+        getattr(model, part).load_state_dict(weights.state_dict())
+        log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
+    if bodies is not None and hasattr(model, "prepare"):
+        model.prepare(batches["train"])
+    return model, batches, device
+
+
+def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward):
+    """A new run of run_training, its corpus, and the bodies its model starts from: (what the log calls it,
+    the model's part, the language-model run) for --from and --backward. Its options are checked
+    before its data is read, which can take a while."""
+    check_new_run(Path(run_dir))  # again in run_training, under the run's lock
+    if pretrained:  # a classifier's options other than its own would configure a body that --from replaces
+        own = {f.name for f in fields(MODELS[model_name].config)} - {"encoder"}
+        body = [option_name(k) for k in model_overrides or {} if k not in own]
+        if body:
+            raise MakemoreError(f"the body comes from --from {pretrained}, so its options are set there: drop "
+                                f"{', '.join(body)}")
+    model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
+    options = TrainConfig(**(train_overrides or {}))     # a large text
+    check_precision(options.precision, pick_device(options.device))
+    task = task_of(model_name)
+    task.check_data(data_config)
+    if backward and not pretrained:
+        raise MakemoreError("--backward is the second body of a classifier finetuned --from a language model; pass "
+                            "--from too")
+    if pretrained and (model_overrides or {}).get("bidirectional") and not backward:
+        raise MakemoreError("a bidirectional classifier finetuned from --from needs its backward body: pass --backward "
+                            "runs/<a language model trained as --from was, with --reverse true>")
+    if pretrained and data_config.min_char_count:
+        raise MakemoreError("a classifier finetuned --from a language model reads with that model's tokenizer; drop "
+                            "--min-char-count here, and pass it when you pretrain the language model")
+    corpus = load_corpus(data_config, log, labeled=task.labeled)
+    data_config = corpus.config  # its source resolved and its kind decided, so sample and eval read the run alike
+    overrides, bodies = {**(model_overrides or {})}, []
+    if corpus.kind == "labeled":
+        overrides["labels"] = corpus.labels
+    if data_config.min_char_count:
+        counts = corpus.train_char_counts()
+        tokenizer = CharTokenizer.from_counts(counts, data_config.min_char_count)
+        if not tokenizer.chars:
+            raise MakemoreError(f"--min-char-count {data_config.min_char_count} leaves no character: the commonest "
+                                f"occurs {max(counts.values(), default=0):,} times in the train split; pass a smaller "
+                                "one")
+        rare = len(corpus.chars()) - len(tokenizer.chars)
+        log(f"data: {len(tokenizer.chars)} characters seen at least {data_config.min_char_count} time(s) in the train "
+            f"split; the other {rare} and any new one read as the unknown-character id")
+    else:
+        tokenizer = CharTokenizer(corpus.chars())
+    if pretrained:
+        lm = open_pretrained(pretrained, corpus, log)
+        tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]
+        overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
+    if backward:
+        back = open_pretrained(backward, corpus, log, like=lm)
+        bodies.append(("backward body", "backward", back))
+        overrides.update(bidirectional=True, pretrained_backward=str(back.path))
+    cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
+    train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
+    run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
+    run.data_sha256 = corpus.digest()
+    return run, corpus, bodies
+
+
+def write_outputs(run, best, metrics, corpus):
+    """What a finished run leaves besides its checkpoints: metrics.json, the task's outputs (samples.txt
+    or confusion.png), and its hyperparameters and final figures for TensorBoard."""
+    # slow to import; only a finished run needs it
+    from torch.utils.tensorboard import SummaryWriter
+
+    write_json(run.path / "metrics.json", metrics)
+    run.task.write_outputs(run, best, metrics, corpus)
+    with SummaryWriter(run.path) as writer:
+        hparams = {"model": run.model_name, **asdict(run.model_config), **asdict(run.train_config)}
+        hparams = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
+        finals = {k: v for k, v in metrics.items() if k.endswith(("_loss", "_accuracy", "_macro_f1"))}
+        writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in finals.items()}, run_name=".")
+
+
+def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None,
+                 backward=None):
+    """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
+    if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
+    made = (run_dir / "config.json").exists()
+    run = check_same_run(run_dir, model_name, overrides, data_config, train_overrides) if made else None
+    path = run_dir / "metrics.json"
+    if path.exists():
+        # its figures count only while its data reads the same
+        (run or Run.open(run_dir)).load_corpus(log=lambda _: None)
+        log(f"{run_dir.name}: done before, read from {path}")
+        return json.loads(path.read_text())
+    resume = (run_dir / "last.pt").exists()
+    log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
+    data = None if resume else DataConfig(**asdict(data_config))  # run_training records the kind it decided
+    _, metrics = run_training(run_dir, model_name, overrides, data, train_overrides, resume=resume, log=log,
+                              pretrained=None if resume else pretrained, backward=None if resume else backward)
+    return metrics
+
+
+NOT_COMPARED = {"device", "log_interval", "eval_batch_size"}  # options that change where and how fast, not what
+
+
+def check_same_run(run_dir, model_name, overrides, data_config, train_overrides):
+    """An experiment reads back (or resumes) a run only if it was made with the options asked for now:
+    the run, or a one-line error that names the options that differ."""
+    run = Run.open(run_dir)
+    model = asdict(run.model_config)
+    model = {**(model.get("encoder_config") or {}), **model}  # a classifier's body options count too
+    data = {k: v for k, v in asdict(resolve(data_config)).items() if not (k == "kind" and v == "auto")}
+    asked = [("model", model_name, run.model_name)]
+    asked += [(k, v, model.get(k)) for k, v in (overrides or {}).items()]
+    asked += [(k, v, getattr(run.data_config, k)) for k, v in data.items()]
+    asked += [(k, v, getattr(run.train_config, k)) for k, v in (train_overrides or {}).items() if k not in NOT_COMPARED]
+    same = lambda a, b: json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # tuples read back as lists
+    differ = [f"{k} {had!r} (asked: {want!r})" for k, want, had in asked if not same(want, had)]
+    if differ:
+        raise MakemoreError(f"{run_dir} holds a run made with other options: {', '.join(differ)}; "
+                            "pass another --out-dir to train anew, or the same options to read it back")
+    return run
+
+
+def open_pretrained(path, corpus, log, like=None):
+    """The language-model run a classifier starts from; its tokenizer must know every character of the data,
+    and its train split must hold no item of the classifier's val or test split (see check_no_leak).
+    like: given for the backward body's run (--backward): the forward body's run, whose model and tokenizer
+    the backward one must have; it reads right to left."""
+    reverse = like is not None
+    option = "--backward" if reverse else "--from"
+    lm = Run.open(path, option=option)
+    lm.task.require("pretrain", lm, option=option)
+    if lm.data_config.reverse != reverse:
+        raise MakemoreError(f"{option} {path} reads items right to left (it was trained with --reverse true): pass it "
+                            "as --backward"
+                            if lm.data_config.reverse else
+                            f"--backward {path} reads items left to right; pass a language model trained with "
+                            "--reverse true")
+    if reverse:  # both bodies are built from one config and read one tokenizer
+        if lm.model_name != like.model_name:
+            raise MakemoreError(f"--backward {path} is a {lm.model_name} and --from {like.path} a {like.model_name}; "
+                                "pretrain both with the same model")
+        mine, theirs = asdict(lm.model_config), asdict(like.model_config)
+        differ = [f"{option_name(k)} {mine[k]} against {theirs[k]}" for k in mine if mine[k] != theirs[k]]
+        if differ:
+            raise MakemoreError(f"--backward {path} differs from --from {like.path} in {', '.join(differ)}; "
+                                "pretrain both with the same model options")
+        if lm.tokenizer.to_json() != like.tokenizer.to_json():
+            raise MakemoreError(f"--backward {path} and --from {like.path} have different tokenizers; pretrain both on "
+                                "the same data")
+    missing = sorted(set(corpus.chars()) - set(lm.tokenizer.chars))
+    shown = ", ".join(describe_char(c) for c in missing[:5]) + (f" and {len(missing) - 5} "
+                                                                "more" if len(missing) > 5 else "")
+    if missing and lm.tokenizer.unk:
+        log(f"data: {len(missing)} character(s) of the labeled data are unknown to the tokenizer of {option} {path} "
+            f"and read as its unknown-character id: {shown}")
+    elif missing:
+        raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: "
+                            f"{shown}; pretrain on text that holds them (e.g. the same data) or train the classifier "
+                            "from scratch")
+    if not (lm.path / "best.pt").exists():
+        raise MakemoreError(f"{option} {path} has no best.pt; train the language model first")
+    check_no_leak(lm, corpus, log)
+    return lm
+
+
+def check_no_leak(lm, corpus, log):
+    """A body pretrained on items of the classifier's val or test split has seen them: refuse it.
+
+    The language model's train split is read again from its data options (a labeled corpus read by
+    an LM keeps the labeled split, so the same data and split options never leak)."""
+    try:
+        seen = lm.load_corpus(log=lambda *args: None)
+    except MakemoreError as e:
+        log(f"warning: cannot read the pretraining data of {lm.path} to check that it holds no val or test item: {e}")
+        return
+    lines = seen.train if seen.kind == "lines" else seen.train.split("\n")
+    held_out = {item for item, _ in corpus.val + corpus.test}
+    leaked = sorted(held_out.intersection(line.strip() for line in lines))
+    if leaked:
+        shown = ", ".join(leaked[:3]) + (f" and {len(leaked) - 3} more" if len(leaked) > 3 else "")
+        raise MakemoreError(
+            f"{lm.path} was pretrained on {len(leaked)} item(s) of this classifier's val and test splits ({shown}); "
+            f"pretrain on the labeled data itself with the same --split-seed, --val-frac and --test-frac "
+            f"(its LM split leaves them out), or on text without them")
+
+
+def open_runs(run_dirs):
+    """The runs of one or more --run; several are averaged, so they must be of one kind: classifiers of
+    the same labels, or language models of the same characters that read in the same direction."""
+    runs = [Run.open(d) for d in run_dirs]
+    if len(runs) == 1:
+        return runs
+    seen = set()
+    for run in runs:
+        if run.path.resolve() in seen:
+            raise MakemoreError(f"{run.path} is passed twice; pass each run once (twice would count it double)")
+        seen.add(run.path.resolve())
+    first = runs[0]
+    for run in runs[1:]:
+        if run.task is not first.task:
+            lm, clf = sorted((first, run), key=lambda r: r.task.listing_order)  # the language model first
+            raise MakemoreError(f"{lm.path} is a language model ({lm.model_name}) and {clf.path} a classifier; several "
+                                "--run are averaged, which needs runs of one kind: language models or classifiers")
+        first.task.check_mixable(first, run)
+    return runs

@@ -19,6 +19,7 @@ from makemore.tokenizer import IGNORE
 class Validation(NamedTuple):
     """What the trainer hears from a validation: the val loss, what the best checkpoint minimises, more
     TensorBoard scalars ({tag: value}) and more text for the log line."""
+
     loss: float
     criterion: float
     scalars: dict = {}  # noqa: RUF012 - read only

@@ -36,6 +36,7 @@ from makemore.trainer import Trainer
 
 class Run:
     """A run directory and what it describes: model name, configs and tokenizer."""
+
     def __init__(self, path, model_name, model_config, data_config, train_config, tokenizer):
         self.path = Path(path)
         self.model_name = model_name

@@ -51,6 +51,7 @@ PRUNERS = ["median", "halving", "none"]
 @dataclass
 class Param:
     """One searched hyperparameter: a list of choices, or an int / float range (optionally log-scaled)."""
+
     name: str
     choices: list | None = None
     low: float | None = None

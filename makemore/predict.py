@@ -83,11 +83,12 @@ def loaded(runs, fit_weights, checkpoint, device, log):
 
 
 def sample_runs(run_dirs, n=20, temperature=1.0, top_k=None, prefix="", seed=None, unique=False, max_len=None,
-                fit_weights=False, checkpoint="best", device="auto", log=print):
+                fit_weights=False, checkpoint="best", device="auto", log=print, runs=None):
     """n samples of a run (or of several as one, from the mean of their probabilities): (the samples,
     whether they are prose rather than items, notes that say how many are new). unique: only samples
-    that are not training items. log hears the mixture weights that --fit-weights fits."""
-    runs = open_runs(run_dirs)
+    that are not training items. log hears the mixture weights that --fit-weights fits. runs: the runs of
+    run_dirs, opened already (a run of a model of the user's own carries it)."""
+    runs = runs or open_runs(run_dirs)
     run = runs[0]
     run.task.require("sample", run)
     check_fit_weights(fit_weights, runs)
@@ -129,11 +130,11 @@ def sample_runs(run_dirs, n=20, temperature=1.0, top_k=None, prefix="", seed=Non
 
 
 def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding=None, items_out=None,
-                  fit_weights=False, device="auto", out=print, log=print):
+                  fit_weights=False, device="auto", out=print, log=print, runs=None):
     """Score a run (or several as one, their probabilities averaged) on a split of its data, or on all of
-    the file data; out hears the figures as eval prints them, log the rows written to items_out (a TSV of
-    one row per item)."""
-    runs = open_runs(run_dirs)
+    the file data, and return the figures (a dict: see the task's scored); out hears them as eval prints
+    them, log the rows written to items_out (a TSV of one row per item). runs: as sample_runs takes them."""
+    runs = runs or open_runs(run_dirs)
     check_fit_weights(fit_weights, runs)
     if fit_weights and data is None and split == "val":
         raise MakemoreError("--fit-weights fits the weights on the val split, so scoring it there says nothing new; "
@@ -158,7 +159,7 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
         batches, _ = scored_batches(run, model, device, part, data, encoding)
         loss = evaluate(model, batches, run.train_config.eval_batch_size, run.train_config.precision, progress=scored)
         out(f"{task.figures_of_loss(scored, loss)}, {batches.n_targets:,} characters, {where}")
-        return
+        return task.scored_loss(loss, batches.n_targets)
 
     def show(run, ckpt, logp, targets):
         out(f"{run.path}: {task.figures(logp, targets, scored)}, {checkpoint}.pt at step {ckpt['step']:,}")
@@ -173,6 +174,7 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
     if items_out is not None:
         write_items(items_out, *task.item_rows(logp, items, labels))
         log(f"items: {len(items):,} rows written to {items_out}")
+    return task.scored(logp, targets)
 
 
 def write_items(path, header, rows):
@@ -187,10 +189,10 @@ def write_items(path, header, rows):
                             "to") from None
 
 
-def classify_items(run_dirs, items, top_k=3, fit_weights=False, checkpoint="best", device="auto", log=print):
+def classify_items(run_dirs, items, top_k=3, fit_weights=False, checkpoint="best", device="auto", log=print, runs=None):
     """The top_k likeliest labels of each item, with their probabilities: [(item, [(label, p), ...]), ...];
     several classifier runs are averaged."""
-    runs = open_runs(run_dirs)
+    runs = runs or open_runs(run_dirs)
     runs[0].task.require("classify", runs[0])
     check_fit_weights(fit_weights, runs)
     if not items:

@@ -8,13 +8,14 @@ A run directory holds everything needed to rebuild its model:
     last.pt best.pt  model, optimizer, step, random states, --ema's average (see makemore.trainer)
     metrics.json     final figures;  samples.txt  a few samples (or confusion.png);  events.*  TensorBoard
 """
+import copy
 import dataclasses
 import json
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from makemore.checkpoint import (
     FORMAT_VERSION,
@@ -28,17 +29,19 @@ from makemore.config import DataConfig, TrainConfig, from_dict, option_name
 from makemore.data import load_corpus, make_batches, resolve
 from makemore.device import check_precision, pick_device
 from makemore.errors import MakemoreError
-from makemore.models import MODELS, build_model, model_config, stored_config
+from makemore.models import CUSTOM, MODELS, CustomConfig, build_model, model_config, stored_config
 from makemore.tasks import task_of
 from makemore.tokenizer import CharTokenizer, describe_char
 from makemore.trainer import Trainer
 
 
 class Run:
-    """A run directory and what it describes: model name, configs and tokenizer."""
+    """A run directory and what it describes: model name, configs and tokenizer. module: the model, for a
+    model of the user's own (which makemore cannot build from its config)."""
 
-    def __init__(self, path, model_name, model_config, data_config, train_config, tokenizer):
+    def __init__(self, path, model_name, model_config, data_config, train_config, tokenizer, module=None):
         self.path = Path(path)
+        self.module = module
         self.model_name = model_name
         self.model_config = model_config
         self.data_config = data_config
@@ -84,7 +87,7 @@ class Run:
         if config["format"] > FORMAT_VERSION:
             raise MakemoreError(f"{path} was written by a newer makemore (format {config['format']}); upgrade makemore")
         name = config.get("model")
-        if name not in MODELS:
+        if name not in MODELS and name != CUSTOM:
             raise MakemoreError(f"{config_path} names an unknown model {name!r}; this makemore knows "
                                 f"{', '.join(MODELS)}")
         tokenizer_path = path / "tokenizer.json"
@@ -118,13 +121,14 @@ class Run:
         return task_of(self.model_name)
 
     def build_model(self):
-        return build_model(self.model_name, self.model_config)
+        """The run's model, untrained (a model of the user's own: the one given, as it is)."""
+        return self.module if self.module is not None else build_model(self.model_name, self.model_config)
 
     def load_model(self, which="best", device="cpu"):
         """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run
         kept one (--ema)."""
         ckpt = load_checkpoint(self.path / f"{which}.pt")
-        model = self.build_model()
+        model = copy.deepcopy(self.module) if self.module is not None else self.build_model()
         try:
             model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})
         except RuntimeError as e:
@@ -178,7 +182,8 @@ def check_new_run(path):
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
-                 resume=False, log=tqdm.write, on_validate=None, pretrained=None, backward=None):
+                 resume=False, log=tqdm.write, on_validate=None, pretrained=None, backward=None, module=None,
+                 progress=None):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config) and data_config;
@@ -188,16 +193,19 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
     max_steps) may change how it goes on. on_validate(step, criterion) hears every validation: the
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
+    module: a model of the user's own (an nn.Module), trained as model_name CUSTOM; a resumed run of one
+    needs it again. progress: show a progress bar (None: when the output is a terminal).
     """
     if resume:
         run, bodies = Run.open(run_dir), []
+        run.module = module
         if not (run.path / "last.pt").exists():
             raise MakemoreError(f"run {run.path} has no last.pt to resume from; train it without --resume")
         run.train_config = TrainConfig(**{**asdict(run.train_config), **(train_overrides or {})})
         corpus = run.load_corpus(log)
     else:
         run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log,
-                                      pretrained, backward)
+                                      pretrained, backward, module)
 
     config = run.train_config
     model, batches, device = built(run, corpus, log, None if resume else bodies)
@@ -205,7 +213,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     run.lock()  # before anything is written: a second trainer of this run stops here
     if not resume:
         check_new_run(run.path)
-    trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate)
+    trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate,
+                      progress)
     if resume:
         trainer.resume()
         if trainer.step > config.max_steps:  # checked before the run's config is rewritten
@@ -285,10 +294,11 @@ def built(run, corpus, log, bodies):
     return model, batches, device
 
 
-def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward):
+def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward,
+            module=None):
     """A new run of run_training, its corpus, and the bodies its model starts from: (what the log calls it,
     the model's part, the language-model run) for --from and --backward. Its options are checked
-    before its data is read, which can take a while."""
+    before its data is read, which can take a while. module: a model of the user's own (model_name CUSTOM)."""
     check_new_run(Path(run_dir))  # again in run_training, under the run's lock
     if pretrained:  # a classifier's options other than its own would configure a body that --from replaces
         own = {f.name for f in fields(MODELS[model_name].config)} - {"encoder"}
@@ -296,7 +306,8 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
         if body:
             raise MakemoreError(f"the body comes from --from {pretrained}, so its options are set there: drop "
                                 f"{', '.join(body)}")
-    model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
+    if module is None:
+        model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
     options = TrainConfig(**(train_overrides or {}))     # a large text
     check_precision(options.precision, pick_device(options.device))
     task = task_of(model_name)
@@ -335,9 +346,15 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
         back = open_pretrained(backward, corpus, log, like=lm)
         bodies.append(("backward body", "backward", back))
         overrides.update(bidirectional=True, pretrained_backward=str(back.path))
-    cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
-    train_config = TrainConfig(**{**MODELS[model_name].train_defaults(cfg), **(train_overrides or {})})
-    run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer)
+    if module is not None:
+        cls = type(module)
+        cfg = CustomConfig(cls.__qualname__, cls.__module__, sum(p.numel() for p in module.parameters()))
+        defaults = {}
+    else:
+        cfg = model_config(model_name, **overrides, vocab_size=tokenizer.vocab_size)
+        defaults = MODELS[model_name].train_defaults(cfg)
+    train_config = TrainConfig(**{**defaults, **(train_overrides or {})})
+    run = Run(run_dir, model_name, cfg, data_config, train_config, tokenizer, module)
     run.data_sha256 = corpus.digest()
     return run, corpus, bodies
 

@@ -37,6 +37,32 @@ class Mixture(nn.Module):
         return self.mix(logits), states
 
 
+class Rereading:
+    """A model without start and step of its own (one of the user's): each step reads the text so far
+    again, cropped to what the model reads (its get_block_size(), as makemore.py's models say)."""
+
+    def __init__(self, model):
+        self.model = model
+        block = getattr(model, "get_block_size", None)
+        self.limit = block() if block else getattr(model, "context_size", None)
+
+    def eval(self):
+        self.model.eval()
+        return self
+
+    def parameters(self):
+        return self.model.parameters()
+
+    def start(self, idx):
+        if self.limit is not None:
+            idx = idx[:, -self.limit:]
+        logits, _ = self.model(idx)
+        return logits[:, -1], idx
+
+    def step(self, state, idx_next):
+        return self.start(torch.cat([state, idx_next], dim=1))
+
+
 @torch.no_grad()
 def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None, reverse=False):
     """Return n strings, each starting with prefix. reverse: the model reads right to left (trained with
@@ -51,6 +77,8 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     if max_len is not None and max_len <= 0:
         raise MakemoreError(f"--max-len must be positive, got {max_len}")
     max_len = max_len or (64 if kind == "lines" else 500)
+    if not hasattr(model, "start"):
+        model = Rereading(model)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else torch.seed())

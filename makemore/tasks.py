@@ -128,6 +128,13 @@ class LanguageModelTask(Task):
     def figures_of_loss(self, scored, loss):
         return nats(scored, loss)
 
+    def scored_loss(self, loss, n):
+        """eval's figures as a dict: the loss in nats and bits per character, and how many characters."""
+        return {"loss": loss, "bpc": loss / math.log(2), "characters": n}
+
+    def scored(self, logp, targets):
+        return self.scored_loss(-logp.double().mean().item(), len(targets))
+
     def eval_lines(self, logp, targets, items, labels, scored, where):
         """What eval prints of several runs' (or one run's) averaged log-probabilities."""
         return [f"{nats(scored, -logp.mean().item())}, {len(targets):,} characters, {where}"]
@@ -260,6 +267,11 @@ class ClassifierTask(Task):
         s = scores_of(logp, targets)
         return f"{scored} accuracy {s['accuracy']:.4f}, macro-F1 {s['macro_f1']:.4f}, loss {s['loss']:.4f} nats/item"
 
+    def scored(self, logp, targets):
+        """eval's figures as a dict: loss (nats per item), accuracy, macro-F1, per-label figures (lists in
+        the order of the labels), the confusion matrix, and how many items."""
+        return {**scores_of(logp, targets), "items": len(targets)}
+
     def eval_lines(self, logp, targets, items, labels, scored, where):
         s = scores_of(logp, targets)
         lines = [f"{self.figures(logp, targets, scored)}, {len(targets):,} items, {where}"]
@@ -298,5 +310,5 @@ TASKS = {"lm": LANGUAGE_MODEL, "classify": CLASSIFIER}
 
 
 def task_of(model_name):
-    """The task of a model of the registry (by its name)."""
-    return TASKS[MODELS[model_name].task]
+    """The task of a model of the registry (by its name); a model of the user's own is a language model."""
+    return TASKS[MODELS[model_name].task] if model_name in MODELS else LANGUAGE_MODEL

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from makemore.checkpoint import load_checkpoint, save_checkpoint
 from makemore.data import noised
@@ -66,14 +66,17 @@ class StopRequest:
 class Trainer:
     """Trains model on batches["train"] and validates it with score(model) -> Validation (by default
     the loss of batches["val"]), writing last.pt, best.pt and TensorBoard events into out_dir.
-    on_validate(step, criterion) hears each validation (a sweep prunes by raising from it)."""
+    on_validate(step, criterion) hears each validation (a sweep prunes by raising from it). progress: show
+    a progress bar (None: when the output is a terminal; True in a notebook, where it is a widget)."""
 
-    def __init__(self, model, batches, config, out_dir, device, score=None, log=tqdm.write, on_validate=None):
+    def __init__(self, model, batches, config, out_dir, device, score=None, log=tqdm.write, on_validate=None,
+                 progress=None):
         self.model, self.batches, self.config, self.device = model, batches, config, device
         self.out_dir = Path(out_dir)
         self.score = score or val_loss(batches, config)
         self.log = log
         self.on_validate = on_validate
+        self.progress = progress
         groups = (model.optimizer_groups(config.weight_decay) if hasattr(model, "optimizer_groups")
                   else decay_groups(model.parameters(), config.weight_decay))
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
@@ -119,7 +122,8 @@ class Trainer:
         self.model.train()
         self.start_average()
         writer = SummaryWriter(self.out_dir, purge_step=self.step or None)
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None, unit="step", dynamic_ncols=True)
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None if self.progress is None else not self.progress,
+                   unit="step", dynamic_ncols=True)
         interval = Interval(self.device)
         reason = "max_steps"
         try:  # closed however training ends, so TensorBoard has every event of a stopped or pruned run

@@ -2,6 +2,7 @@
 the training defaults that suit the model (a function of its config)."""
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from makemore.config import from_dict, option_name
@@ -86,6 +87,18 @@ MODELS["classifier"] = ModelSpec(ClassifierConfig, Classifier, train_defaults=cl
                                  build=build_classifier, complete=body_config)
 
 
+CUSTOM = "custom"  # the name a run records for a model of the user's own (an nn.Module passed to makemore.train)
+
+
+@dataclass
+class CustomConfig:
+    """What a run records of a model of the user's own: its class, for the message that asks for it
+    again, and its size; the weights are in the checkpoints."""
+    name: str = ""  # the class's qualified name
+    module: str = ""  # the module that defined it ("__main__" for a notebook)
+    parameters: int = 0
+
+
 def model_config(name, **overrides):
     """The named model's config with its defaults, updated with the given fields. A field the model
     does not have is an error (a user's --n-head on an MLP would otherwise do nothing, unseen)."""
@@ -107,11 +120,18 @@ def model_config(name, **overrides):
 
 def stored_config(name, values):
     """The config of model name from a run's config.json (values: its stored fields)."""
+    if name == CUSTOM:
+        return from_dict(CustomConfig, values, "model_config")
     spec = MODELS[name]
     config = from_dict(spec.config, values, "model_config")
     return spec.complete(config) if spec.complete else config
 
 
 def build_model(name, config):
+    if name == CUSTOM:  # makemore cannot build it: the user's code must
+        raise MakemoreError(f"this run holds a model of your own ({config.name}, defined in {config.module}), which "
+                            f"makemore cannot rebuild; open it from Python with "
+                            f"makemore.open_run(path, model={config.name.rpartition('.')[2]}(...)), built as it was "
+                            "trained")
     spec = MODELS[name]
     return spec.build(config) if spec.build else spec.model(config)

@@ -39,7 +39,14 @@ class SectionOption(click.Option):
 
 
 class Command(click.Command):
-    """--help lists the command's own options, then each config's under its heading (model, data, ...)."""
+    """--help says what the command is for and shows its examples first, then lists the command's own
+    options, then each config's under its heading (model, data, ...)."""
+
+    def format_help(self, ctx, formatter):
+        self.format_usage(ctx, formatter)
+        self.format_help_text(ctx, formatter)
+        self.format_epilog(ctx, formatter)
+        self.format_options(ctx, formatter)
 
     def format_options(self, ctx, formatter):
         sections = {}

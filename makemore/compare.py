@@ -32,5 +32,7 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
     (out_dir / "compare.md").write_text("\n".join(table) + "\n")
     from makemore.plots import loss_bars  # matplotlib is slow to import
 
-    loss_bars(rows, out_dir / "compare.png", f"makemore models on {title(data_config)}")
+    steps = (train_overrides or {}).get("max_steps")
+    budget = f"{steps:,} steps each" if steps is not None else "each model's default steps"
+    loss_bars(rows, out_dir / "compare.png", f"makemore models on {title(data_config)}, {budget}")
     return "done", rows

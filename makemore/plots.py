@@ -13,8 +13,9 @@ from makemore.errors import MakemoreError
 
 
 def loss_bars(rows, path, title):
-    """Grouped bars of train / val / test loss per model, parameters under each name."""
-    names = [f"{r['model']}\n{r['parameters']:,} params" for r in rows]
+    """Grouped bars of train / val / test loss per model, its parameters and training steps under each name.
+    The axis starts at 0: a short comparison's differences are not stretched into a ranking."""
+    names = [f"{r['model']}\n{r['parameters']:,} params\n{r['steps']:,} steps" for r in rows]
     splits = [s for s in ("train", "val", "test") if all(f"{s}_loss" in r for r in rows)]
     width = 0.8 / len(splits)
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 4.5))
@@ -24,9 +25,8 @@ def loss_bars(rows, path, title):
         bars = ax.bar(xs, values, width, label=split)
         ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=7, rotation=90, padding=2)
     ax.set_xticks(range(len(rows)), names, fontsize=8)
-    low = min(r[f"{s}_loss"] for r in rows for s in splits)
     high = max(r[f"{s}_loss"] for r in rows for s in splits)
-    ax.set_ylim(low - 0.15, high + 0.12)  # the differences are what matters; the axis does not start at 0
+    ax.set_ylim(0, high * 1.15)  # room for the labels above the bars
     ax.set_ylabel("loss (nats per character)")
     ax.set_title(title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the axes: never over a bar

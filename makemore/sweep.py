@@ -35,7 +35,7 @@ from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on W
 from makemore.config import DataConfig, TrainConfig, check_choice, check_non_negative, check_positive, option_name
 from makemore.data import load_corpus
 from makemore.errors import MakemoreError
-from makemore.models import FINETUNED, MODELS
+from makemore.models import FINETUNED, MODELS, model_config
 from makemore.runs import Run, default_run_name, open_pretrained, run_training
 from makemore.tasks import task_of
 from makemore.trainer import warmup_of
@@ -537,6 +537,7 @@ def run_workers(sweep, parallel, log=print):
     """Start `parallel` worker processes on this machine, follow the store, and wait for them."""
     if parallel < 1:
         raise MakemoreError(f"--parallel must be positive, got {parallel}")
+    warn_single_validation(sweep.cfg, log)
     if again := sweep.recover():
         log(f"{again} interrupted trial(s) will run again")
     study = sweep.study()
@@ -583,6 +584,23 @@ def run_workers(sweep, parallel, log=print):
         log(f"worker(s) {', '.join(map(str, crashed))} stopped with an error (see {logs}); "
             f"{left} unfinished trial(s) run again with --resume")
     return "done"
+
+
+def warn_single_validation(cfg, log):
+    """A trial validated only at its end gives the pruner nothing and curves.png one point: say so."""
+    if {"max_steps", "eval_interval"} & set(cfg.params) or cfg.model not in MODELS:
+        return
+    model = MODELS[cfg.model]
+    own = {k: v for k, v in cfg.fixed.items() if k in {f.name for f in dataclasses.fields(model.config)}}
+    given = {k: v for k, v in cfg.fixed.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    try:
+        train = TrainConfig(**{**model.train_defaults(model_config(cfg.model, **own)), **given})
+    except MakemoreError:  # a bad setting: every trial says so
+        return
+    if train.eval_interval >= train.max_steps > 0:
+        log(f"warning: each trial validates once, at its end (--eval-interval {train.eval_interval:,} against "
+            f"--max-steps {train.max_steps:,}): the pruner cannot stop a poor trial early and curves.png gets one "
+            f"point per trial; pass an --eval-interval below --max-steps")
 
 
 def cuda_present():

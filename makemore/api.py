@@ -173,7 +173,8 @@ class Run:
 
     def history(self):
         """The scalars training logged for TensorBoard: {tag: [(step, value), ...]}; the loss curves are
-        "loss/train" and "loss/val" (a classifier adds "accuracy/..." and "macro_f1/...")."""
+        "loss/train" and "loss/val" (a classifier's, in nats per item, "loss_per_item/train" and
+        "loss_per_item/val", with "accuracy/..." and "macro_f1/...")."""
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # slow to import
 
         events = EventAccumulator(str(self.path), size_guidance={"scalars": 0})
@@ -219,9 +220,12 @@ def train(model="mlp", data="names", *, out_dir="runs", name=None, progress=True
         if model not in MODELS:
             raise MakemoreError(f"unknown model '{model}'; pass one of: {', '.join(MODELS)}, or a model of your own")
         model_name = model
-        model_fields = {f.name for f in dataclasses.fields(MODELS[model].config)}
-        check_options(options, MODELS[model].config, TrainConfig, what=f"train {model}")
-        model_options = {k: v for k, v in options.items() if k in model_fields}
+        configs = [MODELS[model].config]
+        if hasattr(configs[0], "from_options"):  # a classifier: the options it does not have configure its body
+            configs.append(MODELS[options.get("encoder", "lstm")].config)
+        check_options(options, *configs, TrainConfig, what=f"train {model}")
+        training = {f.name for f in dataclasses.fields(TrainConfig)}
+        model_options = {k: v for k, v in options.items() if k not in training}
     train_options = {k: v for k, v in options.items() if k not in model_options}
     label = type(model).__name__.lower() if own else model
     path = Path(out_dir) / (name or default_run_name(Path(out_dir), label, config.data))
@@ -347,18 +351,21 @@ def plot_loss(*runs, ax=None, val_only=False):
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
+    units = set()
     for run in runs:
         history = run.history()
+        tag = next((t for t in ("loss", "loss_per_item") if f"{t}/train" in history), "loss")
+        units.add("nats per item" if tag == "loss_per_item" else "nats per character")
         line = None
-        if not val_only and history.get("loss/train"):
-            steps, values = zip(*history["loss/train"])
+        if not val_only and history.get(f"{tag}/train"):
+            steps, values = zip(*history[f"{tag}/train"])
             (line,) = ax.plot(steps, values, lw=0.8, alpha=0.6)
-        if history.get("loss/val"):
-            steps, values = zip(*history["loss/val"])
+        if history.get(f"{tag}/val"):
+            steps, values = zip(*history[f"{tag}/val"])
             ax.plot(steps, values, lw=2, marker=".", color=None if line is None else line.get_color(),
                     label=f"{run.name} (val)")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (nats)")
+    ax.set_ylabel(f"loss ({' / '.join(sorted(units))})")
     ax.legend()
     return ax
 

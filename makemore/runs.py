@@ -214,7 +214,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     if not resume:
         check_new_run(run.path)
     trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate,
-                      progress)
+                      progress, run.task.loss_tag)
     if resume:
         trainer.resume()
         if trainer.step > config.max_steps:  # checked before the run's config is rewritten
@@ -371,7 +371,8 @@ def write_outputs(run, best, metrics, corpus):
         hparams = {"model": run.model_name, **asdict(run.model_config), **asdict(run.train_config)}
         hparams = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
         finals = {k: v for k, v in metrics.items() if k.endswith(("_loss", "_accuracy", "_macro_f1"))}
-        writer.add_hparams(hparams, {f"hparam/{k}": v for k, v in finals.items()}, run_name=".")
+        # "summary" sorts after the loss curves in TensorBoard's list
+        writer.add_hparams(hparams, {f"summary/{k}": v for k, v in finals.items()}, run_name=".")
 
 
 def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None,

@@ -60,6 +60,7 @@ class LanguageModelTask(Task):
     loss_unit = "nats/char"
     objective = ("val_loss", "val loss (nats/char)")  # what a sweep minimises: a column of results.csv, an axis label
     score_columns = ()  # results.csv's columns of the best checkpoint's scores, besides the objective
+    loss_tag = "loss"  # TensorBoard's group of the loss curves: nats per character
     streams_loss = True  # eval of one run sums its loss as it reads, holding no per-target figures
     listing_order = 0  # makemore runs --sort val lists language models first
     refusals = {  # noqa: RUF012 - read only
@@ -169,6 +170,7 @@ class ClassifierTask(Task):
     loss_unit = "nats/item"
     objective = ("val_error", "val error rate (1 - accuracy)")
     score_columns = ("val_loss", "val_accuracy", "val_macro_f1")
+    loss_tag = "loss_per_item"  # apart from the language models' nats per character
     streams_loss = False
     listing_order = 1
     refusals = {  # noqa: RUF012 - read only

@@ -67,16 +67,19 @@ class Trainer:
     """Trains model on batches["train"] and validates it with score(model) -> Validation (by default
     the loss of batches["val"]), writing last.pt, best.pt and TensorBoard events into out_dir.
     on_validate(step, criterion) hears each validation (a sweep prunes by raising from it). progress: show
-    a progress bar (None: when the output is a terminal; True in a notebook, where it is a widget)."""
+    a progress bar (None: when the output is a terminal; True in a notebook, where it is a widget).
+    loss_tag: the TensorBoard group of the loss curves (LOSS_TAG/train, LOSS_TAG/val); the learning rate,
+    gradient norms and throughput go under "train_diagnostics", after them."""
 
     def __init__(self, model, batches, config, out_dir, device, score=None, log=tqdm.write, on_validate=None,
-                 progress=None):
+                 progress=None, loss_tag="loss"):
         self.model, self.batches, self.config, self.device = model, batches, config, device
         self.out_dir = Path(out_dir)
         self.score = score or val_loss(batches, config)
         self.log = log
         self.on_validate = on_validate
         self.progress = progress
+        self.loss_tag = loss_tag
         groups = (model.optimizer_groups(config.weight_decay) if hasattr(model, "optimizer_groups")
                   else decay_groups(model.parameters(), config.weight_decay))
         self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.99))
@@ -245,14 +248,15 @@ class Trainer:
         if not math.isfinite(train_loss):
             raise self.diverged("training", train_loss, f"by step {self.step}")
         speed = chars / max(elapsed, 1e-9)
-        writer.add_scalar("loss/train", train_loss, self.step)
-        writer.add_scalar("lr", lr, self.step)
-        writer.add_scalar("grad_norm", grad_norm.item(), self.step)
+        writer.add_scalar(f"{self.loss_tag}/train", train_loss, self.step)
+        writer.add_scalar("train_diagnostics/lr", lr, self.step)
+        writer.add_scalar("train_diagnostics/grad_norm", grad_norm.item(), self.step)
         for name, child in self.model.named_children():  # per layer group, so an exploding one shows
             grads = [p.grad for p in child.parameters() if p.grad is not None]
             if grads:
-                writer.add_scalar(f"grad_norm/{name}", torch.nn.utils.get_total_norm(grads).item(), self.step)
-        writer.add_scalar("throughput/chars_per_s", speed, self.step)
+                writer.add_scalar(f"train_diagnostics/grad_norm_{name}", torch.nn.utils.get_total_norm(grads).item(),
+                                  self.step)
+        writer.add_scalar("train_diagnostics/chars_per_s", speed, self.step)
         bar.set_postfix(loss=f"{train_loss:.4f}", chars_s=f"{speed:,.0f}", refresh=False)
         bar.update(interval.steps)
         return train_loss
@@ -268,7 +272,7 @@ class Trainer:
         self.evaluated_step = self.step
         for tag, value in v.scalars.items():
             writer.add_scalar(tag, value, self.step)
-        writer.add_scalar("loss/val", v.loss, self.step)
+        writer.add_scalar(f"{self.loss_tag}/val", v.loss, self.step)
         better = v.criterion < self.best_val
         if better:
             self.best_val, self.best_step, self.evals_since_best = v.criterion, self.step, 0

@@ -186,3 +186,14 @@ def test_the_public_names_are_listed_and_documented():
         mm.train("mlp", "names", n_head=2)
     with pytest.raises(mm.MakemoreError, match="unknown model 'mpl'"):
         mm.train("mpl", "names")
+
+
+def test_tensorboard_shows_the_loss_curves_first_and_keeps_units_apart(tmp_path, words_file, labeled_folder):
+    lm = mm.train("mlp", words_file, out_dir=tmp_path, name="lm", **TINY_MODEL, **{**TRAIN, "max_steps": 40}, **QUIET)
+    groups = sorted({tag.split("/")[0] for tag in lm.history()})
+    assert groups == ["loss", "summary", "train_diagnostics"]  # TensorBoard lists its groups in this order
+    clf = mm.train("classifier", mm.load_data(labeled_folder), out_dir=tmp_path, name="clf", n_embd=8, n_hidden=32,
+                   **{**TRAIN, "max_steps": 20, "eval_interval": 10}, **QUIET)
+    tags = clf.history()
+    assert "loss_per_item/val" in tags and not any(t.startswith("loss/") for t in tags)
+    assert mm.plot_loss(lm).get_ylabel() == "loss (nats per character)"

@@ -48,8 +48,9 @@ def test_tensorboard_has_train_and_val_loss(tmp_path):
     events = EventAccumulator(str(tmp_path / "run"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"loss/train", "loss/val", "lr", "grad_norm", "throughput/chars_per_s"} <= tags
-    assert {"grad_norm/wte", "grad_norm/hidden", "grad_norm/lm_head"} <= tags  # per layer group
+    assert {"loss/train", "loss/val", "train_diagnostics/lr", "train_diagnostics/grad_norm",
+            "train_diagnostics/chars_per_s"} <= tags
+    assert {f"train_diagnostics/grad_norm_{layer}" for layer in ("wte", "hidden", "lm_head")} <= tags  # per group
     assert [e.step for e in events.Scalars("loss/val")] == [100, 200, 300]
 
 

@@ -237,15 +237,18 @@ def train(model="mlp", data="names", *, out_dir="runs", name=None, progress=True
 def finetune(lm_run, data="surnames", *, backward=None, out_dir="runs", name=None, progress=True, log=tqdm.write,
              **options):
     """A classifier that starts from a language model's body, as `makemore finetune --from` trains it.
-    lm_run: a Run or a run folder; backward: a run that reads right to left (a second body)."""
+    lm_run: a Run or a run folder; backward: a run that reads right to left (a second body). A language
+    model of your own (a Run opened with its model) needs body(idx) -> features (B, T, H) and
+    head(features) -> logits; the classifier's run is then opened with that model again."""
     check_options(options, MODELS[FINETUNED].config, TrainConfig, what="finetune")
     config = data_config(data)
     own = {f.name for f in dataclasses.fields(MODELS[FINETUNED].config)}
     path = Path(out_dir) / (name or default_run_name(Path(out_dir), FINETUNED, config.data))
+    body = lm_run._folder.module if isinstance(lm_run, Run) else None  # a language model of the user's own
     run_training(path, FINETUNED, {k: v for k, v in options.items() if k in own}, config,
                  {k: v for k, v in options.items() if k not in own}, log=log, pretrained=run_path(lm_run),
-                 backward=run_path(backward), progress=progress)
-    return Run(path)
+                 backward=run_path(backward), progress=progress, module=body)
+    return Run(path, body)
 
 
 def run_path(run):

@@ -121,14 +121,16 @@ class Run:
         return task_of(self.model_name)
 
     def build_model(self):
-        """The run's model, untrained (a model of the user's own: the one given, as it is)."""
-        return self.module if self.module is not None else build_model(self.model_name, self.model_config)
+        """The run's model, untrained (a model of the user's own: the one given, as it is; a classifier with
+        a body of the user's own: copies of it)."""
+        return build_model(self.model_name, self.model_config, self.module)
 
     def load_model(self, which="best", device="cpu"):
         """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run
         kept one (--ema)."""
         ckpt = load_checkpoint(self.path / f"{which}.pt")
-        model = copy.deepcopy(self.module) if self.module is not None else self.build_model()
+        model = self.build_model()
+        model = copy.deepcopy(model) if model is self.module else model  # the user's own stays as it is
         try:
             model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})
         except RuntimeError as e:
@@ -193,8 +195,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     A resumed run takes its configs from its directory; train_overrides (e.g. a larger
     max_steps) may change how it goes on. on_validate(step, criterion) hears every validation: the
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
-    module: a model of the user's own (an nn.Module), trained as model_name CUSTOM; a resumed run of one
-    needs it again. progress: show a progress bar (None: when the output is a terminal).
+    module: a model of the user's own (an nn.Module), trained as model_name CUSTOM, or, with pretrained, the
+    model of that run (a classifier's body); a resumed run of either needs it again. progress: show a
+    progress bar (None: when the output is a terminal).
     """
     if resume:
         run, bodies = Run.open(run_dir), []
@@ -306,7 +309,8 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
         if body:
             raise MakemoreError(f"the body comes from --from {pretrained}, so its options are set there: drop "
                                 f"{', '.join(body)}")
-    if module is None:
+    custom = model_name == CUSTOM
+    if not custom:
         model_config(model_name, **(model_overrides or {}))  # a typo is told at once, not after minutes of reading
     options = TrainConfig(**(train_overrides or {}))     # a large text
     check_precision(options.precision, pick_device(options.device))
@@ -339,14 +343,14 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
     else:
         tokenizer = CharTokenizer(corpus.chars())
     if pretrained:
-        lm = open_pretrained(pretrained, corpus, log)
+        lm = open_pretrained(pretrained, corpus, log, module=module)
         tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]
         overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
     if backward:
-        back = open_pretrained(backward, corpus, log, like=lm)
+        back = open_pretrained(backward, corpus, log, like=lm, module=module)
         bodies.append(("backward body", "backward", back))
         overrides.update(bidirectional=True, pretrained_backward=str(back.path))
-    if module is not None:
+    if custom:
         cls = type(module)
         cfg = CustomConfig(cls.__qualname__, cls.__module__, sum(p.numel() for p in module.parameters()))
         defaults = {}
@@ -417,15 +421,22 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
     return run
 
 
-def open_pretrained(path, corpus, log, like=None):
+def open_pretrained(path, corpus, log, like=None, module=None):
     """The language-model run a classifier starts from; its tokenizer must know every character of the data,
     and its train split must hold no item of the classifier's val or test split (see check_no_leak).
     like: given for the backward body's run (--backward): the forward body's run, whose model and tokenizer
-    the backward one must have; it reads right to left."""
+    the backward one must have; it reads right to left. module: the run's model, if it is one of the user's
+    own, which must have the body(idx) and head(features) of the language-model contract."""
     reverse = like is not None
     option = "--backward" if reverse else "--from"
     lm = Run.open(path, option=option)
+    lm.module = module
     lm.task.require("pretrain", lm, option=option)
+    if lm.model_name == CUSTOM and not callable(getattr(module, "body", None)):
+        name = type(module).__name__ if module is not None else lm.model_config.name
+        raise MakemoreError(f"{option} {path} holds a model of your own ({name}); a classifier reads an item with its "
+                            f"body: give finetune that model (built as it was trained), with a body(idx) -> (B, T, H) "
+                            "method and a head(features) -> logits")
     if lm.data_config.reverse != reverse:
         raise MakemoreError(f"{option} {path} reads items right to left (it was trained with --reverse true): pass it "
                             "as --backward"

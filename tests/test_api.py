@@ -197,3 +197,46 @@ def test_tensorboard_shows_the_loss_curves_first_and_keeps_units_apart(tmp_path,
     tags = clf.history()
     assert "loss_per_item/val" in tags and not any(t.startswith("loss/") for t in tags)
     assert mm.plot_loss(lm).get_ylabel() == "loss (nats per character)"
+
+
+class TinyLM(nn.Module):
+    """A student's language model with the body/head split that finetuning needs: body(idx) gives
+    features (B, T, H), head(features) the logits."""
+
+    def __init__(self, vocab_size, n_embd=8, n_hidden=32):
+        super().__init__()
+        self.wte = nn.Embedding(vocab_size, n_embd)
+        self.rnn = nn.GRU(n_embd, n_hidden, batch_first=True)
+        self.lm_head = nn.Linear(n_hidden, vocab_size)
+
+    def body(self, idx):
+        return self.rnn(self.wte(idx))[0]  # (B, T, n_hidden)
+
+    def head(self, features):
+        return self.lm_head(features)  # (B, T, vocab_size)
+
+    def head_parameters(self):
+        return list(self.lm_head.parameters())
+
+    def forward(self, idx, targets=None):
+        logits = self.head(self.body(idx))
+        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+
+def test_a_language_model_written_here_is_finetuned_into_a_classifier(tmp_path, labeled_folder):
+    data = mm.load_data(labeled_folder, kind="labeled")
+    torch.manual_seed(0)
+    lm = mm.train(TinyLM(data.vocab_size), data, out_dir=tmp_path, name="lm", **{**TRAIN, "max_steps": 60}, **QUIET)
+    with pytest.raises(mm.MakemoreError, match="holds a model of your own .TinyLM.; a classifier reads an item"):
+        mm.finetune(tmp_path / "lm", data, out_dir=tmp_path, name="nope", **QUIET)
+    clf = mm.finetune(lm, data, out_dir=tmp_path, name="clf", max_steps=40, eval_interval=20, batch_size=32, **QUIET)
+    assert clf.metrics["test_accuracy"] > 0.5 and clf.config["model"]["encoder"] == "custom"
+    weights = torch.load(tmp_path / "lm" / "best.pt", weights_only=True)["model"]
+    body = clf.load_model().encoder.state_dict()
+    assert not torch.equal(body["wte.weight"], weights["wte.weight"])  # the body trained on from the language model's
+    assert clf.classify(["kaku"])[0][1][0][0] in data.corpus.labels
+    again = mm.open_run(tmp_path / "clf", model=TinyLM(data.vocab_size))
+    assert again.evaluate("test")["accuracy"] == pytest.approx(clf.metrics["test_accuracy"], abs=1e-6)
+    with pytest.raises(mm.MakemoreError, match=r"a model of your own \(TinyLM"):
+        mm.open_run(tmp_path / "clf").evaluate("test")

@@ -1,5 +1,6 @@
 """The model registry: name -> config dataclass, model class, the config fields the name fixes, and
 the training defaults that suit the model (a function of its config)."""
+import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ FINETUNED = "classifier"  # the model of a run finetuned --from a language model
 
 def body_config(config):
     """A classifier's config, its --encoder checked and the body's config completed (stored whole, so
-    that the run is rebuilt exactly)."""
+    that the run is rebuilt exactly). A body of the user's own (CUSTOM) is kept as it was recorded."""
+    if config.encoder == CUSTOM:
+        return config
     if config.encoder not in LANGUAGE_MODELS:
         raise MakemoreError(f"--encoder must be a language model: one of {', '.join(LANGUAGE_MODELS)}, got "
                             f"{config.encoder!r}")
@@ -78,9 +81,13 @@ def body_config(config):
     return dataclasses.replace(config, encoder_config=dataclasses.asdict(body))
 
 
-def build_classifier(config):
-    return Classifier(config,
-                      lambda: build_model(config.encoder, model_config(config.encoder, **config.encoder_config)))
+def build_classifier(config, module=None):
+    """A classifier whose bodies the registry builds, or copies of module, a body of the user's own."""
+    if config.encoder == CUSTOM:
+        body = build_model(CUSTOM, CustomConfig(**config.encoder_config), module)
+        return Classifier(config, lambda: copy.deepcopy(body))
+    body_config = model_config(config.encoder, **config.encoder_config)
+    return Classifier(config, lambda: build_model(config.encoder, body_config))
 
 
 MODELS["classifier"] = ModelSpec(ClassifierConfig, Classifier, train_defaults=classifier_defaults, task="classify",
@@ -127,11 +134,15 @@ def stored_config(name, values):
     return spec.complete(config) if spec.complete else config
 
 
-def build_model(name, config):
-    if name == CUSTOM:  # makemore cannot build it: the user's code must
+def build_model(name, config, module=None):
+    """The model of a registry name and its config. module: the user's own model, for a run of one (as
+    the model itself, or a classifier's body); makemore cannot build that from a config."""
+    if name == CUSTOM and module is not None:
+        return module
+    if name == CUSTOM:
         raise MakemoreError(f"this run holds a model of your own ({config.name}, defined in {config.module}), which "
                             f"makemore cannot rebuild; open it from Python with "
                             f"makemore.open_run(path, model={config.name.rpartition('.')[2]}(...)), built as it was "
                             "trained")
     spec = MODELS[name]
-    return spec.build(config) if spec.build else spec.model(config)
+    return spec.build(config, module) if spec.build else spec.model(config)

@@ -116,7 +116,8 @@ class Classifier(nn.Module):
         self.config = config
         self.encoder = make_body()
         self.backward = make_body() if config.bidirectional else None
-        self.context_size, self.max_input = self.encoder.context_size, self.encoder.max_input
+        self.context_size = getattr(self.encoder, "context_size", None)  # a body of the user's may say nothing
+        self.max_input = getattr(self.encoder, "max_input", None)
         n_features = self._n_features() * (3 if config.pooling == "concat" else 1) * len(self.bodies)
         self.head_drop = nn.Dropout(config.head_dropout)
         self.classifier_head = nn.Linear(n_features, config.n_classes)
@@ -164,7 +165,7 @@ class Classifier(nn.Module):
         body's tensors interleaved with the forward body's, so that gradual unfreezing thaws both alike)."""
         used = []
         for body in self.bodies:
-            unused = {id(p) for p in body.head_parameters()}
+            unused = {id(p) for p in getattr(body, "head_parameters", list)()}  # a body of the user's may have none
             used.append([p for p in body.parameters() if id(p) not in unused])
         return [p for tensors in zip(*used) for p in tensors]
 

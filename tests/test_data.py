@@ -69,6 +69,7 @@ def test_files_from_other_editors_read_the_same(tmp_path, encoding):
         assert sorted(corpus.train + corpus.val + corpus.test) == names
 
 
+@needs_shared
 def test_stream_corpus_is_cut_in_order():
     corpus = load_corpus(DataConfig(data="shakespeare"), log=lambda _: None)
     text = (SHARED / "tinyshakespeare.txt").read_text(encoding="utf-8")

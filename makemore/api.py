@@ -24,16 +24,12 @@ from makemore.inspection import ACTIVATION_BATCH, inspect_run
 from makemore.lrfind import COLUMNS, suggest
 from makemore.lrfind import lr_find as range_test
 from makemore.models import CUSTOM, FINETUNED, LANGUAGE_MODELS, MODELS
-from makemore.predict import classify_items, evaluate_runs, sample_runs, scored_batches
+from makemore.predict import classify_items, evaluate_runs, quiet, sample_runs, scored_batches
 from makemore.runs import Run as RunFolder
 from makemore.runs import default_run_name, run_training
 from makemore.sweep import Sweep, new_sweep_config, run_workers, write_report
 from makemore.tokenizer import CharTokenizer
 from makemore.transfer import transfer as transfer_experiment
-
-
-def quiet(_):
-    pass
 
 
 class Data:
@@ -184,9 +180,10 @@ class Run:
     def resume(self, *, progress=True, log=tqdm.write, **options):
         """Train on from last.pt (after an interruption, or with a larger max_steps); returns this run."""
         check_options(options, TrainConfig, what="resume")
-        run_training(self.path, resume=True, train_overrides=options, log=log, module=self._folder.module,
-                     progress=progress)
-        self._folder = RunFolder.open(self.path) if self._folder.module is None else self._folder
+        module = self._folder.module
+        run_training(self.path, resume=True, train_overrides=options, log=log, module=module, progress=progress)
+        self._folder = RunFolder.open(self.path)  # its training options may have changed
+        self._folder.module = module
         return self
 
     def __repr__(self):

@@ -58,6 +58,15 @@ def evaluate(model, batches, batch_size, precision="auto", progress=None):
     return float(total) / batches.n_targets
 
 
+def val_loss(batches, config):
+    """The score a language model is validated by: the loss of the whole val split, which the best
+    checkpoint minimises (the trainer's default; see makemore.tasks)."""
+    def score(model):
+        loss = evaluate(model, batches["val"], config.eval_batch_size, config.precision)
+        return Validation(loss, loss)
+    return score
+
+
 def target_log_probs(model, batches, batch_size, precision="auto", progress=None):
     """A language model's log-probability of each target character of a split, in the split's order
     (float32 on the CPU), and the targets: what `eval` averages over several language models.

@@ -23,6 +23,7 @@ from makemore.evaluate import (
     scores_of,
     split_scores,
     target_log_probs,
+    val_loss,
 )
 from makemore.models import MODELS
 from makemore.models.classifier import thawed_by
@@ -71,10 +72,7 @@ class LanguageModelTask(Task):
     # -- training ---------------------------------------------------------------------------------
     def validation(self, batches, cfg):
         """The trainer's score: the val loss, which the best checkpoint minimises."""
-        def score(model):
-            loss = evaluate(model, batches["val"], cfg.eval_batch_size, cfg.precision)
-            return Validation(loss, loss)
-        return score
+        return val_loss(batches, cfg)
 
     def metrics(self, model, batches, cfg, corpus):
         """Every split's loss of the best model (and bits per character for prose)."""

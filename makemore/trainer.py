@@ -20,7 +20,7 @@ from makemore.checkpoint import load_checkpoint, save_checkpoint
 from makemore.data import noised
 from makemore.device import autocast
 from makemore.errors import MakemoreError
-from makemore.evaluate import Validation, evaluate
+from makemore.evaluate import val_loss
 from makemore.models.base import decay_groups
 from makemore.tokenizer import IGNORE
 
@@ -361,10 +361,3 @@ class Interval:
     def elapsed(self):
         return time.perf_counter() - self.start
 
-
-def val_loss(batches, config):
-    """The default score: the loss of the whole val split, which the best checkpoint minimises."""
-    def score(model):
-        loss = evaluate(model, batches["val"], config.eval_batch_size, config.precision)
-        return Validation(loss, loss)
-    return score

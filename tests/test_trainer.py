@@ -188,16 +188,16 @@ def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
 
 
 def test_a_nan_val_loss_stops_without_saving(tmp_path, monkeypatch):
-    import makemore.tasks
+    import makemore.evaluate
 
     scored = []
-    real = makemore.tasks.evaluate
+    real = makemore.evaluate.evaluate
 
     def evaluate(*args):  # the model stops scoring val after its first validation
         scored.append(real(*args))
         return scored[-1] if len(scored) == 1 else math.nan
 
-    monkeypatch.setattr(makemore.tasks, "evaluate", evaluate)
+    monkeypatch.setattr(makemore.evaluate, "evaluate", evaluate)
     with pytest.raises(MakemoreError, match="val loss became nan at step 200; nothing was saved after step 100 "
                                             ".last.pt"):
         train_tiny(tmp_path / "run")

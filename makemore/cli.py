@@ -4,6 +4,7 @@ Options for the model, data and training configs are made from the dataclass fie
 and choices live in the field metadata), so the CLI and the configs never drift apart.
 """
 import dataclasses
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 
 from makemore.checkpoint import make_dir, write_csv
 from makemore.compare import compare as run_compare
-from makemore.config import DataConfig, TrainConfig, option_name
+from makemore.config import THREADS_ENV, DataConfig, TrainConfig, option_name
 from makemore.data import title
 from makemore.errors import MakemoreError
 from makemore.inspection import ACTIVATION_BATCH, inspect_run
@@ -84,6 +85,16 @@ class Group(click.Group):
         if standalone_mode:
             sys.exit(130 if rv == INTERRUPTED else rv if isinstance(rv, int) else 0)
         return rv
+
+
+def set_threads(ctx, param, value):
+    if value is not None:  # read where the device is picked, and by sweep workers, which inherit it
+        os.environ[THREADS_ENV] = str(value)
+
+
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), expose_value=False, callback=set_threads,
+    help=f"CPU threads for torch  [default: one per core that no other process keeps busy; env: {THREADS_ENV}]")
 
 
 def field_options(fields, section, with_defaults=True, hidden=False):
@@ -179,6 +190,7 @@ Examples:
 @field_options(dataclasses.fields(DataConfig), "Data options")
 @field_options(train_fields(), "Training options", with_defaults=False)
 @click.pass_context
+@threads_option
 def train(ctx, model, name, out_dir, resume, **options):
     """Train a language model (or, with --model classifier, a classifier from scratch); the run
     directory gets checkpoints, TensorBoard logs, metrics and samples."""
@@ -243,6 +255,7 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 @field_options([f for f in train_fields() if f.name in LR_FIND_FIXES], "Training options", with_defaults=False,
                hidden=True)
 @click.pass_context
+@threads_option
 def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, **options):
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
     against the rate, and suggest --lr for `makemore train` (with --from: `makemore finetune`) with the
@@ -324,6 +337,7 @@ Examples:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+@threads_option
 def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights, checkpoint, device):
     """Generate samples from a trained run (or from several, their probabilities averaged), and say how
     many are new."""
@@ -369,6 +383,7 @@ Examples:
               help="several runs: weigh them by the mixture weights that score their val split best (EM), not equally")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
 @click.pass_context
+@threads_option
 def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fit_weights, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
@@ -398,6 +413,7 @@ Examples:
 @click.option("--max-steps", type=int, default=None, help="the same step budget for every model that trains by steps  "
                                                           "[default: each model's own]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+@threads_option
 def compare(data, models, out_dir, max_steps, device):
     """Train every model with its defaults on one split and seed; write a table and a bar chart."""
     names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))  # each model once
@@ -532,6 +548,7 @@ def classifier_fields(exclude=()):
                "Data options")
 @field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
+@threads_option
 def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
 
@@ -566,6 +583,7 @@ Examples:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="which weights")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps")
+@threads_option
 def classify(run_dirs, items, top_k, fit_weights, checkpoint, device):
     """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
     if not items:
@@ -604,6 +622,7 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @field_options([f for f in model_fields() if f.name != "encoder"], "Model options", with_defaults=False)
 @field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
+@threads_option
 def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
     try:
@@ -678,6 +697,7 @@ def sweep_fields():
 @field_options(model_fields(), "Model options", with_defaults=False)
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name != "data"], "Data options", with_defaults=False)
 @field_options(train_fields(), "Training options", with_defaults=False)
+@threads_option
 def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     given = {k: v for k, v in options.items() if v is not None}

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from makemore.errors import MakemoreError
 
+THREADS_ENV = "MAKEMORE_THREADS"  # CPU threads (--threads): read by device.use_threads, passed on to sweep workers
+
 
 def option_name(field_name):
     return "--" + field_name.replace("_", "-")

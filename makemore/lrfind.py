@@ -19,6 +19,7 @@ import statistics
 
 from tqdm.auto import tqdm
 
+from makemore.device import described
 from makemore.errors import MakemoreError
 from makemore.runs import built, new_run
 from makemore.trainer import StopRequest, Trainer
@@ -54,7 +55,7 @@ def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, 
     model, batches, device = built(run, corpus, log, bodies)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"lr-find: {model_name}, {n_params:,} parameters, {len(lrs)} steps of {run.train_config.batch_size} "
-        f"at lr {start:g} to {end:g}, device {device}")
+        f"at lr {start:g} to {end:g}, device {described(device)}")
     trainer = Trainer(model, batches, run.train_config, run.path, device, log=log)  # it writes nothing
     model.train()
     losses, lowest, reason = [], math.inf, "end"

@@ -27,7 +27,7 @@ from makemore.checkpoint import (
 )
 from makemore.config import DataConfig, TrainConfig, from_dict, option_name
 from makemore.data import load_corpus, make_batches, resolve
-from makemore.device import check_precision, pick_device
+from makemore.device import check_precision, described, pick_device
 from makemore.errors import MakemoreError
 from makemore.models import CUSTOM, MODELS, CustomConfig, build_model, model_config, stored_config
 from makemore.tasks import task_of
@@ -230,7 +230,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
              else "no training steps")  # a bigram fitted from counts
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
-        f"{unit}: {sizes}, device {device}, {steps}")
+        f"{unit}: {sizes}, device {described(device)}, {steps}")
     if corpus.kind == "stream" and "val" in batches and batches["val"].long:
         log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
             f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")

@@ -32,8 +32,17 @@ except ModuleNotFoundError:
     import tomli as tomllib
 
 from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows
-from makemore.config import DataConfig, TrainConfig, check_choice, check_non_negative, check_positive, option_name
+from makemore.config import (
+    THREADS_ENV,
+    DataConfig,
+    TrainConfig,
+    check_choice,
+    check_non_negative,
+    check_positive,
+    option_name,
+)
 from makemore.data import load_corpus
+from makemore.device import free_cpus, threads_from_env
 from makemore.errors import MakemoreError
 from makemore.models import FINETUNED, MODELS, model_config
 from makemore.runs import Run, default_run_name, open_pretrained, run_training
@@ -550,8 +559,8 @@ def run_workers(sweep, parallel, log=print):
     logs.mkdir(exist_ok=True)
     env = dict(os.environ)
     if sweep.cfg.fixed.get("device", "auto") == "cpu" or not cuda_present():
-        threads = max(1, (os.cpu_count() or 1) // parallel)  # share the cores instead of fighting over them
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        threads = max(1, (threads_from_env() or free_cpus()) // parallel)  # share the free cores, not fight over them
+        env[THREADS_ENV] = str(threads)
     command = [sys.executable, "-m", "makemore", "sweep", "--name", sweep.cfg.name, "--out-dir", str(sweep.dir.parent)]
     if sweep.cfg.storage:
         command += ["--storage", sweep.cfg.storage]

@@ -18,7 +18,23 @@ CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the 
     "bench_stream_data.py": ("--data {prose} --mb 0.2 --draws 5 --hf", ("ratios to the reference", "mapped, first")),
     "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", ("--parallel 2",)),
     "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", ("not in train",)),
+    "bench_vs_makemore_py.py": ("--makemore-py {makemore_py} --data {words} --models mlp --rounds 1 --our-steps 20 "
+                                + "--their-steps 60", ("| mlp | idle |", "| mlp | busy |", "its idle speed")),
 }
+# A stand-in for makemore.py, which this project does not hold: it takes makemore.py's options and prints
+# its "step N | loss ..." lines, so the benchmark's plumbing runs here; the benchmark itself times the real one.
+STAND_IN = """
+import argparse, os, time
+parser = argparse.ArgumentParser()
+for option in ("--input-file", "--work-dir", "--type"):
+    parser.add_argument(option)
+parser.add_argument("--max-steps", type=int)
+args = parser.parse_args()
+for step in range(args.max_steps):
+    time.sleep(0.002)
+    if step % 10 == 0:
+        print(f"step {step} | loss 2.0000 | step time 2.00ms")
+"""
 
 
 def test_every_benchmark_has_a_case():
@@ -28,7 +44,9 @@ def test_every_benchmark_has_a_case():
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_benchmark_runs(script, tmp_path, words_file, prose_file):
     args, expected = CASES[script]
-    args = [arg.format(words=words_file, prose=prose_file) for arg in args.split()]
+    stand_in = tmp_path / "makemore.py"
+    stand_in.write_text(STAND_IN)
+    args = [arg.format(words=words_file, prose=prose_file, makemore_py=stand_in) for arg in args.split()]
     result = subprocess.run([sys.executable, BENCHMARKS / script, *args], check=False, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]

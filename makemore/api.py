@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from makemore import listing
 from makemore.checkpoint import make_dir, write_csv
 from makemore.compare import compare as compare_models
-from makemore.config import DataConfig, TrainConfig
+from makemore.config import DataConfig, TrainConfig, default_run_name
 from makemore.data import load_corpus
 from makemore.errors import MakemoreError
 from makemore.inspection import ACTIVATION_BATCH, inspect_run
@@ -26,8 +26,9 @@ from makemore.lrfind import lr_find as range_test
 from makemore.models import CUSTOM, FINETUNED, LANGUAGE_MODELS, MODELS
 from makemore.predict import classify_items, evaluate_runs, quiet, sample_runs, scored_batches
 from makemore.runs import Run as RunFolder
-from makemore.runs import default_run_name, run_training
-from makemore.sweep import Sweep, new_sweep_config, run_workers, write_report
+from makemore.runs import run_training
+from makemore.search import new_sweep_config
+from makemore.sweep import Sweep, run_workers, write_report
 from makemore.tokenizer import CharTokenizer
 from makemore.transfer import transfer as transfer_experiment
 

@@ -1,7 +1,9 @@
 """The `makemore` command: a thin layer that turns options into configs and calls the library.
 
 Options for the model, data and training configs are made from the dataclass fields (help text
-and choices live in the field metadata), so the CLI and the configs never drift apart.
+and choices live in the field metadata), so the CLI and the configs never drift apart. This module
+imports only what is free of torch; each command imports the library it calls, so that --help and
+bad options answer in a fraction of a second rather than after torch has loaded.
 """
 import dataclasses
 import os
@@ -11,21 +13,12 @@ from pathlib import Path
 
 import click
 
-from makemore.checkpoint import make_dir, write_csv
-from makemore.compare import compare as run_compare
-from makemore.config import THREADS_ENV, DataConfig, TrainConfig, option_name
-from makemore.data import title
+from makemore.config import THREADS_ENV, DataConfig, TrainConfig, default_run_name, option_name
+from makemore.data import resolve
 from makemore.errors import MakemoreError
-from makemore.inspection import ACTIVATION_BATCH, inspect_run
-from makemore.listing import find_runs, run_row, sweep_states, table
-from makemore.lrfind import COLUMNS, FALL, suggest
-from makemore.lrfind import lr_find as range_test
 from makemore.models import FINETUNED, LANGUAGE_MODELS, MODELS, model_config
-from makemore.models.classifier import ClassifierConfig
-from makemore.predict import classify_items, evaluate_runs, sample_runs, scored_batches
-from makemore.runs import Run, default_run_name, run_training
-from makemore.sweep import Sweep, SweepConfig, new_sweep_config, run_workers, write_report
-from makemore.transfer import transfer as run_transfer
+from makemore.models.configs import ClassifierConfig
+from makemore.search import SweepConfig, new_sweep_config
 
 PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
 INTERRUPTED = "interrupted"  # what a command returns when a signal stopped it: the process exits 130
@@ -153,6 +146,13 @@ def picked(ctx, cls, values):
     return {k: v for k, v in values.items() if k in names and ctx.get_parameter_source(k) == source}
 
 
+def data_config(values):
+    """The data options as a config; a local --data that does not exist is refused here, at once."""
+    config = subset(DataConfig, values)
+    resolve(config)
+    return config
+
+
 def subset(cls, values):
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in names})
@@ -194,6 +194,12 @@ Examples:
 def train(ctx, model, name, out_dir, resume, **options):
     """Train a language model (or, with --model classifier, a classifier from scratch); the run
     directory gets checkpoints, TensorBoard logs, metrics and samples."""
+    if not resume:  # the data and model options are checked before torch loads (with the library)
+        data = data_config(options)
+        model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
+        model_config(model, **model_overrides)
+    from makemore.runs import run_training
+
     if resume:
         if not name:
             raise MakemoreError("--resume needs --name of the run to continue, e.g. --name mlp-names")
@@ -210,8 +216,7 @@ def train(ctx, model, name, out_dir, resume, **options):
         reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
         return reason
     run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
-    model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
-    reason, _ = run_training(run_dir, model, model_overrides, subset(DataConfig, options),
+    reason, _ = run_training(run_dir, model, model_overrides, data,
                              picked(ctx, TrainConfig, options))
     return reason
 
@@ -260,7 +265,11 @@ def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, 
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
     against the rate, and suggest --lr for `makemore train` (with --from: `makemore finetune`) with the
     same options (Smith 2017)."""
-    from makemore.plots import lr_curve  # matplotlib is slow to import
+    from makemore.checkpoint import make_dir, write_csv
+    from makemore.data import title
+    from makemore.lrfind import COLUMNS, FALL, suggest
+    from makemore.lrfind import lr_find as range_test
+    from makemore.plots import lr_curve
 
     fixed = [option_name(k) for k in LR_FIND_FIXES if options[k] is not None]
     if fixed:
@@ -272,14 +281,14 @@ def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, 
     model = model or (FINETUNED if lm_run else "mlp")
     stem = name or default_run_name(out_dir, model, options["data"], suffix=".png")
     model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
-    data_config = subset(DataConfig, options)
-    reason, rows = range_test(out_dir / stem, model, model_overrides, data_config, picked(ctx, TrainConfig, options),
+    data = data_config(options)
+    reason, rows = range_test(out_dir / stem, model, model_overrides, data, picked(ctx, TrainConfig, options),
                               start, end, steps, pretrained=lm_run, backward=backward_run)
     lowest, suggested, why_none = suggest(rows, reason)
     make_dir(out_dir)
     write_csv(out_dir / f"{stem}.csv", COLUMNS, rows)
     what = f"classifier finetuned from {lm_run}" if lm_run else model
-    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {what} on {title(data_config)}, {len(rows)} "
+    lr_curve(rows, lowest, suggested, out_dir / f"{stem}.png", f"lr-find: {what} on {title(data)}, {len(rows)} "
                                                                "steps")
     ended = {"end": f"reached --end {end:g}", "diverged": f"diverged at lr {rows[-1]['lr']:.2g}",
              "interrupted": f"interrupted at lr {rows[-1]['lr']:.2g}"}[reason]
@@ -341,6 +350,8 @@ Examples:
 def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights, checkpoint, device):
     """Generate samples from a trained run (or from several, their probabilities averaged), and say how
     many are new."""
+    from makemore.predict import sample_runs
+
     samples, prose, notes = sample_runs(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights,
                                         checkpoint, device, log=err)
     click.echo(("\n---\n" if prose else "\n").join(samples))  # prose samples hold newlines of their own
@@ -387,6 +398,8 @@ Examples:
 def evaluate_cmd(ctx, run_dirs, split, checkpoint, data, encoding, items_out, fit_weights, device):
     """Mean negative log-likelihood per character of a run on a split of its data, or on a file of
     yours (a classifier's accuracy, macro-F1 and per-label precision and recall)."""
+    from makemore.predict import evaluate_runs
+
     if data is None and encoding is not None:
         raise MakemoreError("--encoding is the encoding of --data; pass --data FILE with it, or drop it")
     if data is not None and ctx.get_parameter_source("split") == click.core.ParameterSource.COMMANDLINE:
@@ -416,6 +429,8 @@ Examples:
 @threads_option
 def compare(data, models, out_dir, max_steps, device):
     """Train every model with its defaults on one split and seed; write a table and a bar chart."""
+    from makemore.compare import compare as run_compare
+
     names = list(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))  # each model once
     unknown = [m for m in names if m not in LANGUAGE_MODELS]
     if unknown or not names:
@@ -452,6 +467,8 @@ Examples:
 def list_runs(folder, sort):
     """A table of the runs in FOLDER (default: runs): model, data, steps, the best checkpoint's val and
     test figures, training time, and whether each finished."""
+    from makemore.listing import find_runs, run_row, sweep_states, table
+
     paths, groups = find_runs(folder)
     root = folder.parent if paths == [folder] else folder
     states = sweep_states(root)
@@ -498,6 +515,10 @@ def inspect(run_dir, checkpoint):
     character embeddings (embeddings.png), and how saturated its tanh layers are on the val split
     (activations.png: an MLP's and a WaveNet's); a bigram's table of next-character probabilities
     (bigram.png)."""
+    from makemore.inspection import ACTIVATION_BATCH, inspect_run
+    from makemore.predict import scored_batches
+    from makemore.runs import Run
+
     run = Run.open(run_dir)
     model, ckpt = run.load_model(checkpoint)
 
@@ -555,9 +576,11 @@ def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
     Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
     lines. Resume an interrupted run with `makemore train --resume --name NAME`.
     """
+    from makemore.runs import run_training
+
     run_dir = out_dir / (name or default_run_name(out_dir, FINETUNED, options["data"]))
     head_options = {f.name: options[f.name] for f in classifier_fields(exclude=FINETUNE_SETS)}
-    reason, _ = run_training(run_dir, FINETUNED, head_options, subset(DataConfig, options),
+    reason, _ = run_training(run_dir, FINETUNED, head_options, data_config(options),
                              picked(ctx, TrainConfig, options), pretrained=lm_run, backward=backward_run)
     return reason
 
@@ -586,6 +609,8 @@ Examples:
 @threads_option
 def classify(run_dirs, items, top_k, fit_weights, checkpoint, device):
     """The likeliest labels of each ITEM (or of each line of stdin), with their probabilities."""
+    from makemore.predict import classify_items
+
     if not items:
         items = [line.strip() for line in click.get_text_stream("stdin") if line.strip()]
     labelled = classify_items(run_dirs, items, top_k, fit_weights, checkpoint, device, log=err)
@@ -625,6 +650,8 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @threads_option
 def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
+    from makemore.transfer import transfer as run_transfer
+
     try:
         shares = [float(f) for f in fractions.split(",") if f.strip()]
     except ValueError:
@@ -701,6 +728,7 @@ def sweep_fields():
 def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resume, report, worker, **options):
     """Search hyperparameters (Optuna): many trials, each an ordinary run; a table and plots of the results."""
     given = {k: v for k, v in options.items() if v is not None}
+    config = None  # a new sweep's, checked before torch loads
     if resume or report or worker is not None:
         if not name:
             raise MakemoreError("--resume and --report need --name of the sweep, e.g. --name mlp-names")
@@ -710,6 +738,11 @@ def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resum
         extra += ["--param"] if params else []
         if extra:
             raise MakemoreError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
+    else:
+        config = new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given)
+    from makemore.sweep import Sweep, run_workers, write_report
+
+    if config is None:
         found = Sweep.open(name, out_dir, given.get("storage"))
         if worker is not None:
             return found.work(worker, log=click.echo)
@@ -717,8 +750,7 @@ def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resum
             write_report(found, log=click.echo)
             return
     else:
-        found = Sweep.create(new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given),
-                             out_dir)
+        found = Sweep.create(config, out_dir)
     if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == INTERRUPTED:
         write_report(found, log=click.echo)
         err(f"interrupted; carry on with: makemore sweep --name {found.cfg.name} --out-dir {out_dir} --resume")

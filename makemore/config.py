@@ -5,6 +5,7 @@ metadata: the CLI builds its options from them, so a new field is one line in on
 """
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from makemore.errors import MakemoreError
 
@@ -140,3 +141,14 @@ class TrainConfig:
         if not self.min_lr_frac <= 1:
             raise MakemoreError("--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got "
                                 f"{self.min_lr_frac}")
+
+
+def default_run_name(out_dir, model, data, suffix=""):
+    """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
+    stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
+    base = f"{model}-{stem}"
+    name, k = base, 1
+    while (out_dir / f"{name}{suffix}").exists():
+        k += 1
+        name = f"{base}-{k}"
+    return name

@@ -167,17 +167,6 @@ class Run:
                                 "--name") from None
 
 
-def default_run_name(out_dir, model, data, suffix=""):
-    """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
-    stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
-    base = f"{model}-{stem}"
-    name, k = base, 1
-    while (out_dir / f"{name}{suffix}").exists():
-        k += 1
-        name = f"{base}-{k}"
-    return name
-
-
 def check_new_run(path):
     if (path / "last.pt").exists() or (path / "best.pt").exists():
         raise MakemoreError(f"run {path} already exists; pass --resume to continue it, or another --name")

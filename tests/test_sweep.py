@@ -11,7 +11,8 @@ from pathlib import Path
 from conftest import TINY_MODEL, assert_user_error, run
 
 from makemore.runs import Run
-from makemore.sweep import Sweep, parse_param
+from makemore.search import parse_param
+from makemore.sweep import Sweep
 
 TINY = ["--n-embd", TINY_MODEL["n_embd"], "--max-steps", 60, "--eval-interval", 20, "--batch-size", 32,
         "--warmup-steps", 5, "--device", "cpu"]
@@ -156,7 +157,7 @@ def test_a_sweep_with_a_backward_language_model_finetunes_bidirectional_classifi
 def test_no_trial_is_pruned_while_its_learning_rate_warms_up(tmp_path, monkeypatch):
     import optuna
 
-    from makemore.sweep import SweepConfig
+    from makemore.search import SweepConfig
 
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes whenever asked
     fixed = {"n_embd": TINY_MODEL["n_embd"], "max_steps": 60, "eval_interval": 20, "warmup_steps": 30,
@@ -171,7 +172,7 @@ def test_no_trial_is_pruned_while_its_learning_rate_warms_up(tmp_path, monkeypat
 def test_no_finetuned_trial_is_pruned_while_its_body_thaws(tmp_path, monkeypatch, labeled_folder, lm_run):
     import optuna
 
-    from makemore.sweep import SweepConfig
+    from makemore.search import SweepConfig
 
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes whenever asked
     fixed = {"max_steps": 120, "eval_interval": 20, "warmup_steps": 10,
@@ -285,7 +286,7 @@ def test_a_sweep_from_a_toml_file(tmp_path):
 
 
 def test_the_command_line_replaces_a_space_files_setting_whether_searched_or_fixed(tmp_path):
-    from makemore.sweep import new_sweep_config
+    from makemore.search import new_sweep_config
 
     space = tmp_path / "space.toml"
     space.write_text('[params]\nlr = "log:3e-3:3e-2"\nn_hidden = [16, 32]\n[fixed]\nmax_steps = 40\nn_embd = 8\n')

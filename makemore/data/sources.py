@@ -293,9 +293,7 @@ def local_files(source):
     """The path of a local source (or a named corpus) and the text files it stands for."""
     path = resolve_named(source) if source in CORPORA else resolve_url(source) if is_url(source) else Path(source)
     if not path.exists():
-        names = ", ".join(CORPORA)
-        raise MakemoreError(f"data file {source} does not exist; pass --data PATH to a text file, or a corpus name: "
-                            f"{names}")
+        raise missing_data(source)
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise MakemoreError(f"data folder {path} holds no .txt files; pass a text file or a folder of .txt files")
@@ -467,7 +465,14 @@ def resolve(cfg):
             data = "hf:" + data
     elif is_url(data) and table_kind(urllib.parse.urlparse(data).path):
         data = "hf:" + data
+    elif data not in CORPORA and not data.startswith("hf:") and not is_url(data):
+        raise missing_data(data)
     return cfg if data == cfg.data else dataclasses.replace(cfg, data=data)
+
+
+def missing_data(source):
+    return MakemoreError(f"data file {source} does not exist; pass --data PATH to a text file, or a corpus name: "
+                         f"{', '.join(CORPORA)}")
 
 
 def title(cfg):

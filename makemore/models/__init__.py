@@ -1,18 +1,26 @@
 """The model registry: name -> config dataclass, model class, the config fields the name fixes, and
-the training defaults that suit the model (a function of its config)."""
+the training defaults that suit the model (a function of its config).
+
+The registry and the configs (models/configs.py) do not import torch; a model's module is imported
+when the first model is built, so the command line lists and checks options without torch.
+"""
 import copy
 import dataclasses
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from makemore.config import from_dict, option_name
 from makemore.errors import MakemoreError
-from makemore.models.bigram import Bigram, BigramConfig
-from makemore.models.classifier import Classifier, ClassifierConfig
-from makemore.models.mlp import MLP, MLPConfig, WaveNet, WaveNetConfig
-from makemore.models.recurrent import RecurrentConfig, RecurrentLM
-from makemore.models.transformer import Transformer, TransformerConfig
+from makemore.models.configs import (
+    BigramConfig,
+    ClassifierConfig,
+    CustomConfig,
+    MLPConfig,
+    RecurrentConfig,
+    TransformerConfig,
+    WaveNetConfig,
+)
 
 
 def no_defaults(config):
@@ -45,7 +53,7 @@ def classifier_defaults(config):
 
 class ModelSpec(NamedTuple):
     config: type
-    model: type
+    model: str  # "module:Class" in makemore.models (see model_class)
     fixed: dict = {}  # noqa: RUF012 - read only; config fields set by the model's name, e.g. the cell of an LSTM
     train_defaults: Callable = no_defaults  # TrainConfig fields that suit this model, from its config
     task: str = "lm"  # what the model does: "lm" (next characters) or "classify" (a label per item); see tasks.py
@@ -54,13 +62,13 @@ class ModelSpec(NamedTuple):
 
 
 MODELS = {
-    "bigram": ModelSpec(BigramConfig, Bigram, train_defaults=bigram_defaults),
-    "mlp": ModelSpec(MLPConfig, MLP),
-    "wavenet": ModelSpec(WaveNetConfig, WaveNet, train_defaults=wavenet_defaults),
-    "lstm": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "lstm"}, recurrent_defaults),
-    "gru": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "gru"}, recurrent_defaults),
-    "rnn": ModelSpec(RecurrentConfig, RecurrentLM, {"cell": "rnn"}, recurrent_defaults),
-    "transformer": ModelSpec(TransformerConfig, Transformer, train_defaults=transformer_defaults),
+    "bigram": ModelSpec(BigramConfig, "bigram:Bigram", train_defaults=bigram_defaults),
+    "mlp": ModelSpec(MLPConfig, "mlp:MLP"),
+    "wavenet": ModelSpec(WaveNetConfig, "mlp:WaveNet", train_defaults=wavenet_defaults),
+    "lstm": ModelSpec(RecurrentConfig, "recurrent:RecurrentLM", {"cell": "lstm"}, recurrent_defaults),
+    "gru": ModelSpec(RecurrentConfig, "recurrent:RecurrentLM", {"cell": "gru"}, recurrent_defaults),
+    "rnn": ModelSpec(RecurrentConfig, "recurrent:RecurrentLM", {"cell": "rnn"}, recurrent_defaults),
+    "transformer": ModelSpec(TransformerConfig, "transformer:Transformer", train_defaults=transformer_defaults),
 }
 LANGUAGE_MODELS = list(MODELS)
 FINETUNED = "classifier"  # the model of a run finetuned --from a language model (makemore finetune)
@@ -83,6 +91,7 @@ def body_config(config):
 
 def build_classifier(config, module=None):
     """A classifier whose bodies the registry builds, or copies of module, a body of the user's own."""
+    Classifier = model_class(MODELS[FINETUNED].model)
     if config.encoder == CUSTOM:
         body = build_model(CUSTOM, CustomConfig(**config.encoder_config), module)
         return Classifier(config, lambda: copy.deepcopy(body))
@@ -90,20 +99,11 @@ def build_classifier(config, module=None):
     return Classifier(config, lambda: build_model(config.encoder, body_config))
 
 
-MODELS["classifier"] = ModelSpec(ClassifierConfig, Classifier, train_defaults=classifier_defaults, task="classify",
-                                 build=build_classifier, complete=body_config)
+MODELS["classifier"] = ModelSpec(ClassifierConfig, "classifier:Classifier", train_defaults=classifier_defaults,
+                                 task="classify", build=build_classifier, complete=body_config)
 
 
 CUSTOM = "custom"  # the name a run records for a model of the user's own (an nn.Module passed to makemore.train)
-
-
-@dataclass
-class CustomConfig:
-    """What a run records of a model of the user's own: its class, for the message that asks for it
-    again, and its size; the weights are in the checkpoints."""
-    name: str = ""  # the class's qualified name
-    module: str = ""  # the module that defined it ("__main__" for a notebook)
-    parameters: int = 0
 
 
 def model_config(name, **overrides):
@@ -145,4 +145,10 @@ def build_model(name, config, module=None):
                             f"makemore.open_run(path, model={config.name.rpartition('.')[2]}(...)), built as it was "
                             "trained")
     spec = MODELS[name]
-    return spec.build(config, module) if spec.build else spec.model(config)
+    return spec.build(config, module) if spec.build else model_class(spec.model)(config)
+
+
+def model_class(where):
+    """The class at "module:Class" in makemore.models, its module imported now (it imports torch)."""
+    module, name = where.split(":")
+    return getattr(importlib.import_module(f"makemore.models.{module}"), name)

@@ -6,30 +6,13 @@ Two ways to fit the same (V, V) table of logits, as in the lecture:
 - gradient: the one-layer neural net, one-hot(idx) @ W, trained by the usual loop from zeros,
   which must reach the same loss.
 """
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.config import check_choice
-from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
+from makemore.models.configs import BigramConfig  # noqa: F401 - the model's config, where users look for it
 from makemore.tokenizer import IGNORE
-
-
-@dataclass
-class BigramConfig:
-    vocab_size: int = 0  # filled from the tokenizer
-    fit: str = field(default="counts", metadata={"help": "bigram: counts (exact, smoothed) or gradient (a one-layer "
-                                                         "net)", "choices": ["counts", "gradient"]})
-    smoothing: float = field(default=1.0, metadata={"help": "bigram: add-k smoothing of the counts"})
-
-    def __post_init__(self):
-        check_choice(self, "fit")
-        if not self.smoothing > 0:  # nan too
-            raise MakemoreError(f"--smoothing must be above 0, got {self.smoothing}: without it a pair never seen in "
-                                "training has probability 0 and the loss is infinite; pass e.g. 1 (the default) or 0.1")
 
 
 class Bigram(LanguageModel):

@@ -13,66 +13,13 @@ A bidirectional classifier has a second body of the same architecture that reads
 to left (pretrained as a language model with --reverse), pooled alike; the head reads both
 (ULMFiT averages two such classifiers; here one head learns from both directions).
 """
-import dataclasses
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
 from makemore.models.base import decay_groups
+from makemore.models.configs import ClassifierConfig  # noqa: F401 - the model's config, where users look for it
 from makemore.tokenizer import BOUNDARY
-
-POOLINGS = ["last", "mean", "max", "concat"]  # concat: last, max and mean side by side (ULMFiT's concat pooling)
-
-
-@dataclass
-class ClassifierConfig:
-    encoder: str = field(default="lstm", metadata={"help": "classifier: the language model whose body reads the item "
-                                                           "(a --model name)"})
-    encoder_config: dict = field(default_factory=dict)  # the body's model config; filled by from_options or --from
-    labels: list = field(default_factory=list)  # label names, filled from the labeled data
-    pooling: str = field(default="concat", metadata={"help": "classifier: features of the item's last position, their "
-                                                             "mean or max over the item, or all three side by "
-                                                             "side", "choices": POOLINGS})
-    head_dropout: float = field(default=0.0, metadata={"help": "classifier: dropout on the pooled features, before "
-                                                               "the head"})
-    balance: str = field(default="none", metadata={"help": "classifier: against unequal classes, weight the loss by "
-                                                           "inverse class frequency or sample classes "
-                                                           "equally", "choices": ["none", "loss", "sampling"]})
-    freeze_steps: int = field(default=0, metadata={"help": "classifier: steps for which only the head learns; the "
-                                                           "body then unfreezes (see --unfreeze)"})
-    unfreeze: str = field(default="all", metadata={"help": "classifier: after --freeze-steps, unfreeze the body at "
-                                                           "once, or gradually from its top over as many steps "
-                                                           "again", "choices": ["all", "gradual"]})
-    body_lr_mult: float = field(default=1.0, metadata={"help": "classifier: the body's learning rate as a share of "
-                                                               "--lr (discriminative finetuning)"})
-    bidirectional: bool = field(default=False, metadata={"help": "classifier: a second body reads each item right to "
-                                                                 "left; the head reads both bodies' pooled features"})
-    pretrained: str = ""  # the language-model run the body came from, for the record
-    pretrained_backward: str = ""  # the backward language-model run (--reverse) the second body came from
-
-    @property
-    def n_classes(self):
-        return len(self.labels)
-
-    def __post_init__(self):
-        check_choice(self, "pooling")
-        check_choice(self, "balance")
-        check_choice(self, "unfreeze")
-        check_non_negative(self, "freeze_steps")
-        check_fraction(self, "head_dropout")
-        check_positive(self, "body_lr_mult")
-
-    @classmethod
-    def from_options(cls, **options):
-        """The classifier's own fields from options; the rest configure the body (e.g. --n-hidden),
-        unless the body's config is given whole (a pretrained body's)."""
-        own = {f.name for f in dataclasses.fields(cls)}
-        fields = {k: v for k, v in options.items() if k in own}
-        fields.setdefault("encoder_config", {k: v for k, v in options.items() if k not in own})
-        return cls(**fields)
 
 
 def reverse_items(idx):

@@ -10,32 +10,13 @@ with depth instead of being squashed into one layer.
 """
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.config import check_choice, check_fraction, check_positive
-from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
+from makemore.models.configs import MLPConfig, WaveNetConfig  # noqa: F401 - the models' configs, where users look
 from makemore.tokenizer import BOUNDARY
-
-
-@dataclass
-class MLPConfig:
-    vocab_size: int = 0  # filled from the tokenizer
-    block_size: int = field(default=3, metadata={"help": "characters of context each prediction reads"})
-    n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
-    n_hidden: int = field(default=256, metadata={"help": "units in a hidden layer"})
-    n_layer: int = field(default=1, metadata={"help": "number of hidden layers"})
-    norm: str = field(default="none", metadata={"help": "normalisation before each tanh: none, batch or "
-                                                        "layer", "choices": ["none", "batch", "layer"]})
-    dropout: float = field(default=0.0, metadata={"help": "dropout after each hidden layer"})
-
-    def __post_init__(self):
-        check_positive(self, "block_size", "n_embd", "n_hidden", "n_layer")
-        check_choice(self, "norm")
-        check_fraction(self, "dropout")
 
 
 def context_windows(idx, block_size):
@@ -94,25 +75,6 @@ class MLP(LanguageModel):
 
     def head(self, features):
         return self.lm_head(features)  # (B, T, V)
-
-
-@dataclass
-class WaveNetConfig:
-    vocab_size: int = 0  # filled from the tokenizer
-    block_size: int = field(default=8, metadata={"help": "characters of context each prediction reads"})
-    n_embd: int = field(default=24, metadata={"help": "embedding size of a character"})
-    n_hidden: int = field(default=128, metadata={"help": "units in a hidden layer"})
-    norm: str = field(default="batch", metadata={"help": "normalisation before each tanh: none, batch or "
-                                                         "layer", "choices": ["none", "batch", "layer"]})
-    dropout: float = field(default=0.15, metadata={"help": "dropout after each hidden layer"})
-
-    def __post_init__(self):
-        check_positive(self, "block_size", "n_embd", "n_hidden")
-        if self.block_size < 2 or self.block_size & (self.block_size - 1):
-            raise MakemoreError("wavenet merges characters in pairs: --block-size must be a power of two from 2, got "
-                                f"{self.block_size}")
-        check_choice(self, "norm")
-        check_fraction(self, "dropout")
 
 
 class WaveNet(LanguageModel):

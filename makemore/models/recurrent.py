@@ -4,14 +4,11 @@ Embedding -> `n_layer` stacked recurrent layers of `n_hidden` units (torch's fus
 cuDNN runs them on CUDA) with dropout between layers -> a linear layer to the logits. The
 recurrent state is returned by `run`, so sampling costs one step per character.
 """
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
-from makemore.config import check_choice, check_fraction, check_positive
-from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel, token_loss
+from makemore.models.configs import RecurrentConfig  # noqa: F401 - the model's config, where users look for it
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -19,26 +16,6 @@ CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 def map_state(fn, state):
     """fn applied to a recurrent state: an LSTM's (h, c) pair, or one tensor for GRU and RNN."""
     return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
-
-
-@dataclass
-class RecurrentConfig:
-    vocab_size: int = 0  # filled from the tokenizer
-    cell: str = field(default="lstm", metadata={"choices": list(CELLS)})  # set by --model lstm / gru / rnn
-    n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
-    n_hidden: int = field(default=256, metadata={"help": "units in a hidden layer"})
-    n_layer: int = field(default=2, metadata={"help": "number of hidden layers"})
-    dropout: float = field(default=0.35, metadata={"help": "dropout after each hidden layer"})
-    tie_weights: bool = field(default=False, metadata={"help": "share the input embedding with the output layer "
-                                                               "(needs n_embd = n_hidden)"})
-
-    def __post_init__(self):
-        check_positive(self, "n_embd", "n_hidden", "n_layer")
-        check_choice(self, "cell")
-        check_fraction(self, "dropout")
-        if self.tie_weights and self.n_embd != self.n_hidden:
-            raise MakemoreError(f"--tie-weights needs --n-embd equal to --n-hidden, got {self.n_embd} and "
-                                f"{self.n_hidden}")
 
 
 class RecurrentLM(LanguageModel):

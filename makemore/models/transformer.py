@@ -4,31 +4,13 @@ Token and position embeddings -> `n_layer` pre-norm blocks (causal self-attentio
 fused scaled-dot-product attention, then a 4x MLP, each inside a residual) -> a final LayerNorm
 and a linear layer to the logits. It reads at most `block_size` positions.
 """
-from dataclasses import dataclass, field
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from makemore.config import check_fraction, check_positive
 from makemore.errors import MakemoreError
 from makemore.models.base import LanguageModel
-
-
-@dataclass
-class TransformerConfig:
-    vocab_size: int = 0  # filled from the tokenizer
-    block_size: int = field(default=32, metadata={"help": "characters of context each prediction reads"})
-    n_layer: int = field(default=4, metadata={"help": "number of hidden layers"})
-    n_head: int = field(default=4, metadata={"help": "transformer: attention heads per layer"})
-    n_embd: int = field(default=64, metadata={"help": "embedding size of a character"})
-    dropout: float = field(default=0.2, metadata={"help": "dropout after each hidden layer"})
-
-    def __post_init__(self):
-        check_positive(self, "block_size", "n_layer", "n_head", "n_embd")
-        check_fraction(self, "dropout")
-        if self.n_embd % self.n_head:
-            raise MakemoreError(f"--n-embd ({self.n_embd}) must be a multiple of --n-head ({self.n_head})")
+from makemore.models.configs import TransformerConfig  # noqa: F401 - the model's config, where users look for it
 
 
 class CausalSelfAttention(nn.Module):

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from makemore import listing
 from makemore.checkpoint import make_dir, write_csv
 from makemore.compare import compare as compare_models
-from makemore.config import DataConfig, TrainConfig, default_run_name
+from makemore.config import DataConfig, TrainConfig, check_name, default_run_name
 from makemore.data import load_corpus
 from makemore.errors import MakemoreError
 from makemore.inspection import ACTIVATION_BATCH, inspect_run
@@ -226,7 +226,7 @@ def train(model="mlp", data="names", *, out_dir="runs", name=None, progress=True
         model_options = {k: v for k, v in options.items() if k not in training}
     train_options = {k: v for k, v in options.items() if k not in model_options}
     label = type(model).__name__.lower() if own else model
-    path = Path(out_dir) / (name or default_run_name(Path(out_dir), label, config.data))
+    path = Path(out_dir) / (check_name(name) if name else default_run_name(Path(out_dir), label, config.data))
     run_training(path, model_name, model_options, config, train_options, log=log, module=model if own else None,
                  progress=progress)
     return Run(path, model if own else None)
@@ -241,7 +241,7 @@ def finetune(lm_run, data="surnames", *, backward=None, out_dir="runs", name=Non
     check_options(options, MODELS[FINETUNED].config, TrainConfig, what="finetune")
     config = data_config(data)
     own = {f.name for f in dataclasses.fields(MODELS[FINETUNED].config)}
-    path = Path(out_dir) / (name or default_run_name(Path(out_dir), FINETUNED, config.data))
+    path = Path(out_dir) / (check_name(name) if name else default_run_name(Path(out_dir), FINETUNED, config.data))
     body = lm_run._folder.module if isinstance(lm_run, Run) else None  # a language model of the user's own
     run_training(path, FINETUNED, {k: v for k, v in options.items() if k in own}, config,
                  {k: v for k, v in options.items() if k not in own}, log=log, pretrained=run_path(lm_run),
@@ -309,7 +309,7 @@ def lr_find(model="mlp", data="names", *, start=1e-5, end=1.0, steps=250, out_di
     check_options(options, MODELS[model].config, TrainConfig, what="lr_find")
     config = data_config(data)
     model_fields = {f.name for f in dataclasses.fields(MODELS[model].config)}
-    stem = name or default_run_name(Path(out_dir), model, config.data, suffix=".png")
+    stem = check_name(name, "lr-find") if name else default_run_name(Path(out_dir), model, config.data, suffix=".png")
     reason, rows = range_test(Path(out_dir) / stem, model, {k: v for k, v in options.items() if k in model_fields},
                               config, {k: v for k, v in options.items() if k not in model_fields}, start, end, steps,
                               log=log, pretrained=run_path(from_run), backward=run_path(backward))

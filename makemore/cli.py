@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from makemore.config import THREADS_ENV, DataConfig, TrainConfig, default_run_name, option_name
+from makemore.config import SEEDS, THREADS_ENV, DataConfig, TrainConfig, check_name, default_run_name, option_name
 from makemore.data import resolve
 from makemore.errors import MakemoreError
 from makemore.models import FINETUNED, LANGUAGE_MODELS, MODELS, model_config
@@ -78,6 +78,11 @@ class Group(click.Group):
         if standalone_mode:
             sys.exit(130 if rv == INTERRUPTED else rv if isinstance(rv, int) else 0)
         return rv
+
+
+def checked_name(what):
+    """A --name callback: one folder name under --out-dir (config.check_name)."""
+    return lambda ctx, param, value: value if value is None else check_name(value, what)
 
 
 def set_threads(ctx, param, value):
@@ -181,7 +186,8 @@ Examples:
              short_help="train a language model (or a classifier from scratch)")
 @click.option("--model", type=click.Choice(list(MODELS)), default="mlp", show_default=True,
               help="model family; some bring their own training defaults (README, Models)")
-@click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
+@click.option("--name", callback=checked_name("run"),
+              help="run name: the run lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
 @click.option("--resume", is_flag=True, help="continue run NAME from its last.pt (model, optimizer, step, random "
@@ -250,7 +256,8 @@ LR_FIND_FIXES = {"max_steps", "lr", "warmup_steps", "min_lr_frac", "eval_interva
 @click.option("--end", type=float, default=1.0, show_default=True,
               help="the last learning rate, unless the loss diverges first")
 @click.option("--steps", type=int, default=250, show_default=True, help="training steps from --start to --end")
-@click.option("--name", help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if "
+@click.option("--name", callback=checked_name("lr-find"),
+              help="the curve lands in OUT_DIR/NAME.csv and NAME.png  [default: MODEL-DATA, numbered if "
                              "taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/lr-find"),
               show_default=True, help="folder for the curves")
@@ -337,7 +344,8 @@ Examples:
 @click.option("--top-k", type=int, default=None, help="sample only from the k likeliest characters  [default: all]")
 @click.option("--prefix", "--prompt", default="", help="every sample starts with this text (ends, from a model "
                                                        "trained with --reverse)")
-@click.option("--seed", type=int, default=None, help="seed, for repeatable samples  [default: random]")
+@click.option("--seed", type=click.IntRange(0, SEEDS - 1), default=None,
+              help="seed, for repeatable samples  [default: random]")
 @click.option("--unique", is_flag=True, help="skip samples that are in the training data (line corpora)")
 @click.option("--max-len", type=int, default=None, help="characters generated per sample at most, after --prefix  "
                                                         "[default: 64 for lines, 500 for prose]")
@@ -560,7 +568,8 @@ def classifier_fields(exclude=()):
 @click.option("--backward", "backward_run", type=click.Path(path_type=Path),
               help="a language-model run trained as --from was but with --reverse true: a second body that reads each "
                    "item right to left (a bidirectional classifier)")
-@click.option("--name", help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
+@click.option("--name", callback=checked_name("run"),
+              help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
 @field_options(classifier_fields(exclude=FINETUNE_SETS), "Classifier options")
@@ -700,7 +709,8 @@ def sweep_fields():
 
 @cli.command(epilog=SWEEP_EXAMPLES,
              short_help="search hyperparameters (Optuna): a table and plots")
-@click.option("--name", help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
+@click.option("--name", callback=checked_name("sweep"),
+              help="sweep name: it lands in OUT_DIR/NAME  [default: MODEL-DATA, numbered if taken]")
 @click.option("--model", type=click.Choice(list(MODELS)), help="model family of every trial  [default: mlp; "
                                                                "classifier with --from]")
 @click.option("--data", help="corpus, as for train --data  [default: names]")

@@ -3,7 +3,10 @@
 Each field carries its help text (and, for a fixed set of values, its choices) in the field's
 metadata: the CLI builds its options from them, so a new field is one line in one place.
 """
+import codecs
 import dataclasses
+import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,15 +22,37 @@ def option_name(field_name):
 def check_positive(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or not value > 0:  # not '<= 0', which a nan passes
-            raise MakemoreError(f"{option_name(name)} must be positive, got {value}")
+        if value is None or not 0 < value < math.inf:  # not '<= 0', which a nan passes
+            raise MakemoreError(f"{option_name(name)} must be positive and finite, got {value}")
 
 
 def check_non_negative(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or not value >= 0:
-            raise MakemoreError(f"{option_name(name)} must be zero or more, got {value}")
+        if value is None or not 0 <= value < math.inf:
+            raise MakemoreError(f"{option_name(name)} must be zero or more, and finite, got {value}")
+
+
+def codec_name(encoding):
+    """The canonical name of an --encoding ('UTF8' is 'utf-8'), or the error that names a wrong one."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or "
+                            "latin-1") from None
+    if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib: codecs, but not of text
+        raise MakemoreError(f"--encoding {encoding} is not a text encoding; pass one such as utf-8 or latin-1")
+    return info.name
+
+
+SEEDS = 2**63  # torch takes a seed below this
+
+
+def check_seed(config, *names):
+    for name in names:
+        value = getattr(config, name)
+        if not 0 <= value < SEEDS:
+            raise MakemoreError(f"{option_name(name)} must be a whole number from 0 to {SEEDS - 1}, got {value}")
 
 
 def check_fraction(config, *names):
@@ -93,6 +118,8 @@ class DataConfig:
         check_positive(self, "seq_len")
         check_non_negative(self, "min_char_count")
         check_fraction(self, "val_frac", "test_frac")
+        check_seed(self, "split_seed", "label_seed")
+        codec_name(self.encoding)
         if self.val_frac == 0:
             raise MakemoreError("--val-frac must be above 0: training keeps the model with the best loss on the val "
                                 "split; pass e.g. --val-frac 0.1")
@@ -137,6 +164,7 @@ class TrainConfig:
         check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
         check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
+        check_seed(self, "seed")
         check_fraction(self, "ema", "input_noise")
         if not self.min_lr_frac <= 1:
             raise MakemoreError("--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got "
@@ -152,3 +180,33 @@ def default_run_name(out_dir, model, data, suffix=""):
         k += 1
         name = f"{base}-{k}"
     return name
+
+
+def check_name(name, what="run"):
+    """A run's, sweep's or lr-find curve's name: one folder (or file) name under --out-dir, so that makemore
+    never writes outside the folder the user gave it."""
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or any(unicodedata.category(ch).startswith("C") for ch in name)):
+        raise MakemoreError(f"--name {name!r} is not a {what} name: give one folder name, with no / or \\, no control "
+                            f"characters, and not . or .. (the {what} goes into --out-dir), e.g. --name mlp-names")
+    return name
+
+
+SMALL_FILE_BYTES = 1 << 20  # a config, a sweep's space or a run's JSON file is at most this large
+
+
+def read_small(path, what):
+    """The text of a small file that makemore reads whole (a --space file, a run's config.json, ...): a regular
+    file of at most SMALL_FILE_BYTES, in UTF-8; else one line that says why it cannot be read."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise MakemoreError(f"{what} {path} is missing or not a regular file")
+        if path.stat().st_size > SMALL_FILE_BYTES:
+            raise MakemoreError(f"{what} {path} is larger than {SMALL_FILE_BYTES >> 20} MB, far more than such a file "
+                                "holds; pass the right file")
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise MakemoreError(f"cannot read {what} {path} ({e.strerror or e})") from None
+    except UnicodeDecodeError:
+        raise MakemoreError(f"{what} {path} is not UTF-8 text; pass the right file") from None

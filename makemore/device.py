@@ -31,6 +31,9 @@ def pick_device(name="auto"):
         device = torch.device(name)
     except RuntimeError:
         raise MakemoreError(f"unknown device '{name}'; pass --device auto, cpu, cuda, cuda:N or mps") from None
+    if device.type not in ("cpu", "cuda", "mps"):  # torch knows more (meta, xpu, ...), which makemore does not run on
+        raise MakemoreError(f"--device {name} is not one makemore trains on; pass --device auto, cpu, cuda, cuda:N or "
+                            "mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MakemoreError(f"--device {name} was asked for but no CUDA GPU is visible; pass --device auto or cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from makemore.checkpoint import load_checkpoint
+from makemore.config import read_small
 from makemore.errors import MakemoreError
 from makemore.runs import Run
 
@@ -82,8 +83,8 @@ def read_metrics(path):
     if not path.exists():
         return None
     try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        metrics = json.loads(read_small(path, "metrics file"))
+    except (json.JSONDecodeError, MakemoreError):
         metrics = None
     if not isinstance(metrics, dict) or not {"parameters", "steps", "seconds", "stopped", "val_loss"} <= metrics.keys():
         raise MakemoreError(f"{path} is not a makemore metrics file; the run directory is damaged")

@@ -47,6 +47,9 @@ def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, 
     from those language models' bodies, as `makemore finetune --from` builds it."""
 
     lrs = rates(start, end, steps)
+    taken = [p for p in (run_dir.parent / f"{run_dir.name}.csv", run_dir.parent / f"{run_dir.name}.png") if p.exists()]
+    if taken:  # the curve's files are written at the end, under the name given
+        raise MakemoreError(f"{taken[0]} exists already; pass another --name (makemore does not write over files)")
     run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained,
                                   backward)
     if run.train_config.max_steps == 0:

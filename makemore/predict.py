@@ -11,7 +11,7 @@ from makemore.data import load_whole, make_batches
 from makemore.device import pick_device
 from makemore.errors import MakemoreError
 from makemore.evaluate import average, evaluate, item_log_probs, mixture_weights, top_labels
-from makemore.runs import open_runs
+from makemore.runs import holds_run, open_runs
 from makemore.sampling import Mixture, generate
 
 MAX_REDRAWS = 50  # sample --unique draws at most this many batches of samples
@@ -145,6 +145,9 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
     if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
         raise MakemoreError(f"cannot write --items {items_out}: the folder {items_out.parent} does not exist; make it, "
                             "or pass a file in a folder that does")
+    if items_out is not None and (items_out.is_dir() or items_out.exists() and holds_run(items_out.resolve().parent)):
+        raise MakemoreError(f"--items {items_out} is {'a folder' if items_out.is_dir() else 'a file of a run'}, which "
+                            "makemore does not write over; pass a new file name, e.g. --items items.tsv")
     encodings = {run.data_config.encoding for run in runs}
     if data is not None and encoding is None and len(encodings) > 1:
         raise MakemoreError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "

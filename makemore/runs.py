@@ -25,7 +25,7 @@ from makemore.checkpoint import (
     write_atomic,
     write_json,
 )
-from makemore.config import DataConfig, TrainConfig, from_dict, option_name
+from makemore.config import DataConfig, TrainConfig, from_dict, option_name, read_small
 from makemore.data import load_corpus, make_batches, resolve
 from makemore.device import check_precision, described, pick_device
 from makemore.errors import MakemoreError
@@ -79,8 +79,8 @@ class Run:
             raise MakemoreError(f"{path} is not a makemore run (no config.json); pass {option} runs/<name> from "
                                 "`makemore train`")
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            config = json.loads(read_small(config_path, "the run's config"))
+        except json.JSONDecodeError as e:
             raise MakemoreError(f"{config_path} is not valid JSON ({e}); the run directory is damaged") from None
         if not isinstance(config, dict) or not isinstance(config.get("format"), int):
             raise MakemoreError(f"{config_path} is not a makemore run config; the run directory is damaged")
@@ -99,8 +99,12 @@ class Run:
             stored_config(name, config.get("model_config")),
             from_dict(DataConfig, config.get("data"), "data"),
             from_dict(TrainConfig, config.get("train"), "train"),
-            CharTokenizer.from_json(tokenizer_path.read_text(encoding="utf-8")),
+            CharTokenizer.from_json(read_small(tokenizer_path, "the run's tokenizer")),
         )
+        vocab = getattr(run.model_config, "vocab_size", None)
+        if vocab and vocab != run.tokenizer.vocab_size:  # a model of other characters would read them wrongly
+            raise MakemoreError(f"{tokenizer_path} holds {run.tokenizer.vocab_size} characters and the model of "
+                                f"{config_path} {vocab}; the run directory is damaged")
         run.data_sha256 = config.get("data_sha256")
         return run
 
@@ -167,9 +171,29 @@ class Run:
                                 "--name") from None
 
 
+def holds_run(path):
+    """Whether the folder holds a run of makemore's: a config.json that makemore wrote (not merely one of that
+    name: a Hugging Face model's folder has a config.json and a tokenizer.json too)."""
+    config = Path(path) / "config.json"
+    try:
+        if not config.is_file() or config.stat().st_size > 1_000_000:
+            return False
+        recorded = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and {"format", "model", "model_config", "data"} <= recorded.keys()
+
+
 def check_new_run(path):
+    """A new run goes into a folder that does not exist yet, is empty, or holds a run of makemore's that saved
+    no checkpoint; a folder with anything else in it is someone else's, and makemore leaves it alone."""
     if (path / "last.pt").exists() or (path / "best.pt").exists():
         raise MakemoreError(f"run {path} already exists; pass --resume to continue it, or another --name")
+    if path.exists() and not path.is_dir():
+        raise MakemoreError(f"{path} is a file, not a run's folder; pass another --name or --out-dir")
+    if path.is_dir() and not holds_run(path) and any(p.name != ".lock" for p in path.iterdir()):
+        raise MakemoreError(f"{path} holds files that are not a makemore run's, and makemore writes only into folders "
+                            "of its own; pass another --name or --out-dir")
 
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,

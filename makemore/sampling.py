@@ -6,6 +6,8 @@ start from the prefix (or a newline) and run for a fixed length. The model's own
 carry whatever state it needs, so a recurrent model costs one step per character. A Mixture of
 several models samples from the mean of their distributions, as `makemore eval` scores them.
 """
+import unicodedata
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,6 +65,9 @@ class Rereading:
         return self.start(torch.cat([state, idx_next], dim=1))
 
 
+SAMPLE_BATCH = 1024  # samples drawn at once
+
+
 @torch.no_grad()
 def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None, reverse=False):
     """Return n strings, each starting with prefix. reverse: the model reads right to left (trained with
@@ -84,18 +89,30 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     generator.manual_seed(seed if seed is not None else torch.seed())
     model.eval()
 
-    start = prefix[::-1] if reverse else prefix
+    start = unicodedata.normalize("NFC", prefix[::-1] if reverse else prefix)  # as the training text was read
     prompt = tokenizer.encode(start, what="the prefix")
     if kind == "lines":
         prompt = [BOUNDARY] + prompt
     elif not prompt:
         prompt = tokenizer.encode("\n") if "\n" in tokenizer.stoi else [BOUNDARY]
+    samples = []
+    for first in range(0, n, SAMPLE_BATCH):  # in batches: memory stays bounded however many -n asks for
+        rows = draw(model, prompt, min(SAMPLE_BATCH, n - first), kind, max_len, temperature, top_k, generator,
+                    tokenizer.unk_id if tokenizer.unk else None)
+        samples += [start + tokenizer.decode(row) for row in rows]
+    return [s[::-1] for s in samples] if reverse else samples
+
+
+@torch.no_grad()
+def draw(model, prompt, n, kind, max_len, temperature, top_k, generator, unk_id):
+    """n rows of ids that follow the prompt (a line's ends at its boundary)."""
+    device = next(model.parameters()).device
     idx = torch.tensor([prompt] * n, dtype=torch.long, device=device)  # (n, len(prompt))
     logits, state = model.start(idx)
     out = []
     done = torch.zeros(n, dtype=torch.bool, device=device)
     # the unknown-character id stands for characters; it never is one to write
-    unknown = torch.arange(logits.size(-1), device=device) == tokenizer.unk_id if tokenizer.unk else None
+    unknown = torch.arange(logits.size(-1), device=device) == unk_id if unk_id is not None else None
     for _ in range(max_len):
         if unknown is not None:
             logits = logits.masked_fill(unknown, float("-inf"))
@@ -114,10 +131,5 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
         if done.all():
             break
         logits, state = model.step(state, idx_next)
-    generated = torch.cat(out, dim=1).tolist()
-    samples = []
-    for row in generated:
-        if kind == "lines" and BOUNDARY in row:
-            row = row[:row.index(BOUNDARY)]
-        samples.append(start + tokenizer.decode(row))
-    return [s[::-1] for s in samples] if reverse else samples
+    rows = torch.cat(out, dim=1).tolist()
+    return [row[:row.index(BOUNDARY)] if kind == "lines" and BOUNDARY in row else row for row in rows]

@@ -4,6 +4,7 @@ Free of torch and Optuna, so the command line lists and checks a sweep's options
 runs the trials.
 """
 import dataclasses
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,11 +17,14 @@ from makemore.config import (
     DataConfig,
     TrainConfig,
     check_choice,
-    check_non_negative,
+    check_name,
     check_positive,
+    check_seed,
     default_run_name,
     option_name,
+    read_small,
 )
+from makemore.data import resolve
 from makemore.errors import MakemoreError
 from makemore.models import FINETUNED, MODELS
 
@@ -115,7 +119,8 @@ class SweepConfig:
                                                             "none", "choices": PRUNERS})
     sampler_seed: int = field(default=0, metadata={"help": "seed of the sampler (every trial trains with the same "
                                                            "--seed)"})
-    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share  "
+    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share, "
+                                                         "without its password (set MAKEMORE_STORAGE_PASSWORD)  "
                                                          "[default: sqlite in the sweep folder]"})
     params: dict = field(default_factory=dict)  # name -> spec string or list
     fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
@@ -123,8 +128,10 @@ class SweepConfig:
     backward: str = None  # a right-to-left language-model run: every trial's second body (--backward)
 
     def __post_init__(self):
+        check_name(self.name, "sweep")
+        check_storage(self.storage)
         check_positive(self, "trials", "parallel")
-        check_non_negative(self, "sampler_seed")
+        check_seed(self, "sampler_seed")
         check_choice(self, "sampler")
         check_choice(self, "pruner")
         if not self.params:
@@ -161,6 +168,19 @@ class SweepConfig:
         return [parse_param(k, v) for k, v in self.params.items()]
 
 
+PASSWORD_ENV = "MAKEMORE_STORAGE_PASSWORD"  # the study store's password: never in a URL, sweep.json or `ps`
+
+
+def check_storage(url):
+    """A --storage URL must not hold a password: it would show on worker command lines (`ps`), in logs and in
+    sweep.json. The password comes from PASSWORD_ENV (or the database's own means, e.g. PostgreSQL's ~/.pgpass)."""
+    if url and urllib.parse.urlsplit(url).password is not None:
+        user = urllib.parse.urlsplit(url).username or ""
+        shown = url.replace(f"{user}:{urllib.parse.urlsplit(url).password}@", f"{user}@", 1)
+        raise MakemoreError(f"--storage holds a password, which would show in `ps`, in logs and in sweep.json; pass "
+                            f"--storage {shown} and set {PASSWORD_ENV} (or use the database's own password file)")
+
+
 def config_fields(model, encoder=None, body=True):
     """Every field a trial may set: the model's config (a classifier's and, with body, its body's),
     the data config and the train config."""
@@ -179,11 +199,11 @@ def config_fields(model, encoder=None, body=True):
 
 def read_space_file(path):
     """A TOML sweep file: top-level settings, a [params] table and an optional [fixed] table."""
+    if not Path(path).exists():
+        raise MakemoreError(f"no sweep file at {path}; pass --space with a TOML file (see sweeps/mlp.toml)")
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MakemoreError(f"no sweep file at {path}; pass --space with a TOML file (see sweeps/mlp.toml)") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raw = tomllib.loads(read_small(path, "--space file"))
+    except tomllib.TOMLDecodeError as e:
         raise MakemoreError(f"{path} is not valid TOML ({e}); see sweeps/mlp.toml for the layout") from None
     allowed = {f.name for f in dataclasses.fields(SweepConfig)}
     unknown = [k for k in raw if k not in allowed]
@@ -202,6 +222,8 @@ def new_sweep_config(name, model, data, lm_run, backward_run, params, space, out
             settings[key] = value
     settings.setdefault("model", FINETUNED if settings.get("pretrained") else "mlp")
     settings.setdefault("data", "names")
+    # as a run records it: a local path made absolute, so that the sweep reads it again from any folder
+    settings["data"] = resolve(DataConfig(data=str(settings["data"]))).data
     settings.update({k: v for k, v in given.items() if k in sweep_keys})
     fixed = {k: v for k, v in given.items() if k not in sweep_keys}
     searched = {}

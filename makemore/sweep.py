@@ -33,7 +33,7 @@ from makemore.device import free_cpus, threads_from_env
 from makemore.errors import MakemoreError
 from makemore.models import MODELS, model_config
 from makemore.runs import Run, open_pretrained, run_training
-from makemore.search import SweepConfig
+from makemore.search import PASSWORD_ENV, SweepConfig, check_storage
 from makemore.tasks import task_of
 from makemore.trainer import warmup_of
 
@@ -57,11 +57,22 @@ def storage_for(cfg, sweep_dir):
 
     url = cfg.storage or f"sqlite:///{(sweep_dir / 'study.db').resolve()}"
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    password = os.environ.get(PASSWORD_ENV)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return optuna.storages.RDBStorage(with_password(url, password), engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
-        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {first_line(e)}); check "
-                            "--storage") from None
+        why = first_line(e).replace(password, "***") if password else first_line(e)
+        raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {why}); check --storage"
+                            + (f" and {PASSWORD_ENV}" if password else "")) from None
+
+
+def with_password(url, password):
+    """The store's URL with the password of PASSWORD_ENV, for the connection only (never shown or saved)."""
+    if not password or url.startswith("sqlite"):
+        return url
+    from sqlalchemy.engine import make_url  # Optuna's own dependency; escapes the password as URLs need
+
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
 def first_line(error):
@@ -144,6 +155,9 @@ class Sweep:
         if (sweep_dir / "sweep.json").exists():
             raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another "
                                 "--name")
+        if sweep_dir.is_file() or sweep_dir.is_dir() and any(sweep_dir.iterdir()):
+            raise MakemoreError(f"{sweep_dir} is not empty, and makemore writes a new sweep only into a folder of its "
+                                "own; pass another --name or --out-dir")
         check_inputs(cfg)
         new = not sweep_dir.exists()
         make_dir(sweep_dir)
@@ -159,6 +173,7 @@ class Sweep:
     @classmethod
     def open(cls, name, out_dir, storage=None):
         """A sweep from its directory, or (on a machine joining it) from the study store."""
+        check_storage(storage)
         sweep_dir = Path(out_dir) / name
         path = sweep_dir / "sweep.json"
         if path.exists():
@@ -174,7 +189,8 @@ class Sweep:
         import optuna
 
         try:
-            summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+            store = with_password(storage, os.environ.get(PASSWORD_ENV))
+            summaries = {s.study_name: s for s in optuna.get_all_study_summaries(store, include_best_trial=False)}
         except Exception as e:  # noqa: BLE001 - as in storage_for: the store's driver raises its own types
             raise MakemoreError(f"cannot read the study store {storage} ({first_line(e)}); check --storage") from None
         if name not in summaries or "config" not in summaries[name].user_attrs:
@@ -342,13 +358,21 @@ def run_workers(sweep, parallel, log=print):
     study = sweep.study()
     trials = study.get_trials(deepcopy=False)
     reported = {t.number for t in trials if finished(t)}
-    if budget(sweep.cfg) <= sum(counted(t) for t in trials):  # finished, or the rest running elsewhere
+    left = budget(sweep.cfg) - sum(counted(t) for t in trials)
+    if left <= 0:  # finished, or the rest running elsewhere
         log(f"sweep {sweep.dir}: all {budget(sweep.cfg)} trials are finished or running; nothing to start")
         return "done"
+    if parallel > left:  # a worker with no trial to run would only load torch and stop
+        log(f"sweep {sweep.dir}: {left} trial(s) left, so {left} worker(s) rather than --parallel {parallel}")
+        parallel = left
+    on_cpu = sweep.cfg.fixed.get("device", "auto") == "cpu" or not cuda_present()
+    if on_cpu and parallel > (os.cpu_count() or 1):
+        log(f"sweep {sweep.dir}: --parallel {parallel} is more workers than this machine's {os.cpu_count()} CPUs; "
+            "they will share them, each slower")
     logs = sweep.dir / "logs"
     logs.mkdir(exist_ok=True)
     env = dict(os.environ)
-    if sweep.cfg.fixed.get("device", "auto") == "cpu" or not cuda_present():
+    if on_cpu:
         threads = max(1, (threads_from_env() or free_cpus()) // parallel)  # share the free cores, not fight over them
         env[THREADS_ENV] = str(threads)
     command = [sys.executable, "-m", "makemore", "sweep", "--name", sweep.cfg.name, "--out-dir", str(sweep.dir.parent)]

@@ -263,11 +263,13 @@ def test_data_at_a_url_is_downloaded_once_and_read_from_the_cache(monkeypatch, t
     other = source.with_name("more.txt")
     other.write_text("anna\nbob\ncleo\n", encoding="utf-8")
 
-    def broken(response, f, size):  # the connection lost halfway
-        f.write(b"an")
-        raise ConnectionResetError("reset by peer")
+    class Broken(io.BytesIO):  # the connection lost halfway
+        def read(self, size=-1):
+            if self.tell():
+                raise ConnectionResetError("reset by peer")
+            return super().read(2)
 
-    monkeypatch.setattr("makemore.data.sources.shutil.copyfileobj", broken)
+    monkeypatch.setattr("makemore.data.sources.urllib.request.urlopen", lambda url, timeout: Broken(b"anna\n"))
     with pytest.raises(MakemoreError,
                        match=r"the download of the data from file://.*more.txt broke off \(reset by peer\)"):
         load_corpus(DataConfig(data=other.as_uri()), log=lambda _: None)

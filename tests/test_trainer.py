@@ -175,7 +175,7 @@ def test_early_stopping_stops_after_patience_evaluations_without_progress(tmp_pa
 
 def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
     with pytest.raises(MakemoreError, match="loss became nan by step 50; no checkpoint had been saved yet: lower --lr"):
-        train_tiny(tmp_path / "run", lr=float("inf"), grad_clip=0)
+        train_tiny(tmp_path / "run", lr=1e300, grad_clip=0)  # finite, and far past what any model survives
     assert not (tmp_path / "run" / "best.pt").exists() and not (tmp_path / "run" / "last.pt").exists()
 
     train_tiny(tmp_path / "good")  # a good run that diverges when resumed keeps its good checkpoints
@@ -183,7 +183,7 @@ def test_nan_loss_stops_without_saving_a_broken_model(tmp_path):
     with pytest.raises(MakemoreError, match="nothing was saved after step 300 .last.pt and best.pt hold the last good "
                                             "model"):
         run_training(tmp_path / "good", resume=True,
-                     train_overrides={"max_steps": 400, "lr": float("inf"), "grad_clip": 0}, log=lambda _: None)
+                     train_overrides={"max_steps": 400, "lr": 1e300, "grad_clip": 0}, log=lambda _: None)
     assert {name: (tmp_path / "good" / name).read_bytes() for name in before} == before
 
 

@@ -10,6 +10,9 @@ import io
 import json
 import os
 import shutil
+import signal
+import threading
+import unicodedata
 import urllib.parse
 import urllib.request
 import zipfile
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from makemore.config import codec_name
 from makemore.errors import MakemoreError
 from makemore.text import Text, encode
 
@@ -152,34 +156,66 @@ def resolve_url(url):
     target = cache_dir() / "downloads" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MakemoreError(f"cannot make the download folder {target.parent} ({e.strerror or e}); set MAKEMORE_CACHE "
+                            "to a folder you can write") from None
     tmp = target.with_name(target.name + ".partial")
     hint = "check the URL, or download the file and pass --data PATH"
+    cap = max_download_bytes()
     try:
-        with opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
-            shutil.copyfileobj(response, f, CHUNK_BYTES)  # in pieces: the file may be larger than memory
-    except MakemoreError:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.rename(target)
+        with terminated_as_interrupt(), opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
+            while chunk := response.read(CHUNK_BYTES):  # in pieces: the file may be larger than memory
+                if f.tell() + len(chunk) > cap:
+                    raise MakemoreError(f"the download of {url} is larger than {cap >> 20:,} MB, the limit; set "
+                                        f"{MAX_DOWNLOAD_ENV} to more MB, or download the file and pass --data PATH")
+                f.write(chunk)
+        tmp.rename(target)
+    except OSError as e:
+        raise MakemoreError(f"cannot write the download {tmp} ({e.strerror or e}); set MAKEMORE_CACHE to a folder "
+                            "with room that you can write") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # a download cut short by an error, Ctrl-C or a kill leaves nothing behind
     return target
 
 
-def codec_of(encoding):
-    """The canonical name of an --encoding ('UTF8' is 'utf-8'), or the error that names a wrong one."""
+MAX_DOWNLOAD_ENV = "MAKEMORE_MAX_DOWNLOAD_MB"
+MAX_DOWNLOAD_MB = 2048  # a --data URL larger than this is refused, unless MAKEMORE_MAX_DOWNLOAD_MB says more
+
+
+def max_download_bytes():
+    value = os.environ.get(MAX_DOWNLOAD_ENV, str(MAX_DOWNLOAD_MB))
+    if not value.isdigit() or int(value) < 1:
+        raise MakemoreError(f"{MAX_DOWNLOAD_ENV}={value!r} is not a positive whole number of MB; set it to one, e.g. "
+                            f"{MAX_DOWNLOAD_MB}")
+    return int(value) << 20
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt meanwhile (in the main thread), so that cleanups run on a kill too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
     try:
-        return codecs.lookup(encoding).name
-    except LookupError:
-        raise MakemoreError(f"unknown encoding '{encoding}'; pass a Python codec name such as utf-8 or "
-                            "latin-1") from None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
-    """A text file's text in pieces of about chunk_bytes, with Unix line ends and without a byte-order
+    """A text file's text in pieces of about chunk_bytes, with Unix line ends, in Unicode's composed form
+    (NFC: a letter and its accent as one character, however the file spells it) and without a byte-order
     mark (Windows editors write one), so that a file larger than memory can be read through. A file read
     as UTF-8 that starts with the byte-order mark of UTF-16 or UTF-32 (Windows Notepad's "Unicode") is
     read in that encoding: the mark says so, and UTF-8 text cannot start with it."""
-    codec = codec_of(encoding)
+    codec = codec_name(encoding)
     with open(path, "rb") as f:
         if codec in ("utf-8", "utf-8-sig"):
             head = f.peek(4)[:4]  # read, not consumed
@@ -194,16 +230,20 @@ def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
             held = len(decoder.getstate()[0])  # bytes of a character cut by the last chunk's end
             try:
                 text = carry + decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as e:
-                raise MakemoreError(
-                    f"data file {path} is not valid {encoding} (byte 0x{e.object[e.start]:02x} at offset "
-                    f"{offset - held + e.start}); pass --encoding with the file's encoding, e.g. --encoding latin-1"
-                ) from None
+            except UnicodeError as e:  # UTF-16 without a byte-order mark raises its own kind
+                if isinstance(e, UnicodeDecodeError) and e.start < len(e.object):
+                    where = f"byte 0x{e.object[e.start]:02x} at offset {offset - held + e.start}"
+                else:
+                    where = e.reason if isinstance(e, UnicodeDecodeError) else str(e)
+                raise MakemoreError(f"data file {path} is not valid {encoding} ({where}); pass --encoding with the "
+                                    "file's encoding, e.g. --encoding latin-1") from None
             offset += len(raw)
             if start and text:
                 text, start = text.removeprefix("\ufeff"), False
             carry = "\r" if raw and text.endswith("\r") else ""  # its \n may begin the next chunk
             text = text[:len(text) - len(carry)].replace("\r\n", "\n").replace("\r", "\n")
+            if not unicodedata.is_normalized("NFC", text):  # "é" typed as e + accent is the same item as "é"
+                text = unicodedata.normalize("NFC", text)
             if text:
                 yield text
             if not raw:
@@ -218,6 +258,9 @@ def read_text_file(path, encoding):
 def open_hf(spec):
     """The splits of a Hugging Face dataset: a hub name, a folder of data files, one such file (CSV,
     JSON lines or Parquet), or a folder written by save_to_disk."""
+    if offline():  # makemore's switch reaches the hub's libraries too, which read it when first imported
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import datasets  # imported here: it is slow to import and most runs read local files
 
     if is_url(spec):  # a table file at a URL: downloaded once, then read from the cache
@@ -294,6 +337,7 @@ def local_files(source):
     path = resolve_named(source) if source in CORPORA else resolve_url(source) if is_url(source) else Path(source)
     if not path.exists():
         raise missing_data(source)
+    check_readable(path, "data")
     files = sorted(path.glob("*.txt")) if path.is_dir() else [path]
     if not files:
         raise MakemoreError(f"data folder {path} holds no .txt files; pass a text file or a folder of .txt files")
@@ -352,7 +396,7 @@ def load_text(source, encoding, text_column, docs=None, log=print):
         if not is_large(source):
             return Text.of("\n".join(load_documents(source, encoding, text_column)))
         path, files = local_files(source)
-        name, reading, content = str(path.resolve()), codec_of(encoding), digest(path)
+        name, reading, content = str(path.resolve()), codec_name(encoding), digest(path)
 
         def pieces():
             for k, f in enumerate(files):
@@ -468,6 +512,14 @@ def resolve(cfg):
     elif data not in CORPORA and not data.startswith("hf:") and not is_url(data):
         raise missing_data(data)
     return cfg if data == cfg.data else dataclasses.replace(cfg, data=data)
+
+
+def check_readable(path, what):
+    """A file or folder that a user names must be one makemore can read to its end: a FIFO, a device or a socket
+    (e.g. /dev/zero) would block or never end."""
+    path = Path(path)
+    if not (path.is_file() or path.is_dir()):
+        raise MakemoreError(f"{what} {path} is not a regular file or folder (a FIFO, device or socket); pass a file")
 
 
 def missing_data(source):

@@ -5,6 +5,7 @@ options without loading torch (`makemore --help` answers at once); each model mo
 config from here.
 """
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from makemore.config import check_choice, check_fraction, check_non_negative, check_positive
@@ -22,9 +23,10 @@ class BigramConfig:
 
     def __post_init__(self):
         check_choice(self, "fit")
-        if not self.smoothing > 0:  # nan too
-            raise MakemoreError(f"--smoothing must be above 0, got {self.smoothing}: without it a pair never seen in "
-                                "training has probability 0 and the loss is infinite; pass e.g. 1 (the default) or 0.1")
+        if not 0 < self.smoothing < math.inf:  # nan too
+            raise MakemoreError(f"--smoothing must be above 0 and finite, got {self.smoothing}: at 0 a pair never seen "
+                                "in training has probability 0 (an infinite loss), at inf every pair is equally "
+                                "likely; pass e.g. 1 (the default) or 0.1")
 
 
 @dataclass

@@ -1,0 +1,212 @@
+"""Paths, names and files a hostile user gives: makemore writes only inside --out-dir, into folders of its
+own, never over a file that is not its own, reads only what it can read to the end, and says so in one line
+(exit 2, no traceback)."""
+import json
+import os
+import shutil
+import signal
+
+import pytest
+from conftest import assert_user_error, run, snapshot, tiny_args
+
+S = tiny_args(max_steps=20, eval_interval=10)
+BAD_NAMES = ["../escape", "/tmp/abs", ".", "..", "a/b", "a\\b", "new\nline", "tab\there", " "]
+
+
+def tree(root):
+    """Every path under root: to prove that nothing was written elsewhere."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_name_is_one_folder_under_out_dir(tmp_path, words_file, name):
+    out = tmp_path / "work" / "runs"
+    out.mkdir(parents=True)
+    before = tree(tmp_path)
+    for command in (["train", *S, "--data", words_file], ["lr-find", "--data", words_file, "--steps", 10],
+                    ["finetune", "--from", out / "lm", "--data", words_file],
+                    ["sweep", "--data", words_file, "--param", "lr=0.01,0.02", *S]):
+        assert_user_error(run(*command, "--out-dir", out, "--name", name), f"--name {name!r} is not a")
+    assert tree(tmp_path) == before
+
+
+def test_the_api_takes_the_same_names(tmp_path, words_file):
+    import makemore as mm
+
+    for name in ("../escape", "."):
+        with pytest.raises(mm.MakemoreError, match="is not a run name"):
+            mm.train("mlp", words_file, out_dir=tmp_path, name=name, max_steps=5)
+    assert list(tmp_path.iterdir()) == [words_file]
+
+
+def test_a_folder_that_is_not_a_run_is_left_alone(tmp_path, words_file):
+    mine = tmp_path / "proj"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"mine": 1}\n')
+    (mine / "notes.txt").write_text("my notes\n")
+    hf = tmp_path / "bert"  # a Hugging Face model's folder: a config.json and a tokenizer.json of its own
+    hf.mkdir()
+    (hf / "config.json").write_text('{"architectures": ["BertModel"]}\n')
+    (hf / "tokenizer.json").write_text("{}\n")
+    (tmp_path / "afile").write_text("x\n")
+    before = snapshot(tmp_path)
+    for name in ("proj", "bert"):
+        assert_user_error(run("train", *S, "--data", words_file, "--out-dir", tmp_path, "--name", name),
+                          "not a makemore run's", "another --name")
+    assert_user_error(run("train", *S, "--data", words_file, "--out-dir", tmp_path, "--name", "afile"), "is a file")
+    assert_user_error(run("sweep", "--data", words_file, "--param", "lr=0.01,0.02", *S, "--out-dir", tmp_path,
+                          "--name", "proj"), "is not empty")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_run_that_saved_no_checkpoint_may_be_trained_again(tmp_path, words_file):
+    assert run("train", *S, "--data", words_file, "--out-dir", tmp_path, "--name", "r").exit_code == 0
+    for f in ("last.pt", "best.pt"):
+        (tmp_path / "r" / f).unlink()
+    result = run("train", *S, "--data", words_file, "--out-dir", tmp_path, "--name", "r")
+    assert result.exit_code == 0, result.output
+
+
+def test_lr_find_does_not_write_over_a_curve(tmp_path, words_file):
+    (tmp_path / "lr.csv").write_text("mine\n")
+    before = snapshot(tmp_path)
+    assert_user_error(run("lr-find", "--data", words_file, "--steps", 10, "--out-dir", tmp_path, "--name", "lr"),
+                      "lr.csv exists already")
+    assert snapshot(tmp_path) == before
+
+
+def test_eval_items_may_not_be_a_file_of_a_run(trained_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    before = snapshot(copy)
+    for target in ("best.pt", "config.json", "metrics.json"):
+        assert_user_error(run("eval", "--run", copy, "--items", copy / target), "a file of a run")
+    assert_user_error(run("eval", "--run", copy, "--items", tmp_path), "is a directory")
+    assert snapshot(copy) == before
+    assert run("eval", "--run", copy, "--items", copy / "items.tsv").exit_code == 0  # a new file may go there
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_data_and_space_must_be_regular_files(tmp_path):
+    fifo = tmp_path / "fifo.txt"
+    os.mkfifo(fifo)
+    assert_user_error(run("train", *S, "--data", fifo, "--out-dir", tmp_path), "not a regular file or folder")
+    if os.path.exists("/dev/zero"):
+        assert_user_error(run("train", *S, "--data", "/dev/zero", "--out-dir", tmp_path), "not a regular file")
+        assert_user_error(run("sweep", "--space", "/dev/zero", "--out-dir", tmp_path), "not a regular file")
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as f:
+        f.truncate(2 << 20)  # sparse: 2 MB of nothing, larger than a sweep file ever is
+    assert_user_error(run("sweep", "--space", big, "--out-dir", tmp_path), "larger than 1 MB")
+    loop = tmp_path / "loop.txt"
+    loop.symlink_to(loop)
+    assert_user_error(run("train", *S, "--data", loop, "--out-dir", tmp_path), "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml", "fifo.txt", "loop.txt"]
+
+
+@pytest.mark.parametrize(("encoding", "expected"), [
+    ("base64", "is not a text encoding"), ("rot13", "is not a text encoding"), ("zlib", "is not a text encoding"),
+    ("utf-16", "not valid utf-16"), ("klingon", "unknown encoding"),
+])
+def test_encodings_that_cannot_read_text(tmp_path, encoding, expected):
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(b"abc\ndef\ngh\n")  # 11 bytes: UTF-16 without a byte-order mark cuts its last character
+    assert_user_error(run("train", *S, "--data", odd, "--encoding", encoding, "--out-dir", tmp_path / "runs"),
+                      expected)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--seed", 2**64], ["--seed", -1], ["--lr", "inf"], ["--weight-decay", "inf"], ["--grad-clip", "inf"],
+])
+def test_numbers_out_of_range_are_refused(tmp_path, words_file, args):
+    assert_user_error(run("train", *S, "--data", words_file, *args, "--out-dir", tmp_path), args[0])
+    assert list(tmp_path.iterdir()) == [words_file]
+
+
+def test_bigram_smoothing_must_be_finite(tmp_path, words_file):
+    assert_user_error(run("train", "--model", "bigram", "--smoothing", "inf", "--data", words_file, "--out-dir",
+                          tmp_path), "--smoothing")
+
+
+def test_sample_seed_out_of_range(trained_run):
+    assert_user_error(run("sample", "--run", trained_run, "--seed", 2**64), "--seed")
+
+
+def test_a_device_makemore_does_not_run_on(tmp_path, words_file):
+    assert_user_error(run("train", *tiny_args(device="meta"), "--data", words_file, "--out-dir", tmp_path),
+                      "--device meta is not one makemore trains on")
+    assert list(tmp_path.iterdir()) == [words_file]
+
+
+def test_a_tokenizer_that_disagrees_with_the_model(trained_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    tok = json.loads((copy / "tokenizer.json").read_text())
+    tok["chars"] = tok["chars"][:-1]
+    (copy / "tokenizer.json").write_text(json.dumps(tok))
+    before = snapshot(copy)
+    for command in ("eval", "sample"):
+        assert_user_error(run(command, "--run", copy), "the run directory is damaged")
+    assert snapshot(copy) == before
+
+
+def test_a_sweep_keeps_its_data_path_absolute(tmp_path, words_file, monkeypatch):
+    from makemore.search import new_sweep_config
+
+    monkeypatch.chdir(words_file.parent)
+    cfg = new_sweep_config("s", "mlp", words_file.name, None, None, ["lr=0.01,0.02"], None, tmp_path, {})
+    assert cfg.data == str(words_file)
+
+
+def test_a_storage_password_is_never_shown_or_saved(tmp_path, words_file):
+    url = "mysql://admin:S3cret@127.0.0.1:1/x"
+    result = run("sweep", "--data", words_file, "--param", "lr=0.01,0.02", *S, "--out-dir", tmp_path, "--storage", url)
+    assert_user_error(result, "holds a password", "MAKEMORE_STORAGE_PASSWORD", "mysql://admin@127.0.0.1:1/x")
+    assert "S3cret" not in result.output
+    result = run("sweep", "--name", "x", "--resume", "--out-dir", tmp_path, "--storage", url)
+    assert_user_error(result, "holds a password")
+    assert "S3cret" not in result.output
+    assert list(tmp_path.iterdir()) == [words_file]
+
+
+def test_the_password_comes_from_the_environment(monkeypatch):
+    from makemore.sweep import with_password
+
+    assert with_password("postgresql://me@db:5432/s", "p@ss/word") == "postgresql://me:p%40ss%2Fword@db:5432/s"
+    assert with_password("sqlite:///x.db", "p") == "sqlite:///x.db"
+
+
+def test_a_download_is_capped_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    big = tmp_path / "big.txt"
+    big.write_text("abcdefgh\n" * 300_000)  # 2.7 MB
+    monkeypatch.setenv("MAKEMORE_MAX_DOWNLOAD_MB", "1")
+    monkeypatch.delenv("MAKEMORE_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert_user_error(run("train", *S, "--data", big.as_uri(), "--out-dir", tmp_path / "runs"),
+                      "larger than 1 MB, the limit", "MAKEMORE_MAX_DOWNLOAD_MB")
+    cache = tmp_path / "cache"
+    assert not [p for p in cache.rglob("*") if p.is_file()]  # no .partial file left
+
+
+def test_a_download_killed_midway_leaves_nothing_behind(tmp_path, monkeypatch):
+    from makemore.data import sources
+
+    monkeypatch.delenv("MAKEMORE_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    big = tmp_path / "big.txt"
+    big.write_text("abcdefgh\n" * 10)
+    real_write = open  # a write that gets SIGTERM half way through, as `kill` would deliver it
+
+    def killed_open(path, mode="r", *args, **kw):
+        f = real_write(path, mode, *args, **kw)
+        if str(path).endswith(".partial"):
+            os.kill(os.getpid(), signal.SIGTERM)
+        return f
+
+    monkeypatch.setattr("builtins.open", killed_open)
+    with pytest.raises(KeyboardInterrupt):
+        sources.resolve_url(big.as_uri())
+    monkeypatch.undo()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL

@@ -65,6 +65,11 @@ class Group(click.Group):
         except MakemoreError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except OSError as e:  # a path of the user's that cannot be read or written: read-only, full, missing, ...
+            where = f"{e.filename}: " if e.filename else ""
+            click.echo(f"error: {where}{e.strerror or e}; check the path, its permissions and the free space",
+                       err=True)
+            sys.exit(2)
         except click.UsageError as e:
             where = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
             click.echo(f"error: {e.format_message()}{where}", err=True)

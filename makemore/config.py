@@ -19,17 +19,25 @@ def option_name(field_name):
     return "--" + field_name.replace("_", "-")
 
 
+def check_number(name, value):
+    """A setting that must be a number (a --space file can give "20", a config.json anything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MakemoreError(f"{option_name(name)} must be a number, got {value!r}")
+
+
 def check_positive(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or not 0 < value < math.inf:  # not '<= 0', which a nan passes
+        check_number(name, value)
+        if not 0 < value < math.inf:  # not '<= 0', which a nan passes
             raise MakemoreError(f"{option_name(name)} must be positive and finite, got {value}")
 
 
 def check_non_negative(config, *names):
     for name in names:
         value = getattr(config, name)
-        if value is None or not 0 <= value < math.inf:
+        check_number(name, value)
+        if not 0 <= value < math.inf:
             raise MakemoreError(f"{option_name(name)} must be zero or more, and finite, got {value}")
 
 
@@ -51,6 +59,7 @@ SEEDS = 2**63  # torch takes a seed below this
 def check_seed(config, *names):
     for name in names:
         value = getattr(config, name)
+        check_number(name, value)
         if not 0 <= value < SEEDS:
             raise MakemoreError(f"{option_name(name)} must be a whole number from 0 to {SEEDS - 1}, got {value}")
 
@@ -58,6 +67,7 @@ def check_seed(config, *names):
 def check_fraction(config, *names):
     for name in names:
         value = getattr(config, name)
+        check_number(name, value)
         if not 0 <= value < 1:
             raise MakemoreError(f"{option_name(name)} must be in [0, 1), got {value}")
 

@@ -51,6 +51,20 @@ def described(device):
     return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
 
 
+def free_memory(device):
+    """Bytes free on the device: a CUDA GPU's, else the machine's available memory; None where unknown."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def check_precision(precision, device):
     """Training in bf16 needs CUDA: refused elsewhere, before a run writes anything."""
     if precision == "bf16" and device.type != "cuda":

@@ -8,6 +8,7 @@ its metrics.json, or that has none, is unfinished: interrupted, pruned by a swee
 """
 import csv
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -86,7 +87,10 @@ def read_metrics(path):
         metrics = json.loads(read_small(path, "metrics file"))
     except (json.JSONDecodeError, MakemoreError):
         metrics = None
-    if not isinstance(metrics, dict) or not {"parameters", "steps", "seconds", "stopped", "val_loss"} <= metrics.keys():
+    numbers = {"parameters": int, "steps": int, "seconds": (int, float)}
+    if (not isinstance(metrics, dict) or not {"parameters", "steps", "seconds", "stopped", "val_loss"} <= metrics.keys()
+            or not all(isinstance(metrics[k], kind) for k, kind in numbers.items())
+            or not isinstance(metrics["val_loss"], (int, float, type(None)))):
         raise MakemoreError(f"{path} is not a makemore metrics file; the run directory is damaged")
     return metrics
 
@@ -119,7 +123,7 @@ def run_row(path, root, sweep_state=None):
         return row | {"state": row["state"] or "not trained"}, (2, "", 0)
     else:  # the best checkpoint's criterion so far: a language model's val loss, a classifier's val error rate
         best = last["best_val"]
-        row |= {"parameters": f"{sum(p.numel() for p in run.build_model().parameters()):,}",
+        row |= {"parameters": f"{sum(math.prod(dims) for dims in run.shape().values()):,}",
                 "steps": f"{last['step']:,} of {run.train_config.max_steps:,}", "time": duration(last["seconds"]),
                 "state": row["state"] or {"pruned": "pruned", "fail": "failed"}.get(sweep_state, "unfinished")}
         if best == float("inf"):  # not validated yet

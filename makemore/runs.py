@@ -11,6 +11,7 @@ A run directory holds everything needed to rebuild its model:
 import copy
 import dataclasses
 import json
+import math
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from makemore.checkpoint import (
 )
 from makemore.config import DataConfig, TrainConfig, from_dict, option_name, read_small
 from makemore.data import load_corpus, make_batches, resolve
-from makemore.device import check_precision, described, pick_device
+from makemore.device import check_precision, described, free_memory, pick_device
 from makemore.errors import MakemoreError
 from makemore.models import CUSTOM, MODELS, CustomConfig, build_model, model_config, stored_config
 from makemore.tasks import task_of
@@ -112,6 +113,10 @@ class Run:
         """The run's data, split as it was when the run was trained: an error if it reads differently
         now (the file was edited, or MAKEMORE_DATA points elsewhere), as its val and test splits then
         hold other items, some of them perhaps trained on."""
+        source = self.data_config.data.removeprefix("hf:")
+        if Path(source).is_absolute() and not Path(source).exists():  # the run reads its data where it was
+            raise MakemoreError(f"the data of {self.path}, {source}, is not there any more; put it back where the run "
+                                "read it")
         corpus = load_corpus(self.data_config, log, labeled=self.task.labeled, as_recorded=True)
         if self.data_sha256 and corpus.digest() != self.data_sha256:
             raise MakemoreError(f"the data of {self.path} ({self.data_config.data}) has changed since the run was "
@@ -124,16 +129,37 @@ class Run:
         """What the run's model does (makemore.tasks): a language model's or a classifier's."""
         return task_of(self.model_name)
 
-    def build_model(self):
+    def build_model(self, device="cpu", copies=1):
         """The run's model, untrained (a model of the user's own: the one given, as it is; a classifier with
-        a body of the user's own: copies of it)."""
+        a body of the user's own: copies of it). Its size is checked first (check_size), on the device it
+        will go to, with `copies` of its weights held (4 to train: weights, gradients, AdamW's moments)."""
+        check_size(self.shape(), device, copies, self.path)
         return build_model(self.model_name, self.model_config, self.module)
+
+    def shape(self):
+        """{parameter or buffer name: shape} of the run's model, found without allocating it (built on torch's
+        meta device), so that a config edited to an enormous size is refused rather than built."""
+        if self.model_name == CUSTOM:  # the user's own module, built already
+            return {k: tuple(v.shape) for k, v in self.module.state_dict().items()} if self.module else {}
+        try:
+            with torch.device("meta"):
+                model = build_model(self.model_name, self.model_config, self.module)
+        except (RuntimeError, NotImplementedError):  # a model that must compute to be built: not sized here
+            return {}
+        return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
     def load_model(self, which="best", device="cpu"):
         """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run
         kept one (--ema)."""
         ckpt = load_checkpoint(self.path / f"{which}.pt")
-        model = self.build_model()
+        expected = self.shape()
+        found = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
+        if expected and found != expected:  # before a model is built: its config may be what is wrong
+            wrong = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
+            raise MakemoreError(f"checkpoint {self.path / (which + '.pt')} does not match the model in config.json "
+                                f"({wrong[0]}: {found.get(wrong[0])} in the checkpoint, {expected.get(wrong[0])} by "
+                                "the config); the run directory is mixed up: retrain")
+        model = self.build_model(device)
         model = copy.deepcopy(model) if model is self.module else model  # the user's own stays as it is
         try:
             model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})
@@ -169,6 +195,17 @@ class Run:
             self._lock = None
             raise MakemoreError(f"run {self.path} is being trained by another process; wait for it, or pass another "
                                 "--name") from None
+
+
+def check_size(shape, device, copies, where):
+    """Refuse, in one line, a model whose weights (times `copies`) would not fit in the memory the device has
+    free, before anything is allocated."""
+    n = sum(math.prod(dims) for dims in shape.values())
+    need, free = 4 * n * copies, free_memory(device)  # fp32
+    if free is not None and need > free:
+        raise MakemoreError(f"the model of {where} has {n:,} parameters, which need {need / 2**30:,.1f} GiB, and "
+                            f"{device} has {free / 2**30:,.1f} GiB free; pass smaller sizes (--n-hidden, --n-embd, "
+                            "--n-layer, --block-size)")
 
 
 def holds_run(path):
@@ -289,7 +326,7 @@ def built(run, corpus, log, bodies):
     device = pick_device(config.device)
     check_precision(config.precision, device)
     torch.manual_seed(config.seed)
-    model = run.build_model().to(device)
+    model = run.build_model(device, copies=4).to(device)
     seq_len, limit = run.data_config.seq_len, getattr(model, "max_input", None)
     if corpus.kind == "stream" and limit is not None and seq_len > limit:  # make_batches cuts the sequences
         log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "

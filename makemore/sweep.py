@@ -303,6 +303,8 @@ def check_inputs(cfg):
     """Every trial reads the same data, and finetunes from the same language model (two, with --backward):
     check them once, before the sweep starts, rather than fail every trial (the data options of the check
     are the sweep's fixed ones)."""
+    train = {f.name for f in dataclasses.fields(TrainConfig)}
+    TrainConfig(**{k: v for k, v in cfg.fixed.items() if k in train})  # a fixed value of the wrong type, say
     corpus = load_corpus(data_config(cfg, cfg.fixed), log=lambda _: None, labeled=task_of(cfg.model).labeled)
     if cfg.pretrained:
         lm = open_pretrained(cfg.pretrained, corpus, log=print)

@@ -210,3 +210,62 @@ def test_a_download_killed_midway_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_config_edited_to_an_enormous_model_is_refused_before_it_is_built(trained_run, tmp_path, words_file):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["model_config"]["n_hidden"] = 10**9
+    (copy / "config.json").write_text(json.dumps(config))
+    before = snapshot(copy)
+    for command in ("eval", "sample"):
+        assert_user_error(run(command, "--run", copy), "does not match the model in config.json", "(1000000000, ")
+    assert snapshot(copy) == before
+    assert_user_error(run("train", *S, "--data", words_file, "--n-hidden", 10**9, "--out-dir", tmp_path, "--name",
+                          "huge"), "parameters, which need", "GiB free", "pass smaller sizes")
+    assert not (tmp_path / "huge").exists()
+
+
+def test_one_damaged_metrics_file_does_not_break_the_runs_table(trained_run, tmp_path):
+    for name, metrics in (("good", None), ("types", {"parameters": "many"}), ("folder", "folder")):
+        shutil.copytree(trained_run, tmp_path / name)
+        path = tmp_path / name / "metrics.json"
+        if metrics == "folder":
+            path.unlink()
+            path.mkdir()
+        elif metrics:
+            path.write_text(json.dumps({**json.loads(path.read_text()), **metrics}))
+    result = run("runs", tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[1:4]}
+    assert "done" in rows["good"] and "unreadable" in rows["types"] and "unreadable" in rows["folder"]
+
+
+def test_a_resumed_run_whose_data_is_gone(tmp_path):
+    data = tmp_path / "words.txt"
+    data.write_text("\n".join(f"w{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}" for i in range(300)) + "\n")
+    assert run("train", *S, "--data", data, "--out-dir", tmp_path, "--name", "r").exit_code == 0
+    data.unlink()
+    assert_user_error(run("train", "--resume", "--out-dir", tmp_path, "--name", "r", "--max-steps", 40),
+                      f"{data}, is not there any more; put it back where the run read it")
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ('trials = "many"', "--trials must be a number, got 'many'"),
+    ('[fixed]\nmax_steps = "20"', "--max-steps must be a number, got '20'"),
+])
+def test_a_space_file_of_the_wrong_types(tmp_path, words_file, setting, expected):
+    space = tmp_path / "space.toml"
+    space.write_text(f'{setting}\n[params]\nlr = "0.01,0.02"\n' if "[fixed]" not in setting
+                     else f'[params]\nlr = "0.01,0.02"\n{setting}\n')
+    result = run("sweep", "--space", space, "--data", words_file, "--out-dir", tmp_path / "sweeps", "--name", "s")
+    assert_user_error(result, expected)
+
+
+def test_a_cache_that_is_a_file(tmp_path, monkeypatch, words_file):
+    monkeypatch.setenv("MAKEMORE_CACHE", str(words_file))
+    monkeypatch.delenv("MAKEMORE_OFFLINE")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert_user_error(run("train", *S, "--data", words_file.as_uri(), "--out-dir", tmp_path / "runs"),
+                      "cannot make the download folder", "MAKEMORE_CACHE")

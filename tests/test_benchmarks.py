@@ -18,6 +18,7 @@ CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the 
     "bench_stream_data.py": ("--data {prose} --mb 0.2 --draws 5 --hf", ("ratios to the reference", "mapped, first")),
     "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", ("--parallel 2",)),
     "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", ("not in train",)),
+    "bench_threads.py": ("--data {words} --models mlp --steps 20 --rounds 1", ("| mlp | idle |", "| mlp | busy |")),
     "bench_vs_makemore_py.py": ("--makemore-py {makemore_py} --data {words} --models mlp --rounds 1 --our-steps 20 "
                                 + "--their-steps 60", ("| mlp | idle |", "| mlp | busy |", "its idle speed")),
 }
@@ -44,7 +45,8 @@ def test_every_benchmark_has_a_case():
 @pytest.mark.parametrize("script", sorted(CASES))
 def test_benchmark_runs(script, tmp_path, words_file, prose_file):
     args, expected = CASES[script]
-    stand_in = tmp_path / "makemore.py"
+    stand_in = tmp_path / "karpathy" / "makemore.py"  # not in the working folder, where it would hide the package
+    stand_in.parent.mkdir()
     stand_in.write_text(STAND_IN)
     args = [arg.format(words=words_file, prose=prose_file, makemore_py=stand_in) for arg in args.split()]
     result = subprocess.run([sys.executable, BENCHMARKS / script, *args], check=False, cwd=tmp_path,

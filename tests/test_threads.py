@@ -60,17 +60,16 @@ def test_the_automatic_count_is_never_more_than_torch_s_default_nor_less_than_on
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2
                     or not os.path.exists("/proc/stat"), reason="needs 2 CPUs and /proc/stat")
 def test_a_cpu_that_another_process_keeps_busy_gets_no_thread():
-    cpus = device.usable_cpus()
-    idle = device.busy_cpus(0.3)
+    before = device.free_cpus()
     proc = spinner(max(os.sched_getaffinity(0)))
     try:
         busy = device.busy_cpus(0.5)
-        free = device.free_cpus()
+        after = device.free_cpus()
     finally:
         proc.kill()
         proc.wait()
-    assert busy > idle + 0.6  # the spinner's CPU counted as taken; this process's own time is not
-    assert free <= cpus - 1
+    assert busy >= 0.6  # the spinner's CPU counted as taken; this process's own time is not
+    assert after == max(1, before - 1)  # on a machine that was busy already too
 
 
 def test_threads_option_reaches_the_run(tmp_path, words_file):

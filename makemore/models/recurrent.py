@@ -4,6 +4,8 @@ Embedding -> `n_layer` stacked recurrent layers of `n_hidden` units (torch's fus
 cuDNN runs them on CUDA) with dropout between layers -> a linear layer to the logits. The
 recurrent state is returned by `run`, so sampling costs one step per character.
 """
+import contextlib
+
 import torch
 from torch import nn
 
@@ -48,7 +50,8 @@ class RecurrentLM(LanguageModel):
         x = self.drop(self.wte(idx))  # (B, T, n_embd)
         # The recurrence runs in fp32: cuDNN's bf16 RNN support varies across versions, and the
         # recurrence accumulates error over time steps where a matmul does not.
-        with torch.autocast(idx.device.type, enabled=False):
+        fp32 = torch.autocast(idx.device.type, enabled=False) if idx.device.type != "meta" else contextlib.nullcontext()
+        with fp32:  # meta: a model sized without memory (runs.Run.shape), which autocast does not know
             out, state = self.rnn(x.float(), state)  # (B, T, n_hidden)
         return self.drop(out), state
 

@@ -115,8 +115,8 @@ class Run:
         hold other items, some of them perhaps trained on."""
         source = self.data_config.data.removeprefix("hf:")
         if Path(source).is_absolute() and not Path(source).exists():  # the run reads its data where it was
-            raise MakemoreError(f"the data of {self.path}, {source}, is not there any more; put it back where the run "
-                                "read it")
+            raise MakemoreError(f"{source}, the data of {self.path}, does not exist any more; put it back where the "
+                                "run read it")
         corpus = load_corpus(self.data_config, log, labeled=self.task.labeled, as_recorded=True)
         if self.data_sha256 and corpus.digest() != self.data_sha256:
             raise MakemoreError(f"the data of {self.path} ({self.data_config.data}) has changed since the run was "

@@ -248,7 +248,8 @@ def test_a_resumed_run_whose_data_is_gone(tmp_path):
     assert run("train", *S, "--data", data, "--out-dir", tmp_path, "--name", "r").exit_code == 0
     data.unlink()
     assert_user_error(run("train", "--resume", "--out-dir", tmp_path, "--name", "r", "--max-steps", 40),
-                      f"{data}, is not there any more; put it back where the run read it")
+                      f"{data}, the data of {tmp_path / 'r'}, does not exist any more; put it back where the run "
+                      "read it")
 
 
 @pytest.mark.parametrize(("setting", "expected"), [

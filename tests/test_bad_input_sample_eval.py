@@ -126,7 +126,7 @@ def test_a_config_from_a_future_format(damaged):
 
 
 @pytest.mark.parametrize("edit,fragment", [
-    (lambda c: c["model_config"].update(n_hidden="many"), "invalid"),
+    (lambda c: c["model_config"].update(n_hidden="many"), "--n-hidden must be a number, got 'many'"),
     (lambda c: c["model_config"].update(n_hidden=-3), "--n-hidden must be positive"),
     (lambda c: c["model_config"].update(surprise=1), "unknown fields"),
     (lambda c: c.update(model="gpt9"), "unknown model 'gpt9'"),

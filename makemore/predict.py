@@ -145,9 +145,11 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
     if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
         raise MakemoreError(f"cannot write --items {items_out}: the folder {items_out.parent} does not exist; make it, "
                             "or pass a file in a folder that does")
-    if items_out is not None and (items_out.is_dir() or items_out.exists() and holds_run(items_out.resolve().parent)):
-        raise MakemoreError(f"--items {items_out} is {'a folder' if items_out.is_dir() else 'a file of a run'}, which "
-                            "makemore does not write over; pass a new file name, e.g. --items items.tsv")
+    if items_out is not None and items_out.exists() and not items_out.is_file():  # a FIFO would block, a device eat it
+        raise MakemoreError(f"--items {items_out} is not a regular file; pass a file name, e.g. --items items.tsv")
+    if items_out is not None and items_out.exists() and holds_run(items_out.resolve().parent):
+        raise MakemoreError(f"--items {items_out} is a file of a run, which makemore does not write over; pass a new "
+                            "file name, e.g. --items items.tsv")
     encodings = {run.data_config.encoding for run in runs}
     if data is not None and encoding is None and len(encodings) > 1:
         raise MakemoreError(f"these runs read their data as {' and '.join(sorted(encodings))}; pass --encoding to read "

@@ -82,6 +82,8 @@ def test_eval_items_may_not_be_a_file_of_a_run(trained_run, tmp_path):
     for target in ("best.pt", "config.json", "metrics.json"):
         assert_user_error(run("eval", "--run", copy, "--items", copy / target), "a file of a run")
     assert_user_error(run("eval", "--run", copy, "--items", tmp_path), "is a directory")
+    if os.path.exists("/dev/null"):
+        assert_user_error(run("eval", "--run", copy, "--items", "/dev/null"), "is not a regular file")
     assert snapshot(copy) == before
     assert run("eval", "--run", copy, "--items", copy / "items.tsv").exit_code == 0  # a new file may go there
 
@@ -270,3 +272,60 @@ def test_a_cache_that_is_a_file(tmp_path, monkeypatch, words_file):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     assert_user_error(run("train", *S, "--data", words_file.as_uri(), "--out-dir", tmp_path / "runs"),
                       "cannot make the download folder", "MAKEMORE_CACHE")
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    """Paths no command can read to the end or write: a FIFO with no writer, a device that never ends, a
+    symlink that points at itself, a 1 GB sparse file, an empty folder."""
+    made = {"loop": tmp_path / "loop.txt", "sparse": tmp_path / "sparse.txt", "folder": tmp_path / "empty"}
+    made["loop"].symlink_to(made["loop"])
+    with open(made["sparse"], "wb") as f:
+        f.truncate(1 << 30)  # 1 GB of NUL bytes, none of them on disk
+    made["folder"].mkdir()
+    if hasattr(os, "mkfifo"):
+        made["fifo"] = tmp_path / "fifo.txt"
+        os.mkfifo(made["fifo"])
+    if os.path.exists("/dev/zero"):
+        made["device"] = "/dev/zero"
+    return made
+
+
+COMMANDS = {  # every command's path options; {P} is the hostile path, {R} a trained run, {D} a words file
+    "train --data": ["train", "--data", "{P}", *S],
+    "lr-find --data": ["lr-find", "--data", "{P}", "--steps", "10"],
+    "sweep --data": ["sweep", "--data", "{P}", "--param", "lr=0.01,0.02", *S],
+    "sweep --space": ["sweep", "--space", "{P}"],
+    "compare --data": ["compare", "--data", "{P}", "--models", "bigram"],
+    "transfer --data": ["transfer", "--data", "{P}", "--seeds", "1", "--fractions", "1"],
+    "finetune --data": ["finetune", "--from", "{R}", "--data", "{P}"],
+    "finetune --from": ["finetune", "--from", "{P}", "--data", "{D}"],
+    "eval --data": ["eval", "--run", "{R}", "--data", "{P}"],
+    "eval --items": ["eval", "--run", "{R}", "--items", "{P}"],
+    "eval --run": ["eval", "--run", "{P}"],
+    "sample --run": ["sample", "--run", "{P}"],
+    "classify --run": ["classify", "--run", "{P}", "anna"],
+    "inspect --run": ["inspect", "--run", "{P}"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_path_option_refuses_what_it_cannot_read(command, hostile, trained_run, words_file, tmp_path):
+    def give_up(signum, frame):
+        raise TimeoutError(f"{command} did not answer within 30 s")
+
+    before = signal.signal(signal.SIGALRM, give_up)
+    try:
+        for kind, path in hostile.items():
+            if command == "eval --items" and kind in ("folder", "loop", "sparse"):
+                continue  # click refuses a folder; a file of the user's own may be written over, as `>` does
+            args = [a.format(P=path, R=trained_run, D=words_file) for a in COMMANDS[command]]
+            signal.alarm(30)
+            result = run(*args, "--out-dir", tmp_path / "out") if "--run" not in command and "eval" not in command \
+                else run(*args)
+            signal.alarm(0)
+            assert result.exit_code == 2, (kind, result.output)
+            assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output, (kind, result)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, before)

@@ -403,11 +403,16 @@ def run_workers(sweep, parallel, log=print):
     finally:
         for _, out in workers:
             out.close()
-    crashed = [k for k, (p, _) in enumerate(workers) if p.returncode not in (0, 130)]
+    stopped = [k for k, (p, _) in enumerate(workers) if p.returncode == 130 or p.returncode < 0]  # by a signal
+    crashed = [k for k, (p, _) in enumerate(workers) if p.returncode not in (0, 130) and p.returncode > 0]
+    left = sweep.recover() if stopped or crashed else 0
     if crashed:
-        left = sweep.recover()
         log(f"worker(s) {', '.join(map(str, crashed))} stopped with an error (see {logs}); "
             f"{left} unfinished trial(s) run again with --resume")
+    if stopped:  # a worker killed or told to stop (SIGTERM) leaves its trial for --resume, and the sweep says so
+        log(f"worker(s) {', '.join(map(str, stopped))} were stopped by a signal; {left} unfinished trial(s) run again "
+            "with --resume")
+        return "interrupted"
     return "done"
 
 

@@ -273,6 +273,30 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
     assert len(rows) == 3 and all(r["state"] == "complete" for r in rows)
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker through Linux's /proc")
+def test_a_worker_stopped_by_a_signal_leaves_its_trial_for_resume(tmp_path):
+    out = tmp_path / "sweeps"
+    args = ["--name", "term", "--out-dir", str(out), "--trials", 2, "--sampler", "random", "--pruner", "none",
+            "--param", "lr=log:3e-3:3e-2", *TINY[:2], "--max-steps", 1200, "--eval-interval", 200, *TINY[6:]]
+    proc = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not list(out.glob("term/trial-0/last.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(workers) == 1
+    os.kill(int(workers[0]), signal.SIGTERM)  # the worker alone, as `kill` or a cluster's scheduler would
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopped by a signal; 1 unfinished trial(s) run again with --resume" in stdout
+    assert "--resume" in stderr and "Traceback" not in stderr
+
+    result = run("sweep", "--name", "term", "--out-dir", out, "--resume")
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "term")
+    assert len(rows) == 2 and all(r["state"] == "complete" for r in rows)
+
+
 def test_a_sweep_from_a_toml_file(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('model = "mlp"\ntrials = 2\nsampler = "random"\n[params]\nlr = "log:3e-3:3e-2"\n'

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import TINY_MODEL, assert_user_error, run
 
 from makemore.runs import Run

@@ -5,6 +5,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from conftest import assert_user_error, run, snapshot, tiny_args
@@ -329,3 +332,19 @@ def test_every_path_option_refuses_what_it_cannot_read(command, hostile, trained
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, before)
+
+
+def test_an_unreachable_hub_is_one_line_within_seconds(tmp_path, monkeypatch):
+    for name in ("MAKEMORE_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    code = ("import sys; from makemore.cli import main; sys.argv = ['makemore', 'train', '--data', "
+            f"'hf:someone/some-dataset', '--out-dir', {str(tmp_path)!r}]; main()")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HOME": str(tmp_path / "hf")})
+    assert done.returncode == 2, done.stderr
+    message = ("error: could not load Hugging Face dataset 'someone/some-dataset': the hub cannot be reached from here "
+               "and the dataset is not in the cache; check the network, or download it and pass --data PATH")
+    assert done.stderr.strip().splitlines() == [message]
+    assert time.monotonic() - start < 20  # not half a minute of retries

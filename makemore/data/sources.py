@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import threading
 import unicodedata
 import urllib.parse
@@ -255,12 +256,25 @@ def read_text_file(path, encoding):
     return "".join(decoded_chunks(path, encoding))
 
 
+def hub_reachable(seconds=3):
+    """Whether the Hugging Face hub (or the mirror HF_ENDPOINT names) answers a connection within seconds."""
+    endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=seconds).close()
+    except OSError:
+        return False
+    return True
+
+
 def open_hf(spec):
     """The splits of a Hugging Face dataset: a hub name, a folder of data files, one such file (CSV,
     JSON lines or Parquet), or a folder written by save_to_disk."""
-    if offline():  # makemore's switch reaches the hub's libraries too, which read it when first imported
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    hub_name = not is_url(spec) and not Path(spec.partition(":")[0]).exists()
+    unreachable = hub_name and not offline() and not hub_reachable()
+    if offline() or unreachable:  # the hub's libraries read the switch when first imported
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # so an unreachable hub reads the cache at once, rather than
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # retrying for half a minute
     import datasets  # imported here: it is slow to import and most runs read local files
 
     if is_url(spec):  # a table file at a URL: downloaded once, then read from the cache
@@ -282,6 +296,10 @@ def open_hf(spec):
         return list(datasets.load_dataset(name, config or None).values())
     except Exception as e:  # noqa: BLE001 - datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if unreachable:
+            raise MakemoreError(f"could not load Hugging Face dataset '{spec}': the hub cannot be reached from here "
+                                "and the dataset is not in the cache; check the network, or download it and pass "
+                                "--data PATH") from None
         raise MakemoreError(
             f"could not load Hugging Face dataset '{spec}' ({reason}); check the name, "
             "or download it and pass --data PATH"

@@ -4,6 +4,7 @@ Free of torch and Optuna, so the command line lists and checks a sweep's options
 runs the trials.
 """
 import dataclasses
+import os
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,8 +120,9 @@ class SweepConfig:
                                                             "none", "choices": PRUNERS})
     sampler_seed: int = field(default=0, metadata={"help": "seed of the sampler (every trial trains with the same "
                                                            "--seed)"})
-    storage: str = field(default=None, metadata={"help": "study store: a database URL that several machines share, "
-                                                         "without its password (set MAKEMORE_STORAGE_PASSWORD)  "
+    storage: str = field(default=None, metadata={"help": "study store that several machines share: a database URL, "
+                                                         "without its password (set MAKEMORE_STORAGE_PASSWORD), or "
+                                                         "journal:PATH, a file on a shared filesystem  "
                                                          "[default: sqlite in the sweep folder]"})
     params: dict = field(default_factory=dict)  # name -> spec string or list
     fixed: dict = field(default_factory=dict)  # other config fields, the same for every trial
@@ -130,6 +132,7 @@ class SweepConfig:
     def __post_init__(self):
         check_name(self.name, "sweep")
         check_storage(self.storage)
+        self.storage = stored_url(self.storage)
         check_positive(self, "trials", "parallel")
         check_seed(self, "sampler_seed")
         check_choice(self, "sampler")
@@ -169,6 +172,16 @@ class SweepConfig:
 
 
 PASSWORD_ENV = "MAKEMORE_STORAGE_PASSWORD"  # the study store's password: never in a URL, sweep.json or `ps`
+
+
+JOURNAL = "journal:"  # --storage journal:PATH, Optuna's journal file on a filesystem that machines share
+
+
+def stored_url(url):
+    """A --storage URL as a sweep records it: a journal's path made absolute, so workers in any folder share it."""
+    if url and url.startswith(JOURNAL):
+        return JOURNAL + os.path.abspath(url.removeprefix(JOURNAL))
+    return url
 
 
 def check_storage(url):

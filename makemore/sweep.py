@@ -33,7 +33,7 @@ from makemore.device import free_cpus, threads_from_env
 from makemore.errors import MakemoreError
 from makemore.models import MODELS, model_config
 from makemore.runs import Run, open_pretrained, run_training
-from makemore.search import PASSWORD_ENV, SweepConfig, check_storage
+from makemore.search import JOURNAL, PASSWORD_ENV, SweepConfig, check_storage
 from makemore.tasks import task_of
 from makemore.trainer import warmup_of
 
@@ -53,12 +53,21 @@ def settled_at(run):
 
 
 def storage_for(cfg, sweep_dir):
+    return open_store(cfg.storage or f"sqlite:///{(sweep_dir / 'study.db').resolve()}")
+
+
+def open_store(url):
+    """The study store at url: Optuna's journal in a file (journal:PATH, for machines that share a filesystem
+    but no database) or a database (any SQLAlchemy URL; SQLite in the sweep folder by default)."""
     import optuna
 
-    url = cfg.storage or f"sqlite:///{(sweep_dir / 'study.db').resolve()}"
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     password = os.environ.get(PASSWORD_ENV)
     try:
+        if url.startswith(JOURNAL):
+            from optuna.storages.journal import JournalFileBackend
+
+            return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
         return optuna.storages.RDBStorage(with_password(url, password), engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
         why = first_line(e).replace(password, "***") if password else first_line(e)
@@ -186,11 +195,14 @@ class Sweep:
         if not storage:
             raise MakemoreError(f"no sweep at {sweep_dir}; start one with --param or --space, "
                                 "or join one on another machine with --storage URL")
+        if storage.startswith(JOURNAL) and not Path(storage.removeprefix(JOURNAL)).is_file():
+            raise MakemoreError(f"there is no journal at {storage.removeprefix(JOURNAL)}; check --storage (the journal "
+                                "is the file the sweep was started with)")
         import optuna
 
         try:
-            store = with_password(storage, os.environ.get(PASSWORD_ENV))
-            summaries = {s.study_name: s for s in optuna.get_all_study_summaries(store, include_best_trial=False)}
+            summaries = {s.study_name: s for s in optuna.get_all_study_summaries(open_store(storage),
+                                                                                 include_best_trial=False)}
         except Exception as e:  # noqa: BLE001 - as in storage_for: the store's driver raises its own types
             raise MakemoreError(f"cannot read the study store {storage} ({first_line(e)}); check --storage") from None
         if name not in summaries or "config" not in summaries[name].user_attrs:

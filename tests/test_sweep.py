@@ -342,6 +342,8 @@ def test_two_machines_share_one_sweep_through_a_journal_file(tmp_path):
     trials = [p.name for m in ("a", "b") for p in (tmp_path / m / "j").glob("trial-*")]
     assert sorted(trials) == [f"trial-{k}" for k in range(6)]  # each trial once, on one machine or the other
     assert list((tmp_path / "b" / "j").glob("trial-*"))  # the second machine ran some
+    report = run("sweep", "--name", "j", "--out-dir", tmp_path / "b", "--report")  # now that both have ended
+    assert report.exit_code == 0, report.output
     rows = read_results(tmp_path / "b" / "j")
     assert len(rows) == 6 and all(r["state"] == "complete" for r in rows)
     assert_user_error(run("sweep", "--name", "j", "--out-dir", tmp_path / "c", "--resume", "--storage",

@@ -254,15 +254,21 @@ def test_resume_runs_interrupted_trials_again_and_never_redoes_finished_ones(tmp
     )
 
 
-def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
-    out = tmp_path / "sweeps"
-    args = ["--name", "stop", "--out-dir", str(out), "--trials", 3, "--sampler", "random", "--pruner", "none",
+def sweep_in_background(name, out, trials, **popen):
+    """A `makemore sweep` of `trials` tiny trials in its own process, once its first trial has saved last.pt."""
+    args = ["--name", name, "--out-dir", str(out), "--trials", trials, "--sampler", "random", "--pruner", "none",
             "--param", "lr=log:3e-3:3e-2", *TINY[:2], "--max-steps", 1200, "--eval-interval", 200, *TINY[6:]]
     proc = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     deadline = time.time() + 120
-    while not list(out.glob("stop/trial-0/last.pt")) and time.time() < deadline:
+    while not list(out.glob(f"{name}/trial-0/last.pt")) and time.time() < deadline:
         time.sleep(0.2)
+    return proc
+
+
+def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
+    out = tmp_path / "sweeps"
+    proc = sweep_in_background("stop", out, 3, start_new_session=True)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -277,13 +283,7 @@ def test_ctrl_c_stops_the_sweep_and_resume_finishes_it(tmp_path):
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker through Linux's /proc")
 def test_a_worker_stopped_by_a_signal_leaves_its_trial_for_resume(tmp_path):
     out = tmp_path / "sweeps"
-    args = ["--name", "term", "--out-dir", str(out), "--trials", 2, "--sampler", "random", "--pruner", "none",
-            "--param", "lr=log:3e-3:3e-2", *TINY[:2], "--max-steps", 1200, "--eval-interval", 200, *TINY[6:]]
-    proc = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while not list(out.glob("term/trial-0/last.pt")) and time.time() < deadline:
-        time.sleep(0.2)
+    proc = sweep_in_background("term", out, 2)
     workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     assert len(workers) == 1
     os.kill(int(workers[0]), signal.SIGTERM)  # the worker alone, as `kill` or a cluster's scheduler would

@@ -129,11 +129,12 @@ class Run:
         """What the run's model does (makemore.tasks): a language model's or a classifier's."""
         return task_of(self.model_name)
 
-    def build_model(self, device="cpu", copies=1):
+    def build_model(self, device="cpu", copies=1, shape=None):
         """The run's model, untrained (a model of the user's own: the one given, as it is; a classifier with
         a body of the user's own: copies of it). Its size is checked first (check_size), on the device it
-        will go to, with `copies` of its weights held (4 to train: weights, gradients, AdamW's moments)."""
-        check_size(self.shape(), device, copies, self.path)
+        will go to, with `copies` of its weights held (4 to train: weights, gradients, AdamW's moments).
+        shape: the model's shape() when the caller has it already."""
+        check_size(self.shape() if shape is None else shape, device, copies, self.path)
         return build_model(self.model_name, self.model_config, self.module)
 
     def shape(self):
@@ -159,7 +160,7 @@ class Run:
             raise MakemoreError(f"checkpoint {self.path / (which + '.pt')} does not match the model in config.json "
                                 f"({wrong[0]}: {found.get(wrong[0])} in the checkpoint, {expected.get(wrong[0])} by "
                                 "the config); the run directory is mixed up: retrain")
-        model = self.build_model(device)
+        model = self.build_model(device, shape=expected)  # sized once, on the meta device
         model = copy.deepcopy(model) if model is self.module else model  # the user's own stays as it is
         try:
             model.load_state_dict({**ckpt["model"], **(ckpt.get("ema") or {})})

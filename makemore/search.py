@@ -187,9 +187,10 @@ def stored_url(url):
 def check_storage(url):
     """A --storage URL must not hold a password: it would show on worker command lines (`ps`), in logs and in
     sweep.json. The password comes from PASSWORD_ENV (or the database's own means, e.g. PostgreSQL's ~/.pgpass)."""
-    if url and urllib.parse.urlsplit(url).password is not None:
-        user = urllib.parse.urlsplit(url).username or ""
-        shown = url.replace(f"{user}:{urllib.parse.urlsplit(url).password}@", f"{user}@", 1)
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.password is not None:
+        user = parts.username or ""
+        shown = url.replace(f"{user}:{parts.password}@", f"{user}@", 1)
         raise MakemoreError(f"--storage holds a password, which would show in `ps`, in logs and in sweep.json; pass "
                             f"--storage {shown} and set {PASSWORD_ENV} (or use the database's own password file)")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from makemore import launch
 from makemore.config import SEEDS, THREADS_ENV, DataConfig, TrainConfig, check_name, default_run_name, option_name
 from makemore.data import resolve
 from makemore.errors import MakemoreError
@@ -85,6 +86,14 @@ class Group(click.Group):
         return rv
 
 
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if launch.launched() and name not in launch.COMMANDS:
+            raise MakemoreError(f"makemore {name} runs in one process; torchrun (or --nproc) starts "
+                                f"{' or '.join(launch.COMMANDS)}")
+        return name, command, rest
+
+
 def checked_name(what):
     """A --name callback: one folder name under --out-dir (config.check_name)."""
     return lambda ctx, param, value: value if value is None else check_name(value, what)
@@ -98,6 +107,11 @@ def set_threads(ctx, param, value):
 threads_option = click.option(
     "--threads", type=click.IntRange(min=1), expose_value=False, callback=set_threads,
     help=f"CPU threads for torch  [default: one per core that no other process keeps busy; env: {THREADS_ENV}]")
+
+nproc_option = click.option(
+    "--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+    help="processes that train together on this machine (data parallel, as torchrun --nproc_per_node N): one per "
+         "GPU, or CPU processes that share the cores; the figures do not depend on N")
 
 
 def field_options(fields, section, with_defaults=True, hidden=False):
@@ -202,16 +216,15 @@ Examples:
 @field_options(train_fields(), "Training options", with_defaults=False)
 @click.pass_context
 @threads_option
-def train(ctx, model, name, out_dir, resume, **options):
+@nproc_option
+def train(ctx, model, name, out_dir, resume, nproc, **options):
     """Train a language model (or, with --model classifier, a classifier from scratch); the run
     directory gets checkpoints, TensorBoard logs, metrics and samples."""
     if not resume:  # the data and model options are checked before torch loads (with the library)
         data = data_config(options)
         model_overrides = {f.name: options[f.name] for f in model_fields() if options[f.name] is not None}
         model_config(model, **model_overrides)
-    from makemore.runs import run_training
-
-    if resume:
+    else:
         if not name:
             raise MakemoreError("--resume needs --name of the run to continue, e.g. --name mlp-names")
         model_options = {f.name for f in model_fields()}
@@ -224,6 +237,11 @@ def train(ctx, model, name, out_dir, resume, **options):
         if not (out_dir / name / "config.json").exists():
             raise MakemoreError(f"there is no run {out_dir / name} to resume; check --name and --out-dir, or train it "
                                 "without --resume")
+    if nproc > 1 and not launch.launched():
+        return launch.run(nproc)
+    from makemore.runs import run_training
+
+    if resume:
         reason, _ = run_training(out_dir / name, resume=True, train_overrides=picked(ctx, TrainConfig, options))
         return reason
     run_dir = out_dir / (name or default_run_name(out_dir, model, options["data"]))
@@ -584,12 +602,15 @@ def classifier_fields(exclude=()):
 @field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
 @threads_option
-def finetune(ctx, lm_run, backward_run, name, out_dir, **options):
+@nproc_option
+def finetune(ctx, lm_run, backward_run, name, out_dir, nproc, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
 
     Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
     lines. Resume an interrupted run with `makemore train --resume --name NAME`.
     """
+    if nproc > 1 and not launch.launched():
+        return launch.run(nproc)
     from makemore.runs import run_training
 
     run_dir = out_dir / (name or default_run_name(out_dir, FINETUNED, options["data"]))

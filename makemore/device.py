@@ -97,7 +97,9 @@ def use_threads(threads=None):
         threads = threads_from_env()
     if threads is None:
         if _chosen is None or time.monotonic() - _chosen[0] > RECHECK_SECONDS:
-            _chosen = time.monotonic(), max(1, min(_torch_default, free_cpus()))
+            # the processes that torchrun starts on this machine share its free CPUs
+            sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) if "WORLD_SIZE" in os.environ else 1
+            _chosen = time.monotonic(), max(1, min(_torch_default, free_cpus() // max(1, sharing)))
         threads = _chosen[1]
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

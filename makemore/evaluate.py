@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from makemore import distributed
 from makemore.data import LabeledBatches
 from makemore.device import autocast
 from makemore.errors import MakemoreError
@@ -26,17 +27,22 @@ class Validation(NamedTuple):
     text: str = ""
 
 
+def device_of(model):
+    return next(model.parameters()).device
+
+
 def outputs(model, batches, batch_size, precision="auto", progress=None):
     """(logits, targets) of every batch of a whole split, in eval mode and without gradients; the model
     goes back to the mode it was in once the split is read. progress: the label of a bar of the targets
-    read, shown on a terminal (a long text's split can take minutes on a CPU)."""
+    read, shown on a terminal (a long text's split can take minutes on a CPU). Under torchrun each process reads
+    its share of the batches (distributed.shard), and the callers add up or gather what they make of them."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = device_of(model)
     bar = tqdm(total=batches.n_targets, desc=progress, unit=batches.unit, unit_scale=True, leave=False,
                disable=None if progress else True, dynamic_ncols=True)
     try:
-        for x, y in batches.iter_all(batch_size):
+        for x, y in distributed.shard(batches.iter_all(batch_size)):
             with torch.no_grad(), autocast(device, precision):
                 logits, _ = model(x)
             yield logits, y
@@ -55,7 +61,7 @@ def evaluate(model, batches, batch_size, precision="auto", progress=None):
         # language models: (B, T, V) logits, (B, T) targets; classifiers: (B, C) logits, (B,) labels
         total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1), ignore_index=IGNORE,
                                  reduction="sum").double()
-    return float(total) / batches.n_targets
+    return distributed.total(float(total), device_of(model)) / batches.n_targets
 
 
 def val_loss(batches, config):
@@ -77,7 +83,7 @@ def target_log_probs(model, batches, batch_size, precision="auto", progress=None
         y = y[keep]
         logps.append(logits[keep].float().log_softmax(-1).gather(1, y[:, None])[:, 0].cpu())
         targets.append(y.cpu())
-    return torch.cat(logps), torch.cat(targets)
+    return torch.cat(distributed.gathered(logps)), torch.cat(distributed.gathered(targets))
 
 
 def log_probs(model, batches, batch_size, precision="auto", progress=None):
@@ -87,7 +93,7 @@ def log_probs(model, batches, batch_size, precision="auto", progress=None):
     for logits, y in outputs(model, batches, batch_size, precision, progress):
         out.append(logits.float().log_softmax(-1).cpu())
         true.append(y.cpu())
-    return torch.cat(out), torch.cat(true)
+    return torch.cat(distributed.gathered(out)), torch.cat(distributed.gathered(true))
 
 
 def scores(true, pred, n_classes):

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from makemore import distributed
 from makemore.checkpoint import (
     FORMAT_VERSION,
     fcntl,
@@ -249,7 +250,11 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     module: a model of the user's own (an nn.Module), trained as model_name CUSTOM, or, with pretrained, the
     model of that run (a classifier's body); a resumed run of either needs it again. progress: show a
     progress bar (None: when the output is a terminal).
+
+    Under torchrun every process calls this alike; rank 0 alone logs and writes (see makemore.distributed).
     """
+    if not distributed.is_main():
+        log, progress = (lambda *args: None), False
     if resume:
         run, bodies = Run.open(run_dir), []
         run.module = module
@@ -263,10 +268,12 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 
     config = run.train_config
     model, batches, device = built(run, corpus, log, None if resume else bodies)
-    make_dir(run.path)
-    run.lock()  # before anything is written: a second trainer of this run stops here
-    if not resume:
-        check_new_run(run.path)
+    main = distributed.is_main()
+    if main:
+        make_dir(run.path)
+        run.lock()  # before anything is written: a second trainer of this run stops here
+        if not resume:
+            check_new_run(run.path)
     trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate,
                       progress, run.task.loss_tag)
     if resume:
@@ -274,14 +281,19 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         if trainer.step > config.max_steps:  # checked before the run's config is rewritten
             raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
                                 f"pass a larger --max-steps to train on")
-    run.save()  # a resumed run's config records the training options it goes on with
+    if main:
+        run.save()  # a resumed run's config records the training options it goes on with
     n_params = sum(p.numel() for p in model.parameters())
     sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
     unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
     steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
              else "no training steps")  # a bigram fitted from counts
+    processes = f" x {distributed.size()} processes" if distributed.size() > 1 else ""
     log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
-        f"{unit}: {sizes}, device {described(device)}, {steps}")
+        f"{unit}: {sizes}, device {described(device)}{processes}, {steps}")
+    if distributed.size() > 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        log(f"note: BatchNorm normalises each process's {config.batch_size // distributed.size()} rows in training, so "
+            "the figures differ a little from one process's")
     if corpus.kind == "stream" and "val" in batches and batches["val"].long:
         log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
             f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
@@ -294,7 +306,9 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 
     best, _ = run.load_model("best", device)
     metrics = final_metrics(run, best, batches, trainer, device, corpus, reason)
-    write_outputs(run, best, metrics, corpus)
+    if main:
+        write_outputs(run, best, metrics, corpus)
+    distributed.barrier()  # the run's files are all there when any process returns
     figures = " | ".join(f"{k.removesuffix('_loss')} {v:.4f}" for k, v in metrics.items() if k.endswith("_loss"))
     log(f"done ({reason}) after {trainer.step:,} steps, {trainer.seconds:.0f} s: best model (step "
         f"{trainer.best_step:,}) {figures} {metrics['unit']}")
@@ -315,6 +329,7 @@ def final_metrics(run, model, batches, trainer, device, corpus, reason):
         "seconds": round(trainer.seconds, 2),
         "train_chars_per_s": round(trainer.chars / max(trainer.seconds, 1e-9)),
         "device": str(device),
+        **({"processes": distributed.size()} if distributed.size() > 1 else {}),
         "parameters": sum(p.numel() for p in model.parameters()),
         "config": asdict(config),
     }
@@ -324,8 +339,12 @@ def built(run, corpus, log, bodies):
     """The run's model on its device, seeded, and its batches: (model, batches, device). bodies: None for a
     resumed run, whose weights come from last.pt; else the bodies of new_run, loaded before model.prepare."""
     config = run.train_config
-    device = pick_device(config.device)
+    device = distributed.local_device(pick_device(config.device))
     check_precision(config.precision, device)
+    distributed.start(device)
+    if config.batch_size < distributed.size():
+        raise MakemoreError(f"--batch-size {config.batch_size} is split over {distributed.size()} processes, fewer "
+                            f"rows than processes; pass --batch-size {distributed.size()} or more")
     torch.manual_seed(config.seed)
     model = run.build_model(device, copies=4).to(device)
     seq_len, limit = run.data_config.seq_len, getattr(model, "max_input", None)

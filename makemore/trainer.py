@@ -6,6 +6,11 @@ optional early stopping, bf16 autocast on CUDA, TensorBoard scalars, a progress 
 resume: a checkpoint holds the model, optimizer, step and every random state, so an interrupted run
 ends where an uninterrupted one would. With --ema, validation and best.pt read a moving average of
 the weights.
+
+Under torchrun the model is wrapped in DistributedDataParallel: every process draws the same global
+batch, trains on its share of the rows with its loss weighted so that the all-reduced gradient is the
+whole batch's, scores its share of the val split, and rank 0 alone writes (see makemore.distributed).
+So a run's figures do not depend on how many processes train it, and it resumes with any number.
 """
 import math
 import signal
@@ -14,8 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
+from makemore import distributed
 from makemore.checkpoint import load_checkpoint, save_checkpoint
 from makemore.data import noised
 from makemore.device import autocast
@@ -63,6 +70,32 @@ class StopRequest:
             signal.signal(s, handler)
 
 
+class LossOf(nn.Module):
+    """A model's training loss on a batch as one forward call, with the state it carries on under
+    --carry-state: DistributedDataParallel prepares its gradient sync in forward, so it wraps this, whichever
+    of the model's calls a step takes."""
+
+    def __init__(self, model, carry):
+        super().__init__()
+        self.model, self.carry = model, carry
+
+    def forward(self, x, y, state=None, fresh=None):
+        if self.carry:
+            _, loss, state = self.model.forward_carried(x, y, state, fresh)
+            return loss, state
+        return self.model(x, y)[1], None
+
+
+class Silent:
+    """Where a process other than rank 0 writes its TensorBoard scalars: nowhere."""
+
+    def add_scalar(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
 class Trainer:
     """Trains model on batches["train"] and validates it with score(model) -> Validation (by default
     the loss of batches["val"]), writing last.pt, best.pt and TensorBoard events into out_dir.
@@ -81,6 +114,16 @@ class Trainer:
         self.progress = progress
         self.loss_tag = loss_tag
         self.parameters = list(model.parameters())  # listed once: walking the modules each step costs ~3 %
+        self.world, self.main = distributed.size(), distributed.is_main()
+        self.loss_of = LossOf(model, config.carry_state)
+        if self.world > 1 and config.max_steps and any(p.requires_grad for p in self.parameters):
+            from torch.nn.parallel import DistributedDataParallel
+
+            # a classifier freezes its body for a while: DDP must see its tensors go without gradients
+            self.loss_of = DistributedDataParallel(self.loss_of, device_ids=[device.index] if device.type == "cuda"
+                                                   else None, find_unused_parameters=hasattr(model, "before_step"))
+            # each process its own dropout masks; the batches stay the same in all (self.generator)
+            torch.manual_seed(per_process_seed(config.seed, distributed.rank(), 0))
         groups = (model.optimizer_groups(config.weight_decay) if hasattr(model, "optimizer_groups")
                   else decay_groups(model.parameters(), config.weight_decay))
         # one fused kernel updates every parameter: on a CPU, 1.3-1.6x the steps/s of a transformer with
@@ -128,9 +171,10 @@ class Trainer:
             return "max_steps"
         self.model.train()
         self.start_average()
-        writer = SummaryWriter(self.out_dir, purge_step=self.step or None)
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None if self.progress is None else not self.progress,
-                   unit="step", dynamic_ncols=True)
+        writer = SummaryWriter(self.out_dir, purge_step=self.step or None) if self.main else Silent()
+        show = False if not self.main else None if self.progress is None else self.progress
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=None if show is None else not show, unit="step",
+                   dynamic_ncols=True)
         interval = Interval(self.device)
         reason = "max_steps"
         try:  # closed however training ends, so TensorBoard has every event of a stopped or pruned run
@@ -140,13 +184,15 @@ class Trainer:
                     loss, y, grad_norm = self.take_step(lr)
                     interval.add(loss, y)
                     at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
-                    if not (at_eval or stop.signal or self.step % cfg.log_interval == 0):
+                    # several processes agree to stop at a report, which they all reach at the same step
+                    signalled = stop.signal is not None and self.world == 1
+                    if not (at_eval or signalled or self.step % cfg.log_interval == 0):
                         continue
                     train_loss = self.report(writer, bar, interval, lr, grad_norm)
                     if at_eval and self.validate(writer, train_loss):
                         reason = "early_stop"
                         break
-                    if stop.signal:
+                    if distributed.anyone(stop.signal is not None, self.device):
                         reason = "interrupted"
                         break
                     interval = Interval(self.device)  # after validation: it is not training time
@@ -167,18 +213,32 @@ class Trainer:
         if hasattr(model, "before_step"):  # a classifier freezes and thaws its body here
             model.before_step(self.step)
         x, y, fresh = self.next_batch()
+        targets, share = y, None  # the whole batch's targets, which every process draws
+        if self.world > 1:  # this process's rows, and their share of the batch's loss
+            rows = distributed.rows(len(x))
+            x, y, fresh = x[rows], y[rows], None if fresh is None else fresh[rows]
+            share = self.weight_of(y) / self.weight_of(targets)
         with autocast(self.device, cfg.precision):
-            if cfg.carry_state:
-                _, loss, self.carried = model.forward_carried(x, y, self.carried, fresh)
-            else:
-                _, loss = model(x, y)
+            loss, carried = self.loss_of(x, y, self.carried, fresh)
+        if cfg.carry_state:
+            self.carried = carried
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if share is None:
+            loss.backward()
+        else:  # DDP averages the processes' gradients: each weighs in by its share of the targets
+            loss = loss * share
+            (loss * self.world).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip or math.inf)
         self.optimizer.step()
         self.update_average()
         self.step += 1
-        return loss.detach(), y, grad_norm
+        return loss.detach(), targets, grad_norm
+
+    def weight_of(self, y):
+        """What the model's loss averages over in a batch with targets y: its scored targets, or their summed
+        class weights for a classifier that weighs its classes."""
+        weigh = getattr(self.model, "target_weight", None)
+        return weigh(y) if weigh else (y != IGNORE).sum()
 
     # -- what a step reads ------------------------------------------------------------------------
     def next_batch(self):
@@ -293,6 +353,10 @@ class Trainer:
         return cfg.patience > 0 and self.evals_since_best >= cfg.patience
 
     def state(self):
+        """What a checkpoint holds. Under torchrun every process takes part (they send rank 0 their random
+        states and, with --carry-state, their rows' state) and rank 0's copy is the one saved."""
+        ranks = distributed.each({"torch": torch.get_rng_state(), "cuda": cuda_states(),
+                                  "carried": map_state(torch.Tensor.cpu, self.carried)})
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -304,17 +368,21 @@ class Trainer:
             "seconds": self.seconds,
             "chars": self.chars,
             "cursors": self.cursors,
-            "carried": self.carried,
+            "carried": joined([r["carried"] for r in ranks]),
             "ema": self.ema,
             "rng": {
-                "torch": torch.get_rng_state(),
+                "torch": ranks[0]["torch"],
                 "batches": self.generator.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "cuda": ranks[0]["cuda"],
             },
+            "processes": [{"torch": r["torch"], "cuda": r["cuda"]} for r in ranks],  # each one's random states
         }
 
     def save(self, name):
-        save_checkpoint(self.out_dir / f"{name}.pt", self.state())
+        state = self.state()
+        if self.main:
+            save_checkpoint(self.out_dir / f"{name}.pt", state)
+        distributed.barrier()  # every process reads the checkpoint after this, if it reads it
         if name == "last":
             self.saved_step = self.step
 
@@ -332,15 +400,48 @@ class Trainer:
         self.saved_step = self.step
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
         self.evaluated_step = ckpt.get("evaluated_step")  # absent from older checkpoints: validate again
-        self.cursors, self.carried = ckpt.get("cursors"), ckpt.get("carried")  # the model moves the state to its device
+        self.cursors = ckpt.get("cursors")
+        # this process's rows of the state (the model moves it to its device)
+        self.carried = map_state(lambda s: s[:, distributed.rows(s.shape[1])], ckpt.get("carried"))
         if self.config.ema and ckpt.get("ema") is not None:  # a run resumed with --ema 0 drops its average
             self.ema = {k: v.to(self.device) for k, v in ckpt["ema"].items()}
-        torch.set_rng_state(ckpt["rng"]["torch"])
         self.generator.set_state(ckpt["rng"]["batches"])
-        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        processes = ckpt.get("processes") or [ckpt["rng"]]
+        if len(processes) == self.world:  # as many processes as saved it: each goes on with its own random state
+            mine = processes[distributed.rank()]
+            torch.set_rng_state(mine["torch"])
+            if mine["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(mine["cuda"])
+        else:  # dropout draws new masks; the batches are the same
+            torch.manual_seed(per_process_seed(self.config.seed, distributed.rank(), self.step))
         best = f"best at step {self.best_step:,}" if self.best_val < float("inf") else "not validated yet"
         self.log(f"resumed {self.out_dir} at step {self.step:,} ({best})")
+
+
+def per_process_seed(seed, rank, step):
+    """The seed of a process's own random numbers (dropout), when several processes train."""
+    return (seed + 0x9E3779B97F4A7C15 * (rank + 1) + 0xBF58476D1CE4E5B9 * step) % 2**64
+
+
+def cuda_states():
+    return torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+
+
+def map_state(fn, state):
+    """fn applied to a carried recurrent state: an LSTM's (h, c) pair, or one tensor; None stays None."""
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
+
+
+def joined(states):
+    """The processes' carried states of their rows, as the whole batch's: torch's recurrent modules keep
+    the batch on dimension 1 of a state (layers, batch, hidden)."""
+    if states[0] is None or len(states) == 1:
+        return states[0]
+    if isinstance(states[0], (tuple, list)):
+        return tuple(torch.cat(parts, 1) for parts in zip(*states))
+    return torch.cat(states, 1)
 
 
 class Interval:
@@ -359,7 +460,7 @@ class Interval:
         self.steps += 1
 
     def mean_loss(self):
-        return self.loss_sum.item() / self.steps
+        return distributed.summed(self.loss_sum).item() / self.steps  # several processes: their shares added
 
     def chars(self):
         return int(self.targets)

@@ -102,6 +102,10 @@ class Classifier(nn.Module):
             return logits, None
         return logits, F.cross_entropy(logits.float(), labels, weight=self.class_weights)
 
+    def target_weight(self, labels):
+        """What the loss averages over in a batch: its items' class weights (see the trainer's weight_of)."""
+        return self.class_weights[labels].sum()
+
     def prepare(self, train):
         if self.config.balance == "loss":  # inverse class frequency, 1 on average over the items
             counts = torch.bincount(train.labels, minlength=self.config.n_classes).float()

@@ -68,20 +68,32 @@ def open_store(url):
             from optuna.storages.journal import JournalFileBackend
 
             return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
-        return optuna.storages.RDBStorage(with_password(url, password), engine_kwargs=kwargs)
+        return optuna.storages.RDBStorage(connection_url(url, password), engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
         why = first_line(e).replace(password, "***") if password else first_line(e)
         raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {why}); check --storage"
                             + (f" and {PASSWORD_ENV}" if password else "")) from None
 
 
-def with_password(url, password):
-    """The store's URL with the password of PASSWORD_ENV, for the connection only (never shown or saved)."""
-    if not password or url.startswith("sqlite"):
+def connection_url(url, password):
+    """The store's URL for the connection only (never shown or saved): with the password of PASSWORD_ENV, and
+    postgresql:// read through psycopg (3, the postgres extra) where psycopg2, SQLAlchemy's default, is missing."""
+    if url.startswith("sqlite"):
         return url
     from sqlalchemy.engine import make_url  # Optuna's own dependency; escapes the password as URLs need
 
-    return make_url(url).set(password=password).render_as_string(hide_password=False)
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and not importable("psycopg2") and importable("psycopg"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if password:
+        parsed = parsed.set(password=password)
+    return parsed.render_as_string(hide_password=False)
+
+
+def importable(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def first_line(error):

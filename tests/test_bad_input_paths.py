@@ -176,10 +176,12 @@ def test_a_storage_password_is_never_shown_or_saved(tmp_path, words_file):
 
 
 def test_the_password_comes_from_the_environment(monkeypatch):
-    from makemore.sweep import with_password
+    from makemore.sweep import connection_url
 
-    assert with_password("postgresql://me@db:5432/s", "p@ss/word") == "postgresql://me:p%40ss%2Fword@db:5432/s"
-    assert with_password("sqlite:///x.db", "p") == "sqlite:///x.db"
+    # postgresql:// goes through psycopg (3) where psycopg2 is not installed
+    assert connection_url("postgresql://me@db:5432/s", "p@ss/word").split("://")[1] == "me:p%40ss%2Fword@db:5432/s"
+    assert connection_url("mysql://me@db/s", None) == "mysql://me@db/s"
+    assert connection_url("sqlite:///x.db", "p") == "sqlite:///x.db"
 
 
 def test_a_download_is_capped_and_leaves_nothing_behind(tmp_path, monkeypatch):

@@ -318,33 +318,3 @@ def test_the_command_line_replaces_a_space_files_setting_whether_searched_or_fix
     cfg = new_sweep_config(None, None, None, None, None, ["max_steps=20..40"], space, tmp_path, {"n_hidden": 24})
     assert cfg.params == {"lr": "log:3e-3:3e-2", "max_steps": "20..40"}
     assert cfg.fixed == {"n_hidden": 24, "n_embd": 8}
-
-
-def test_two_machines_share_one_sweep_through_a_journal_file(tmp_path):
-    """Optuna's journal on a shared filesystem, no database: a second "machine" (its own working folder and
-    workers) joins while the first runs, and together they run every trial once."""
-    journal = tmp_path / "shared" / "study.log"
-    journal.parent.mkdir()
-    first = ["--name", "j", "--out-dir", str(tmp_path / "a"), "--trials", 6, "--sampler", "grid", "--pruner", "none",
-             "--param", "n_hidden=8,12,16,20,24,28", *TINY[:2], "--max-steps", 3000, "--eval-interval", 1000,
-             *TINY[6:], "--storage", f"journal:{journal}"]
-    a = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, first)], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not list((tmp_path / "a" / "j").glob("trial-*/last.pt")) and time.time() < deadline:
-        time.sleep(0.2)
-    joined = ["--name", "j", "--out-dir", str(tmp_path / "b"), "--resume", "--storage", f"journal:{journal}"]
-    b = subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *joined], cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for proc in (a, b):
-        _, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, stderr
-    trials = [p.name for m in ("a", "b") for p in (tmp_path / m / "j").glob("trial-*")]
-    assert sorted(trials) == [f"trial-{k}" for k in range(6)]  # each trial once, on one machine or the other
-    assert list((tmp_path / "b" / "j").glob("trial-*"))  # the second machine ran some
-    report = run("sweep", "--name", "j", "--out-dir", tmp_path / "b", "--report")  # now that both have ended
-    assert report.exit_code == 0, report.output
-    rows = read_results(tmp_path / "b" / "j")
-    assert len(rows) == 6 and all(r["state"] == "complete" for r in rows)
-    assert_user_error(run("sweep", "--name", "j", "--out-dir", tmp_path / "c", "--resume", "--storage",
-                          f"journal:{tmp_path / 'nowhere.log'}"), "there is no journal at")

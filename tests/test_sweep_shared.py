@@ -1,0 +1,136 @@
+"""Sweeps that span machines, against real study stores: a PostgreSQL server started here (Debian's
+`postgresql` package; .ci/run installs it) and Optuna's journal file. Two "machines" are two sweeps of one
+study, each with its own working folder and workers; one is killed mid-trial and the other finishes."""
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY_MODEL, assert_user_error, run
+from test_sweep import read_results
+
+PASSWORD = "a-secret-of-the-test's"  # a throwaway server's
+GRID = list(range(8, 32, 2))  # 12 points: one trial each
+
+
+def postgres_bin():
+    """The folder of PostgreSQL's server programs, or None where it is not installed."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    initdb = found[-1] if found else shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server on a free loopback port, as an unprivileged user (it refuses to run as root), with
+    password authentication; yields the URL of a database for sweeps (without the password) and stops it."""
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL's server is not installed (Debian: apt install postgresql)")
+    user = None
+    if os.geteuid() == 0:
+        user = "postgres" if shutil.which("id") and subprocess.run(["id", "postgres"], capture_output=True,
+                                                                   check=False).returncode == 0 else "nobody"
+    home = Path(tempfile.mkdtemp(prefix="makemore-pg-"))
+    if user:
+        shutil.chown(home, user)
+    (home / "pw").write_text(PASSWORD)
+    if user:
+        shutil.chown(home / "pw", user)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    as_user = {"user": user} if user else {}
+
+    def pg(*args):
+        proc = subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True, timeout=120,
+                              check=False, **as_user)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    pg("initdb", "-D", str(home / "data"), "-U", "makemore", "--pwfile", str(home / "pw"), "-A", "scram-sha-256",
+       "--no-sync")
+    pg("pg_ctl", "-D", str(home / "data"), "-l", str(home / "log"), "-w", "-o",
+       f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off", "start")
+    try:
+        env = {**os.environ, "PGPASSWORD": PASSWORD}
+        subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "makemore", "sweeps"],
+                       env=env, check=True, capture_output=True, timeout=60)
+        yield f"postgresql://makemore@127.0.0.1:{port}/sweeps"
+    finally:
+        pg("pg_ctl", "-D", str(home / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def machine(tmp_path, name, *args):
+    """One machine's `makemore sweep`, in its own working folder and process group (so it can be killed whole)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    return subprocess.Popen([sys.executable, "-m", "makemore", "sweep", *map(str, args)], cwd=folder,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "MAKEMORE_THREADS": "1", "MAKEMORE_STORAGE_PASSWORD": PASSWORD})
+
+
+def wait_for(paths, what, seconds=180):
+    deadline = time.monotonic() + seconds
+    while not paths():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("store", ["postgresql", "journal"])
+def test_two_machines_finish_one_sweep_and_one_finishes_what_the_other_left_when_it_died(tmp_path, store, request,
+                                                                                          monkeypatch):
+    monkeypatch.setenv("MAKEMORE_STORAGE_PASSWORD", PASSWORD)
+    url = request.getfixturevalue("postgres") + f"?application_name={tmp_path.name}" if store == "postgresql" \
+        else f"journal:{tmp_path / 'shared' / 'study.log'}"
+    if store == "journal":
+        (tmp_path / "shared").mkdir()
+    name = f"s{abs(hash(tmp_path)) % 10**6}"  # one study per test in the shared database
+    sweeps = lambda m: tmp_path / m / "runs" / "sweeps" / name
+    a = machine(tmp_path, "a", "--name", name, "--trials", len(GRID), "--parallel", 2, "--sampler", "grid",
+                "--pruner", "none", "--param", f"n_hidden={','.join(map(str, GRID))}", "--n-embd",
+                TINY_MODEL["n_embd"], "--max-steps", 3000, "--eval-interval", 1000, "--batch-size", 32, "--device",
+                "cpu", "--storage", url)
+    wait_for(lambda: list(sweeps("a").glob("trial-*/last.pt")), "machine a's first checkpoint")
+    b = machine(tmp_path, "b", "--name", name, "--resume", "--parallel", 2, "--storage", url)
+    wait_for(lambda: list(sweeps("b").glob("trial-*/last.pt")), "machine b's first checkpoint")
+    running_on_a = [p for p in sweeps("a").glob("trial-*") if not (p / "metrics.json").exists()]
+    os.killpg(a.pid, signal.SIGKILL)  # machine a dies, its two workers mid-trial
+    a.communicate(timeout=60)
+    _, err = b.communicate(timeout=300)
+    assert b.returncode == 0, err
+    assert running_on_a, "machine a had no trial running when it died"
+    # b ran every trial it could; a's two stayed RUNNING (a worker of a dead machine), and --resume on b
+    # runs them again (same parameters, new trial numbers) and finishes the sweep
+    result = run("sweep", "--name", name, "--out-dir", sweeps("b").parent, "--resume", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert "interrupted trial(s) will run again" in result.output
+    rows = read_results(sweeps("b"))
+    assert len(rows) == len(GRID) and all(r["state"] == "complete" for r in rows)  # every trial recorded
+    assert sorted(int(r["n_hidden"]) for r in rows) == GRID  # each point of the grid once: none run twice
+    on = lambda m: {p.name for p in sweeps(m).glob("trial-*") if (p / "metrics.json").exists()}
+    assert on("a") and on("b") and not on("a") & on("b")  # both machines finished trials, never the same one
+    assert len(on("a") | on("b")) == len(GRID)
+
+
+def test_a_database_that_does_not_answer_and_a_journal_that_is_not_there_are_one_line(tmp_path, postgres, monkeypatch):
+    port = postgres.split(":")[2].split("/")[0]
+    monkeypatch.setenv("MAKEMORE_STORAGE_PASSWORD", "wrong")
+    assert_user_error(run("sweep", "--name", "x", "--out-dir", tmp_path, "--resume", "--storage", postgres),
+                      "cannot open the study store")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    assert_user_error(run("sweep", "--name", "x", "--out-dir", tmp_path, "--resume", "--storage",
+                          postgres.replace(port, str(closed))), "cannot open the study store")
+    assert_user_error(run("sweep", "--name", "j", "--out-dir", tmp_path / "c", "--resume", "--storage",
+                          f"journal:{tmp_path / 'nowhere.log'}"), "there is no journal at")

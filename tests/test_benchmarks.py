@@ -18,6 +18,9 @@ CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the 
     "bench_stream_data.py": ("--data {prose} --mb 0.2 --draws 5 --hf", ("ratios to the reference", "mapped, first")),
     "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", ("--parallel 2",)),
     "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", ("not in train",)),
+    "bench_ddp.py": ("--data {words} --steps 10 --batch-size 32 --device cpu", ("2 processes", "x")),
+    "gpu_check.py": ("--dry-run --words {words} --prose {prose}", ("| gpu tests |", "| ddp 2 CPU processes / 1 |",
+                                                                   "| lstm on ", "| ok |")),
     "bench_threads.py": ("--data {words} --models mlp --steps 20 --rounds 1", ("| mlp | idle |", "| mlp | busy |")),
     "bench_vs_makemore_py.py": ("--makemore-py {makemore_py} --data {words} --models mlp --rounds 1 --our-steps 20 "
                                 + "--their-steps 60", ("| mlp | idle |", "| mlp | busy |", "its idle speed")),

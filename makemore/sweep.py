@@ -11,8 +11,10 @@ out under a file lock, so the workers of one machine never overshoot the trial b
 on other machines may overshoot it by at most one trial each.
 
 Interruption: a trial stopped by Ctrl-C, a kill or a dead worker stays RUNNING in the store; the
-next `--resume` marks such trials of this machine as failed (`interrupted`) and runs their
-parameters again. Finished trials (complete, pruned, or failed with an error) are never redone.
+next `--resume` marks such trials as failed (`interrupted`) and runs their parameters again: this
+machine's whose worker process is gone, and any machine's whose worker has not said it is alive
+(a heartbeat every HEARTBEAT_SECONDS while its trial runs) for STALE_SECONDS, as when a machine
+dies. Finished trials (complete, pruned, or failed with an error) are never redone.
 """
 import dataclasses
 import functools
@@ -22,7 +24,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -120,8 +124,14 @@ def open_study(cfg, sweep_dir, create=False, worker=0):
         "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
         "none": lambda: optuna.pruners.NopPruner(),
     }[cfg.pruner]()
-    study = optuna.create_study(storage=storage_for(cfg, sweep_dir), study_name=cfg.name, sampler=sampler,
-                                pruner=pruner, direction="minimize", load_if_exists=True)
+    try:  # a new sweep's study must be new: two sweeps of one name started together, on one machine or two, get
+        # one study between them, which the store's unique names give to one of them
+        study = optuna.create_study(storage=storage_for(cfg, sweep_dir), study_name=cfg.name, sampler=sampler,
+                                    pruner=pruner, direction="minimize", load_if_exists=not create)
+    except optuna.exceptions.DuplicatedStudyError:
+        where = f"the store {cfg.storage}" if cfg.storage else f"{sweep_dir / 'study.db'}"
+        raise MakemoreError(f"a sweep named {cfg.name} is in {where} already (started by another process?); join it "
+                            "with --resume, or pass another --name") from None
     if create:
         study.set_user_attr("config", asdict(cfg))
     return study
@@ -164,6 +174,47 @@ def finished(trial):
 # ----------------------------------------------------------------------------------------------
 # workers
 
+HEARTBEAT_SECONDS = 60  # how often a worker records that its trial still runs
+STALE_SECONDS = 600  # a trial of another machine not heard of for this long was left by a dead machine
+
+
+@contextmanager
+def heartbeat(storage, trial_id):
+    """While the block runs, a thread records every HEARTBEAT_SECONDS that the trial's worker is alive
+    (the trial's alive_at, in seconds since the epoch), so that a --resume on another machine can tell the
+    trial of a dead machine from one that still runs."""
+    stop = threading.Event()
+
+    def beat():
+        while True:
+            try:
+                storage.set_trial_user_attr(trial_id, "alive_at", time.time())
+            except Exception:  # noqa: BLE001, S110 - a store that does not answer now: the next beat tries again
+                pass
+            if stop.wait(HEARTBEAT_SECONDS):
+                return
+
+    thread = threading.Thread(target=beat, name="makemore-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+CREATE_LOCK = ".create.lock"  # held while a sweep is created in its folder
+
+
+def check_new_sweep(sweep_dir):
+    """A new sweep goes into a folder of its own: one that does not exist yet, or is empty."""
+    if (sweep_dir / "sweep.json").exists():
+        raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another "
+                            "--name")
+    if sweep_dir.is_file() or sweep_dir.is_dir() and any(p.name != CREATE_LOCK for p in sweep_dir.iterdir()):
+        raise MakemoreError(f"{sweep_dir} is not empty, and makemore writes a new sweep only into a folder of its "
+                            "own; pass another --name or --out-dir")
+
 
 @dataclass
 class Sweep:
@@ -173,22 +224,22 @@ class Sweep:
     @classmethod
     def create(cls, cfg, out_dir):
         sweep_dir = Path(out_dir) / cfg.name
-        if (sweep_dir / "sweep.json").exists():
-            raise MakemoreError(f"sweep {sweep_dir} exists; pass --resume to carry on, --report to see it, or another "
-                                "--name")
-        if sweep_dir.is_file() or sweep_dir.is_dir() and any(sweep_dir.iterdir()):
-            raise MakemoreError(f"{sweep_dir} is not empty, and makemore writes a new sweep only into a folder of its "
-                                "own; pass another --name or --out-dir")
+        check_new_sweep(sweep_dir)
         check_inputs(cfg)
         new = not sweep_dir.exists()
         make_dir(sweep_dir)
-        try:  # before sweep.json: a store that cannot be opened leaves no sweep behind to get in the way
-            open_study(cfg, sweep_dir, create=True)
-        except MakemoreError:
-            if new:
-                sweep_dir.rmdir()
-            raise
-        (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        with open(sweep_dir / CREATE_LOCK, "a") as lock:
+            if fcntl is not None:  # two sweeps of one name started together: the second waits, then is refused
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            check_new_sweep(sweep_dir)
+            try:  # before sweep.json: a store that cannot be opened leaves no sweep behind to get in the way
+                open_study(cfg, sweep_dir, create=True)
+            except MakemoreError:
+                if new:
+                    (sweep_dir / CREATE_LOCK).unlink()
+                    sweep_dir.rmdir()
+                raise
+            (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         return cls(cfg, sweep_dir)
 
     @classmethod
@@ -229,16 +280,14 @@ class Sweep:
 
     # -- recovery -------------------------------------------------------------------------------
     def recover(self):
-        """Trials of this machine left RUNNING by a dead worker: mark them interrupted, queue their parameters again."""
+        """Trials left RUNNING by a dead worker (see stale): mark them interrupted, queue their parameters again."""
         from optuna.trial import TrialState
 
         study = self.study()
         storage = study._storage
-        host = socket.gethostname()
         again = 0
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            worker_host, _, pid = t.user_attrs.get("worker", "").rpartition(":")
-            if worker_host != host or (pid.isdigit() and pid_alive(int(pid))):
+            if not stale(t):
                 continue
             storage.set_trial_user_attr(t._trial_id, "interrupted", True)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -306,9 +355,10 @@ class Sweep:
             data = data_config(self.cfg, settings)
             model_overrides = {k: v for k, v in settings.items() if k not in data_names | train_names}
             train = {"log_interval": 10**9, **{k: v for k, v in settings.items() if k in train_names}}
-            reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
-                                           log=lambda _: None, on_validate=on_validate, pretrained=self.cfg.pretrained,
-                                           backward=self.cfg.backward)
+            with heartbeat(study._storage, trial._trial_id):
+                reason, metrics = run_training(run_dir, self.cfg.model, model_overrides, data, train,
+                                               log=lambda _: None, on_validate=on_validate,
+                                               pretrained=self.cfg.pretrained, backward=self.cfg.backward)
         except optuna.TrialPruned:
             record(TrialState.PRUNED)
             return "pruned"
@@ -340,6 +390,16 @@ def data_config(cfg, settings):
     """The data a trial reads: the sweep's --data, with the data options among its settings."""
     names = {f.name for f in dataclasses.fields(DataConfig)}
     return DataConfig(data=cfg.data, **{k: v for k, v in settings.items() if k in names})
+
+
+def stale(trial, now=None):
+    """Whether a RUNNING trial's worker is dead: on this machine, its process is gone; on another, it has not
+    said it is alive for STALE_SECONDS (a trial of an older makemore, which never says so, counts as alive)."""
+    worker_host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
+    if worker_host == socket.gethostname():
+        return not (pid.isdigit() and pid_alive(int(pid)))
+    alive_at = trial.user_attrs.get("alive_at")
+    return isinstance(alive_at, (int, float)) and (now or time.time()) - alive_at > STALE_SECONDS
 
 
 def pid_alive(pid):

@@ -102,13 +102,13 @@ def test_two_machines_finish_one_sweep_and_one_finishes_what_the_other_left_when
                 "cpu", "--storage", url)
     wait_for(lambda: list(sweeps("a").glob("trial-*/last.pt")), "machine a's first checkpoint")
     b = machine(tmp_path, "b", "--name", name, "--resume", "--parallel", 2, "--storage", url)
-    wait_for(lambda: list(sweeps("b").glob("trial-*/last.pt")), "machine b's first checkpoint")
-    running_on_a = [p for p in sweeps("a").glob("trial-*") if not (p / "metrics.json").exists()]
-    os.killpg(a.pid, signal.SIGKILL)  # machine a dies, its two workers mid-trial
+    running_on_a = lambda: [p for p in sweeps("a").glob("trial-*") if not (p / "metrics.json").exists()]
+    wait_for(lambda: list(sweeps("b").glob("trial-*/last.pt")) and running_on_a(),
+             "machine b's first checkpoint while a trial runs on machine a")
+    os.killpg(a.pid, signal.SIGKILL)  # machine a dies mid-trial
     a.communicate(timeout=60)
     _, err = b.communicate(timeout=300)
     assert b.returncode == 0, err
-    assert running_on_a, "machine a had no trial running when it died"
     # b ran every trial it could; a's two stayed RUNNING (a worker of a dead machine), and --resume on b
     # runs them again (same parameters, new trial numbers) and finishes the sweep
     result = run("sweep", "--name", name, "--out-dir", sweeps("b").parent, "--resume", "--storage", url)
@@ -134,3 +134,56 @@ def test_a_database_that_does_not_answer_and_a_journal_that_is_not_there_are_one
                           postgres.replace(port, str(closed))), "cannot open the study store")
     assert_user_error(run("sweep", "--name", "j", "--out-dir", tmp_path / "c", "--resume", "--storage",
                           f"journal:{tmp_path / 'nowhere.log'}"), "there is no journal at")
+
+
+def test_a_trial_is_stale_when_its_worker_is_gone_or_its_machine_has_been_silent_too_long():
+    from types import SimpleNamespace
+
+    from makemore.sweep import STALE_SECONDS, stale
+
+    here, now = socket.gethostname(), time.time()
+    trial = lambda worker, **attrs: SimpleNamespace(user_attrs={"worker": worker, **attrs})
+    assert not stale(trial(f"{here}:{os.getpid()}"))  # this machine, a live process
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert stale(trial(f"{here}:{dead}"))  # this machine, a process that has ended
+    assert not stale(trial("elsewhere:1", alive_at=now - 60), now)  # another machine that spoke a minute ago
+    assert stale(trial("elsewhere:1", alive_at=now - STALE_SECONDS - 1), now)  # one silent for too long
+    assert not stale(trial("elsewhere:1"), now)  # an older makemore's trial, which never says: left alone
+
+
+def test_every_trial_records_that_its_worker_was_alive(tmp_path):
+    from makemore.sweep import Sweep
+
+    result = run("sweep", "--name", "beat", "--out-dir", tmp_path, "--trials", 2, "--sampler", "grid", "--param",
+                 "n_hidden=8,16", "--n-embd", 8, "--max-steps", 20, "--eval-interval", 10, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    trials = Sweep.open("beat", tmp_path).study().get_trials()
+    assert len(trials) == 2 and all(isinstance(t.user_attrs.get("alive_at"), float) for t in trials)
+
+
+def test_two_sweeps_of_one_name_started_together_make_one_sweep(tmp_path):
+    args = [sys.executable, "-m", "makemore", "sweep", "--name", "twin", "--out-dir", str(tmp_path), "--trials", "2",
+            "--sampler", "grid", "--param", "n_hidden=8,16", "--n-embd", "8", "--max-steps", "20", "--eval-interval",
+            "10", "--device", "cpu"]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "MAKEMORE_THREADS": "1"}) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+        p.stderr.close()
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2).strip().splitlines()
+    assert len(refused) == 1 and refused[0].startswith(f"error: sweep {tmp_path / 'twin'} exists; pass --resume"), \
+        refused
+    assert read_results(tmp_path / "twin") and len(read_results(tmp_path / "twin")) == 2
+
+
+def test_a_new_sweep_whose_name_the_shared_store_holds_already_is_refused(tmp_path):
+    journal = f"journal:{tmp_path / 'study.log'}"
+    common = ["--trials", 1, "--param", "n_hidden=8,16", "--n-embd", 8, "--max-steps", 10, "--eval-interval", 10,
+              "--device", "cpu", "--storage", journal]
+    assert run("sweep", "--name", "one", "--out-dir", tmp_path / "a", *common).exit_code == 0
+    assert_user_error(run("sweep", "--name", "one", "--out-dir", tmp_path / "b", *common),
+                      "a sweep named one is in the store")
+    assert not (tmp_path / "b" / "one").exists()

@@ -157,6 +157,13 @@ class Trainer:
                 f"pass a smaller --batch-size (e.g. {max(1, self.config.batch_size // 2)}) or a smaller model "
                 "(last.pt holds the last checkpoint)"
             ) from None
+        except RuntimeError as e:  # several processes: one has died, and the collectives fail in the others
+            if self.world == 1 or not (isinstance(e, torch.distributed.DistError) or "gloo" in str(e)):
+                raise
+            why = str(e).strip().splitlines()[0][:300]
+            raise MakemoreError(f"another process of this run stopped, so this one cannot go on ({why}); last.pt in "
+                                f"{self.out_dir} holds the last checkpoint: resume the run with makemore train "
+                                "--resume") from None
 
     def _train(self):
         from torch.utils.tensorboard import SummaryWriter  # slow to import; only training needs it

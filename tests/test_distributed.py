@@ -132,6 +132,28 @@ def test_nproc_trains_in_several_processes_and_sigterm_stops_them_all_at_one_ste
     assert f"resumed {tmp_path / 'runs' / 'long'} at step {step:,}" in result.output
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the processes through Linux's /proc")
+def test_when_one_process_dies_the_others_stop_in_one_line_and_the_checkpoint_stays(tmp_path, names):
+    args = [sys.executable, "-m", "makemore", "train", "--data", str(names), "--nproc", "2", "--max-steps", "100000",
+            "--eval-interval", "20", "--name", "long", "--device", "cpu"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MAKEMORE_THREADS": "1"})
+    last = tmp_path / "runs" / "long" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(ranks) == 2
+    os.kill(int(ranks[1]), signal.SIGKILL)  # rank 1 dies; rank 0 waits for it at the next all-reduce
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: another process of this run stopped"), err
+    from makemore.checkpoint import load_checkpoint
+
+    assert load_checkpoint(last)["step"] >= 20  # the last good checkpoint, whole
+
+
 def test_what_several_processes_cannot_do_is_one_line(tmp_path, names, monkeypatch):
     proc = makemore("train", "--data", names, "--nproc", "3", "--batch-size", "2", "--max-steps", "5", cwd=tmp_path,
                     check=False)

@@ -364,7 +364,61 @@ def built(run, corpus, log, bodies):
         log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
     if bodies is not None and hasattr(model, "prepare"):
         model.prepare(batches["train"])
+    check_step_memory(model, batches["train"], config, device, run.path)
     return model, batches, device
+
+
+def check_step_memory(model, train, config, device, where):
+    """Refuse, in one line, a step that would not fit in the memory the CPU has free, before it is allocated (a
+    --batch-size or a context length too large): the model's weights, gradients and AdamW's moments, and what
+    autograd keeps of one batch for the backward pass (saved_bytes). On a GPU, running out of memory is an
+    error that says what to change and leaves the machine as it was; on a CPU the system may swap for minutes,
+    then kill the process."""
+    free = free_memory(device)
+    if device.type != "cpu" or not config.max_steps or free is None:
+        return
+    rows = min(config.batch_size, 4)
+    x, y = next(iter(train.iter_all(rows)))  # the split's first rows; drawing would use up random numbers
+    try:
+        per_row = saved_bytes(model, x, y) / rows
+    except Exception:  # noqa: BLE001 - a model that cannot be measured so: its first step will say what is wrong
+        return
+    weights = 4 * 4 * sum(p.numel() for p in model.parameters())  # fp32 weights, gradients, two moments
+    need = per_row * config.batch_size + weights
+    if need > free:
+        fits = int((free - weights) / per_row) if free > weights else 0
+        smaller = (f"--batch-size {fits:,} or less" if fits >= 1 else
+                   "a smaller --block-size or --seq-len (one row alone does not fit)")
+        raise MakemoreError(f"one training step of {where} with --batch-size {config.batch_size:,} needs about "
+                            f"{need / 2**30:,.1f} GiB, and {device} has {free / 2**30:,.1f} GiB free; pass {smaller}")
+
+
+def saved_bytes(model, x, y, short=(32, 64, 128)):
+    """The bytes autograd keeps for the backward pass of the model's loss on the batch (x, y), found without
+    allocating them for a long one: measured on the batch cut to the `short` lengths and extrapolated by the
+    parabola through them (attention grows with the square of the length, everything else in proportion)."""
+    def measured(length):
+        total = 0
+
+        def count(t):
+            nonlocal total
+            total += t.numel() * t.element_size()
+            return t
+
+        # copies of the buffers, so that BatchNorm's running figures stay as they are; the random state too
+        state = {**dict(model.named_parameters()), **{k: b.clone() for k, b in model.named_buffers()}}
+        with torch.random.fork_rng(devices=[]), torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            torch.func.functional_call(model, state, (x[:, :length], y[:, :length]))
+        return total
+
+    length = x.shape[1] if x.dim() > 1 else 1
+    if length <= short[-1]:
+        return measured(length)
+    (a, fa), (b, fb), (c, fc) = [(n, measured(n)) for n in short]
+    # Lagrange's form of the parabola through the three points, at `length`
+    n = length
+    return (fa * (n - b) * (n - c) / ((a - b) * (a - c)) + fb * (n - a) * (n - c) / ((b - a) * (b - c))
+            + fc * (n - a) * (n - b) / ((c - a) * (c - b)))
 
 
 def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward,

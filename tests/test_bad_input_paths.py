@@ -234,6 +234,22 @@ def test_a_config_edited_to_an_enormous_model_is_refused_before_it_is_built(trai
     assert not (tmp_path / "huge").exists()
 
 
+def test_a_step_too_large_for_the_memory_is_refused_before_it_is_allocated(tmp_path, words_file):
+    """The batch's activations are measured on a few short rows and extrapolated: a --batch-size or a context far
+    too large is one line naming what to shrink, in seconds, and leaves no folder."""
+    prose = tmp_path / "long.txt"
+    prose.write_text("the quick brown fox jumps over the lazy dog. " * 6000)  # 270,000 characters
+    cases = [(["--data", words_file, "--batch-size", 10**7], "pass --batch-size "),
+             (["--data", prose, "--model", "transformer", "--block-size", 100_000, "--seq-len", 100_000, "--val-frac",
+               0.1, "--test-frac", 0.1], "pass a smaller --block-size or --seq-len (one row alone does not fit)")]
+    for args, fix in cases:
+        start = time.monotonic()
+        assert_user_error(run("train", *args, "--max-steps", 10, "--out-dir", tmp_path, "--name", "big", "--device",
+                              "cpu"), "one training step of", "GiB free", fix)
+        assert time.monotonic() - start < 60
+        assert not (tmp_path / "big").exists()
+
+
 def test_one_damaged_metrics_file_does_not_break_the_runs_table(trained_run, tmp_path):
     for name, metrics in (("good", None), ("types", {"parameters": "many"}), ("folder", "folder")):
         shutil.copytree(trained_run, tmp_path / name)

@@ -99,3 +99,12 @@ def load_checkpoint(path, mmap=False):
             "upgrade makemore"
         )
     return ckpt
+
+
+def check_owner(ckpt, run_id, path):
+    """A checkpoint of another run, copied over this one's (the same model, so its weights would load), is
+    refused rather than resumed or scored as this run's."""
+    owner = ckpt.get("run_id")
+    if run_id and owner and owner != run_id:
+        raise MakemoreError(f"{path} is a checkpoint of another run (run id {owner}; this run is {run_id}); put this "
+                            "run's own checkpoint back, or train the run anew")

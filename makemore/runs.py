@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import math
+import uuid
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from tqdm.auto import tqdm
 from makemore import distributed
 from makemore.checkpoint import (
     FORMAT_VERSION,
+    check_owner,
     fcntl,
     load_checkpoint,
     make_dir,
@@ -50,6 +52,7 @@ class Run:
         self.train_config = train_config
         self.tokenizer = tokenizer
         self.data_sha256 = None  # of the splits it was trained on (Corpus.digest); None in runs older than it
+        self.run_id = uuid.uuid4().hex[:16]  # its checkpoints carry it too, so that another run's are refused
         self._lock = None
 
     @classmethod
@@ -70,6 +73,7 @@ class Run:
             "data": dataclasses.asdict(self.data_config),
             "train": dataclasses.asdict(self.train_config),
             **({"data_sha256": self.data_sha256} if self.data_sha256 else {}),
+            **({"run_id": self.run_id} if self.run_id else {}),
         })
 
     @classmethod
@@ -108,6 +112,7 @@ class Run:
             raise MakemoreError(f"{tokenizer_path} holds {run.tokenizer.vocab_size} characters and the model of "
                                 f"{config_path} {vocab}; the run directory is damaged")
         run.data_sha256 = config.get("data_sha256")
+        run.run_id = config.get("run_id")  # None in runs older than it: their checkpoints are not checked
         return run
 
     def load_corpus(self, log=print):
@@ -154,6 +159,7 @@ class Run:
         """The model with the weights of best.pt or last.pt, in eval mode: their moving average if the run
         kept one (--ema)."""
         ckpt = load_checkpoint(self.path / f"{which}.pt")
+        check_owner(ckpt, self.run_id, self.path / f"{which}.pt")
         expected = self.shape()
         found = {k: tuple(v.shape) for k, v in ckpt["model"].items()}
         if expected and found != expected:  # before a model is built: its config may be what is wrong
@@ -275,7 +281,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         if not resume:
             check_new_run(run.path)
     trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate,
-                      progress, run.task.loss_tag)
+                      progress, run.task.loss_tag, run_id=run.run_id)
     if resume:
         trainer.resume()
         if trainer.step > config.max_steps:  # checked before the run's config is rewritten

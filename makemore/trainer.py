@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from makemore import distributed
-from makemore.checkpoint import load_checkpoint, save_checkpoint
+from makemore.checkpoint import check_owner, load_checkpoint, save_checkpoint
 from makemore.data import noised
 from makemore.device import autocast
 from makemore.errors import MakemoreError
@@ -105,7 +105,7 @@ class Trainer:
     gradient norms and throughput go under "train_diagnostics", after them."""
 
     def __init__(self, model, batches, config, out_dir, device, score=None, log=tqdm.write, on_validate=None,
-                 progress=None, loss_tag="loss"):
+                 progress=None, loss_tag="loss", run_id=None):
         self.model, self.batches, self.config, self.device = model, batches, config, device
         self.out_dir = Path(out_dir)
         self.score = score or val_loss(batches, config)
@@ -113,6 +113,7 @@ class Trainer:
         self.on_validate = on_validate
         self.progress = progress
         self.loss_tag = loss_tag
+        self.run_id = run_id  # the run's, written into its checkpoints; resume refuses another run's
         self.parameters = list(model.parameters())  # listed once: walking the modules each step costs ~3 %
         self.world, self.main = distributed.size(), distributed.is_main()
         self.loss_of = LossOf(model, config.carry_state)
@@ -365,6 +366,7 @@ class Trainer:
         ranks = distributed.each({"torch": torch.get_rng_state(), "cuda": cuda_states(),
                                   "carried": map_state(torch.Tensor.cpu, self.carried)})
         return {
+            "run_id": self.run_id,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "step": self.step,
@@ -395,6 +397,7 @@ class Trainer:
 
     def resume(self):
         ckpt = load_checkpoint(self.out_dir / "last.pt")
+        check_owner(ckpt, self.run_id, self.out_dir / "last.pt")
         try:
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])

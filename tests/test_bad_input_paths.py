@@ -250,6 +250,21 @@ def test_a_step_too_large_for_the_memory_is_refused_before_it_is_allocated(tmp_p
         assert not (tmp_path / "big").exists()
 
 
+def test_a_checkpoint_of_another_run_of_the_same_shape_is_refused(tmp_path, words_file):
+    for name in ("a", "b"):  # two runs of one configuration: their checkpoints would load into each other
+        assert run("train", *S, "--data", words_file, "--out-dir", tmp_path, "--name", name).exit_code == 0
+    for which in ("last", "best"):
+        shutil.copy(tmp_path / "b" / f"{which}.pt", tmp_path / "a" / f"{which}.pt")
+    before = snapshot(tmp_path / "a")
+    assert_user_error(run("train", "--resume", "--name", "a", "--out-dir", tmp_path, "--max-steps", 40),
+                      "last.pt is a checkpoint of another run", "put this run's own checkpoint back")
+    for command in ("eval", "sample"):
+        assert_user_error(run(command, "--run", tmp_path / "a"), "best.pt is a checkpoint of another run")
+    assert snapshot(tmp_path / "a") == before
+    shutil.copytree(tmp_path / "b", tmp_path / "b-copy")  # a copy of a whole run is that run: it resumes
+    assert run("train", "--resume", "--name", "b-copy", "--out-dir", tmp_path, "--max-steps", 30).exit_code == 0
+
+
 def test_one_damaged_metrics_file_does_not_break_the_runs_table(trained_run, tmp_path):
     for name, metrics in (("good", None), ("types", {"parameters": "many"}), ("folder", "folder")):
         shutil.copytree(trained_run, tmp_path / name)

@@ -24,7 +24,11 @@ except ImportError:  # Windows: no advisory locks; two trainers in one run dir a
 def write_atomic(path, write):
     """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # a folder that cannot be written: say which
+        raise MakemoreError(f"could not write {path} ({e.strerror or e}); check that {path.parent} can be written "
+                            "(its permissions, read-only or full disk)") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -265,6 +265,30 @@ def test_a_checkpoint_of_another_run_of_the_same_shape_is_refused(tmp_path, word
     assert run("train", "--resume", "--name", "b-copy", "--out-dir", tmp_path, "--max-steps", 30).exit_code == 0
 
 
+def immutable(path, on=True):
+    """chattr +i: a file or folder that even root cannot change (False where the filesystem or tool lacks it)."""
+    if not shutil.which("chattr"):
+        return False
+    return subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("frozen", ["the run's folder", "its lock file"])
+def test_resuming_a_run_that_cannot_be_written_is_one_line(trained_run, tmp_path, frozen):
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    (copy / ".lock").touch()
+    target = copy if frozen == "the run's folder" else copy / ".lock"
+    if not immutable(target):
+        pytest.skip("no chattr +i here (a read-only file would not stop root)")
+    try:
+        before = snapshot(copy)
+        result = run("train", "--resume", "--name", "copy", "--out-dir", tmp_path, "--max-steps", 400)
+        assert_user_error(result, "Operation not permitted", str(target if frozen != "the run's folder" else copy))
+        assert snapshot(copy) == before
+    finally:
+        immutable(target, on=False)
+
+
 def test_one_damaged_metrics_file_does_not_break_the_runs_table(trained_run, tmp_path):
     for name, metrics in (("good", None), ("types", {"parameters": "many"}), ("folder", "folder")):
         shutil.copytree(trained_run, tmp_path / name)

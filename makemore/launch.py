@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from makemore.errors import MakemoreError
+
 GRACE_SECONDS = 10.0  # how long the others may take to stop after one process has failed
 COMMANDS = ("train", "finetune")  # the commands that train on several processes
 
@@ -45,6 +47,10 @@ def without_option(args, option):
 
 def run(nproc, args=None):
     """Run `makemore ARGS` (this command's arguments, less --nproc) in nproc processes; returns the exit status."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if nproc > cpus:  # each process loads torch and the data: more than the CPUs only crowd the machine
+        raise MakemoreError(f"--nproc {nproc} is more processes than the {cpus} CPU(s) this process may use; pass "
+                            f"--nproc {cpus} or fewer (one per GPU on a GPU machine)")
     args = without_option(sys.argv[1:] if args is None else args, "--nproc")
     port = free_port()
     procs, errors = [], []

@@ -155,12 +155,14 @@ def test_when_one_process_dies_the_others_stop_in_one_line_and_the_checkpoint_st
 
 
 def test_what_several_processes_cannot_do_is_one_line(tmp_path, names, monkeypatch):
-    proc = makemore("train", "--data", names, "--nproc", "3", "--batch-size", "2", "--max-steps", "5", cwd=tmp_path,
+    proc = makemore("train", "--data", names, "--nproc", "2", "--batch-size", "1", "--max-steps", "5", cwd=tmp_path,
                     check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("error: --batch-size 2 is split over 3 processes, fewer rows than processes; pass "
-                                   "--batch-size 3 or more")
+    assert proc.stderr.strip() == ("error: --batch-size 1 is split over 2 processes, fewer rows than processes; pass "
+                                   "--batch-size 2 or more")
     runner = CliRunner()
+    result = runner.invoke(cli, ["train", "--data", str(names), "--nproc", "100000", "--out-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--nproc 100000 is more processes than the" in result.output
     monkeypatch.setenv("WORLD_SIZE", "2")
     result = runner.invoke(cli, ["sample", "--run", str(tmp_path / "runs" / "x")])
     assert result.exit_code == 2

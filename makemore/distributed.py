@@ -153,6 +153,15 @@ def each(value):
     return values
 
 
+def from_main(value):
+    """Rank 0's value, in every process (the value itself in one process)."""
+    if not active():
+        return value
+    values = [value]
+    dist.broadcast_object_list(values, src=0)
+    return values[0]
+
+
 def barrier():
     if active():
         dist.barrier()

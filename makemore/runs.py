@@ -274,6 +274,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
 
     config = run.train_config
     model, batches, device = built(run, corpus, log, None if resume else bodies)
+    run.run_id = distributed.from_main(run.run_id)  # a new run's id is drawn in each process: rank 0's is the run's
     main = distributed.is_main()
     if main:
         make_dir(run.path)

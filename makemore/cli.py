@@ -776,7 +776,7 @@ def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resum
             raise MakemoreError(f"sweep {name} keeps its settings; drop {', '.join(extra)}")
     else:
         config = new_sweep_config(name, model, data, lm_run, backward_run, params, space, out_dir, given)
-    from makemore.sweep import Sweep, run_workers, write_report
+    from makemore.sweep import Sweep, check_inputs, run_workers, write_report
 
     if config is None:
         found = Sweep.open(name, out_dir, given.get("storage"))
@@ -785,6 +785,7 @@ def sweep(name, model, data, lm_run, backward_run, params, space, out_dir, resum
         if report:
             write_report(found, log=click.echo)
             return
+        check_inputs(found.cfg)  # on this machine, from this folder: else every trial left would fail, and count
     else:
         found = Sweep.create(config, out_dir)
     if run_workers(found, given.get("parallel", found.cfg.parallel), log=click.echo) == INTERRUPTED:

@@ -164,6 +164,21 @@ def test_a_sweep_keeps_its_data_path_absolute(tmp_path, words_file, monkeypatch)
     assert cfg.data == str(words_file)
 
 
+def test_a_sweep_resumed_where_its_data_is_missing_runs_no_trial(tmp_path, words_file):
+    from makemore.search import new_sweep_config
+    from makemore.sweep import Sweep
+
+    data = tmp_path / "data" / "words.txt"
+    data.parent.mkdir()
+    shutil.copy(words_file, data)
+    cfg = new_sweep_config("gone", "mlp", str(data), None, None, ["lr=0.01,0.02"], None, tmp_path / "sweeps", {})
+    sweep = Sweep.create(cfg, tmp_path / "sweeps")
+    data.unlink()  # as on a machine that lacks it, or after it was moved
+    before = snapshot(sweep.dir)
+    assert_user_error(run("sweep", "--name", "gone", "--out-dir", tmp_path / "sweeps", "--resume"), str(data))
+    assert snapshot(sweep.dir) == before and not sweep.study().get_trials()  # no trial ran, failed or counted
+
+
 def test_a_storage_password_is_never_shown_or_saved(tmp_path, words_file):
     url = "mysql://admin:S3cret@127.0.0.1:1/x"
     result = run("sweep", "--data", words_file, "--param", "lr=0.01,0.02", *S, "--out-dir", tmp_path, "--storage", url)

@@ -135,7 +135,8 @@ def anyone(flag, device="cpu"):
 
 def gathered(parts):
     """Every process's list of parts, in the order that `shard` split them: the first part of rank 0, of rank 1,
-    ..., then the second of each. Parts are CPU tensors (or anything torch can save)."""
+    ..., then the second of each. Parts are CPU tensors, pickled between the processes of one run (never read
+    from a file)."""
     if not active():
         return parts
     lists = [None] * size()

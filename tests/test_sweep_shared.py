@@ -117,9 +117,12 @@ def test_two_machines_finish_one_sweep_and_one_finishes_what_the_other_left_when
     rows = read_results(sweeps("b"))
     assert len(rows) == len(GRID) and all(r["state"] == "complete" for r in rows)  # every trial recorded
     assert sorted(int(r["n_hidden"]) for r in rows) == GRID  # each point of the grid once: none run twice
+    # each recorded trial finished on one machine, and both machines finished some (a trial killed after its
+    # metrics.json but before the store heard of it ran again, so its folder on a does not count)
     on = lambda m: {p.name for p in sweeps(m).glob("trial-*") if (p / "metrics.json").exists()}
-    assert on("a") and on("b") and not on("a") & on("b")  # both machines finished trials, never the same one
-    assert len(on("a") | on("b")) == len(GRID)
+    recorded = {f"trial-{r['trial']}" for r in rows}
+    assert recorded <= on("a") | on("b") and not on("a") & on("b")
+    assert recorded & on("a") and recorded & on("b")
 
 
 def test_a_database_that_does_not_answer_and_a_journal_that_is_not_there_are_one_line(tmp_path, postgres, monkeypatch):

@@ -106,7 +106,8 @@ def test_every_model_and_one_of_the_users_own_trains_on_two_processes_through_th
     assert float(trained["classifier"]) < 0.69  # below chance (ln 2) for two labels
 
 
-def test_nproc_trains_in_several_processes_and_sigterm_stops_them_all_at_one_step(tmp_path, names):
+def long_run_on_two_processes(tmp_path, names):
+    """`makemore train --nproc 2` of a long run in the background, once it has saved last.pt: (process, last.pt)."""
     args = [sys.executable, "-m", "makemore", "train", "--data", str(names), "--model", "mlp", "--nproc", "2",
             "--max-steps", "100000", "--eval-interval", "20", "--log-interval", "5", "--name", "long", "--device",
             "cpu"]
@@ -116,6 +117,11 @@ def test_nproc_trains_in_several_processes_and_sigterm_stops_them_all_at_one_ste
     deadline = time.monotonic() + 120
     while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    return proc, last
+
+
+def test_nproc_trains_in_several_processes_and_sigterm_stops_them_all_at_one_step(tmp_path, names):
+    proc, last = long_run_on_two_processes(tmp_path, names)
     proc.send_signal(signal.SIGTERM)  # to the launcher, which passes it on to each process once
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -134,14 +140,7 @@ def test_nproc_trains_in_several_processes_and_sigterm_stops_them_all_at_one_ste
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the processes through Linux's /proc")
 def test_when_one_process_dies_the_others_stop_in_one_line_and_the_checkpoint_stays(tmp_path, names):
-    args = [sys.executable, "-m", "makemore", "train", "--data", str(names), "--nproc", "2", "--max-steps", "100000",
-            "--eval-interval", "20", "--name", "long", "--device", "cpu"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MAKEMORE_THREADS": "1"})
-    last = tmp_path / "runs" / "long" / "last.pt"
-    deadline = time.monotonic() + 120
-    while not last.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
+    proc, last = long_run_on_two_processes(tmp_path, names)
     ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
     assert len(ranks) == 2
     os.kill(int(ranks[1]), signal.SIGKILL)  # rank 1 dies; rank 0 waits for it at the next all-reduce

@@ -85,7 +85,6 @@ class Group(click.Group):
             sys.exit(130 if rv == INTERRUPTED else rv if isinstance(rv, int) else 0)
         return rv
 
-
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
         if launch.launched() and name not in launch.COMMANDS:

@@ -6,6 +6,7 @@ metadata: the CLI builds its options from them, so a new field is one line in on
 import codecs
 import dataclasses
 import math
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,18 @@ from pathlib import Path
 from makemore.errors import MakemoreError
 
 THREADS_ENV = "MAKEMORE_THREADS"  # CPU threads (--threads): read by device.use_threads, passed on to sweep workers
+
+
+def world_size():
+    """How many processes train together, as torchrun (or `makemore train --nproc`) says in WORLD_SIZE: 1
+    without it. The launcher, the process group and the CPU threads all read it here."""
+    value = os.environ.get("WORLD_SIZE", "").strip()
+    if not value:
+        return 1
+    if not value.isdigit() or int(value) < 1:
+        raise MakemoreError(f"WORLD_SIZE={value!r} is not a number of processes; start makemore with torchrun, or "
+                            "unset WORLD_SIZE")
+    return int(value)
 
 
 def option_name(field_name):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from makemore.config import THREADS_ENV
+from makemore.config import THREADS_ENV, world_size
 from makemore.errors import MakemoreError
 
 SAMPLE_SECONDS = 0.1  # how long the CPUs are watched to see which are busy
@@ -98,7 +98,7 @@ def use_threads(threads=None):
     if threads is None:
         if _chosen is None or time.monotonic() - _chosen[0] > RECHECK_SECONDS:
             # the processes that torchrun starts on this machine share its free CPUs
-            sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) if "WORLD_SIZE" in os.environ else 1
+            sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1) if world_size() > 1 else 1
             _chosen = time.monotonic(), max(1, min(_torch_default, free_cpus() // max(1, sharing)))
         threads = _chosen[1]
     if torch.get_num_threads() != threads:

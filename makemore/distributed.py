@@ -17,6 +17,7 @@ import os
 import torch
 import torch.distributed as dist
 
+from makemore.config import world_size
 from makemore.errors import MakemoreError
 
 TIMEOUT = datetime.timedelta(minutes=30)  # how long a process waits at a collective for the others
@@ -24,11 +25,7 @@ TIMEOUT = datetime.timedelta(minutes=30)  # how long a process waits at a collec
 
 def requested():
     """Whether this process is one of several that torchrun (or `makemore train --nproc`) started."""
-    try:
-        return int(os.environ.get("WORLD_SIZE", "1")) > 1
-    except ValueError:
-        raise MakemoreError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number of processes; start makemore "
-                            "with torchrun, or unset WORLD_SIZE") from None
+    return world_size() > 1
 
 
 def active():

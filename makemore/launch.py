@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 
+from makemore.config import world_size
 from makemore.errors import MakemoreError
 
 GRACE_SECONDS = 10.0  # how long the others may take to stop after one process has failed
@@ -23,7 +24,7 @@ COMMANDS = ("train", "finetune")  # the commands that train on several processes
 
 def launched():
     """Whether this process is one of several that torchrun or --nproc started (see makemore.distributed)."""
-    return os.environ.get("WORLD_SIZE", "1").strip() not in ("", "1")
+    return world_size() > 1
 
 
 def free_port():

@@ -28,7 +28,7 @@ from makemore.data import noised
 from makemore.device import autocast
 from makemore.errors import MakemoreError
 from makemore.evaluate import val_loss
-from makemore.models.base import decay_groups
+from makemore.models.base import decay_groups, map_state
 from makemore.tokenizer import IGNORE
 
 
@@ -435,13 +435,6 @@ def per_process_seed(seed, rank, step):
 
 def cuda_states():
     return torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-
-
-def map_state(fn, state):
-    """fn applied to a carried recurrent state: an LSTM's (h, c) pair, or one tensor; None stays None."""
-    if state is None:
-        return None
-    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
 
 
 def joined(states):

@@ -16,6 +16,14 @@ def token_loss(logits, targets):
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
+def map_state(fn, state):
+    """fn applied to a recurrent state (what forward_carried carries): an LSTM's (h, c) pair, or one tensor;
+    None stays None."""
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
+
+
 def decay_groups(parameters, weight_decay, **options):
     """AdamW's parameter groups: decay matrices (weights, embeddings); leave biases and norm gains alone.
     options (e.g. a learning-rate multiplier) go into both groups."""

@@ -9,15 +9,10 @@ import contextlib
 import torch
 from torch import nn
 
-from makemore.models.base import LanguageModel, token_loss
+from makemore.models.base import LanguageModel, map_state, token_loss
 from makemore.models.configs import RecurrentConfig  # noqa: F401 - the model's config, where users look for it
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
-def map_state(fn, state):
-    """fn applied to a recurrent state: an LSTM's (h, c) pair, or one tensor for GRU and RNN."""
-    return tuple(fn(s) for s in state) if isinstance(state, (tuple, list)) else fn(state)
 
 
 class RecurrentLM(LanguageModel):

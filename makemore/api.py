@@ -15,6 +15,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from makemore import listing
+from makemore.baseline import describe as describe_baseline
+from makemore.baseline import ngram_baseline
 from makemore.checkpoint import make_dir, write_csv
 from makemore.compare import compare as compare_models
 from makemore.config import DataConfig, TrainConfig, check_name, default_run_name
@@ -79,7 +81,7 @@ def load_data(source="names", *, log=quiet, **options):
     are the data options of the CLI (kind, encoding, text_column, val_frac, test_frac, split_seed, ...)."""
     check_options(options, DataConfig, what="load_data")
     config = DataConfig(data=str(source), **options)
-    corpus = load_corpus(config, log, labeled=config.kind == "labeled")
+    corpus = load_corpus(config, log, labeled=None)  # labeled data keeps its labels
     return Data(corpus.config, corpus)
 
 
@@ -150,6 +152,8 @@ class Run:
 
     def classify(self, items, *, top_k=3, checkpoint="best", device="auto"):
         """A classifier's top_k likeliest labels of each item: [(item, [(label, probability), ...]), ...]."""
+        if isinstance(items, str):  # a string is a sequence of characters: each would be classified alone
+            raise MakemoreError(f"classify takes a list of items, not one string: pass [{items[:40]!r}]")
         return classify_items([self.path], list(items), top_k, False, checkpoint, device, log=quiet,
                               runs=[self._folder])
 
@@ -233,9 +237,10 @@ def train(model="mlp", data="names", *, out_dir="runs", name=None, progress=True
 
 
 def finetune(lm_run, data="surnames", *, backward=None, out_dir="runs", name=None, progress=True, log=tqdm.write,
-             **options):
+             leak_check="refuse", **options):
     """A classifier that starts from a language model's body, as `makemore finetune --from` trains it.
-    lm_run: a Run or a run folder; backward: a run that reads right to left (a second body). A language
+    lm_run: a Run or a run folder; backward: a run that reads right to left (a second body); leak_check:
+    "refuse" a language model whose pretraining text holds val or test items, or "warn" and go on. A language
     model of your own (a Run opened with its model) needs body(idx) -> features (B, T, H) and
     head(features) -> logits; the classifier's run is then opened with that model again."""
     check_options(options, MODELS[FINETUNED].config, TrainConfig, what="finetune")
@@ -245,7 +250,7 @@ def finetune(lm_run, data="surnames", *, backward=None, out_dir="runs", name=Non
     body = lm_run._folder.module if isinstance(lm_run, Run) else None  # a language model of the user's own
     run_training(path, FINETUNED, {k: v for k, v in options.items() if k in own}, config,
                  {k: v for k, v in options.items() if k not in own}, log=log, pretrained=run_path(lm_run),
-                 backward=run_path(backward), progress=progress, module=body)
+                 backward=run_path(backward), progress=progress, module=body, leak_check=leak_check)
     return Run(path, body)
 
 
@@ -321,9 +326,11 @@ def lr_find(model="mlp", data="names", *, start=1e-5, end=1.0, steps=250, out_di
 
 
 def transfer(data="surnames", encoder="lstm", *, fractions=(0.01, 0.05, 0.2, 1), seeds=3, pretrain_steps=None,
-             out_dir="runs/transfer", log=print, **options):
-    """The transfer experiment of `makemore transfer`: scratch against pretrained classifiers by number of
-    labels; returns the rows (dicts) and writes transfer.csv, transfer.md and transfer.png in out_dir."""
+             pretrain_data=None, leak_check="refuse", out_dir="runs/transfer", log=print, **options):
+    """The transfer experiment of `makemore transfer`: scratch against pretrained classifiers and the n-gram
+    baseline, by number of labels; returns the rows (dicts) and writes transfer.csv, transfer.md and
+    transfer.png in out_dir. pretrain_data: the unlabeled text (a Data or a source) the language model
+    learns from, by default the labeled data's train items."""
     classifier = {f.name for f in dataclasses.fields(MODELS[FINETUNED].config)}
     training = {f.name for f in dataclasses.fields(TrainConfig)}
     pretrain = {k: v for k, v in options.items() if k in ("device", "precision")}
@@ -333,8 +340,23 @@ def transfer(data="surnames", encoder="lstm", *, fractions=(0.01, 0.05, 0.2, 1),
     _, rows = transfer_experiment(data_config(data), encoder, shares, list(range(1, seeds + 1)),
                                   Path(out_dir), {k: v for k, v in options.items() if k not in classifier | training},
                                   {k: v for k, v in options.items() if k in classifier},
-                                  {k: v for k, v in options.items() if k in training}, pretrain, log)
+                                  {k: v for k, v in options.items() if k in training}, pretrain, log,
+                                  pretrain_data=None if pretrain_data is None else data_config(pretrain_data),
+                                  leak_check=leak_check)
     return rows
+
+
+def baseline(data="glosses", *, c=3.0, ngrams=(1, 4), log=quiet, **options):
+    """The character n-gram baseline of `makemore baseline`: TF-IDF of character n-grams and a logistic
+    regression, fitted on the train split of labeled data (a Data or a source, read with options as
+    load_data reads it) and scored on its val and test splits, the split a classifier of the same data and
+    options trains on. Returns {"model", "train_items", "val_accuracy", "val_macro_f1", "val_loss", "test_...",
+    "seconds"}. Needs scikit-learn (pip install 'makemore[baseline]')."""
+    check_options(options, DataConfig, what="baseline")
+    config = data_config(data)
+    config = DataConfig(**{**dataclasses.asdict(config), **options, "kind": "labeled"})
+    corpus = load_corpus(config, log, labeled=True)
+    return {"model": describe_baseline(ngrams, c), **ngram_baseline(corpus, ngrams, c)}
 
 
 def list_runs(folder="runs"):

@@ -109,8 +109,8 @@ def from_dict(cls, values, what):
 @dataclass
 class DataConfig:
     data: str = field(default="names", metadata={"help": "a text file or folder, hf:<dataset>[:<config>], or a corpus "
-                                                         "name: names, names-sex (labeled), shakespeare, surnames "
-                                                         "(labeled)"})
+                                                         "name: names, names-sex (labeled), glosses (labeled), "
+                                                         "glosses-text, shakespeare, surnames (labeled)"})
     kind: str = field(default="auto", metadata={"help": "lines (one item per line), stream (prose), labeled "
                                                         "(label<TAB>item lines or a folder of <label>.txt), or auto "
                                                         "(guess and say "
@@ -124,6 +124,10 @@ class DataConfig:
     seq_len: int = field(default=128, metadata={"help": "stream corpora: characters predicted per training sequence"})
     label_column: str = field(default="label",
                               metadata={"help": "column that holds the label in a Hugging Face dataset (classifiers)"})
+    max_item_len: int = field(default=1000, metadata={"help": "classifiers: an item longer than this many characters "
+                                                             "trains on its first that many, and is scored in "
+                                                             "pieces of that length, its label probabilities "
+                                                             "averaged over them"})
     label_frac: float = field(default=1.0, metadata={"help": "classifiers: share of the train split's labels to train "
                                                              "on, picked per label (the rest go unused)"})
     label_seed: int = field(default=0, metadata={"help": "classifiers: seed that picks the labels of --label-frac"})
@@ -138,7 +142,7 @@ class DataConfig:
 
     def __post_init__(self):
         check_choice(self, "kind")
-        check_positive(self, "seq_len")
+        check_positive(self, "seq_len", "max_item_len")
         check_non_negative(self, "min_char_count")
         check_fraction(self, "val_frac", "test_frac")
         check_seed(self, "split_seed", "label_seed")

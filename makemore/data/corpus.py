@@ -22,7 +22,7 @@ from makemore.data.sources import (
     is_large,
     item_lines,
     load_documents,
-    load_labeled_pairs,
+    load_labeled_parts,
     load_text,
     resolve,
 )
@@ -130,47 +130,76 @@ def split_sizes(n, cfg):
     return n - n_val - n_test, n_val, n_test
 
 
-def split_labeled(pairs, cfg):
-    """Split distinct (item, label) pairs per label (stratified) from cfg.split_seed.
+def split_labeled(parts, cfg, log=print):
+    """Split distinct (item, label) pairs per label (stratified) from cfg.split_seed; parts: {"all": pairs},
+    or a source's own splits {"train": pairs, "val": ..., "test": ...}, which are kept, a missing val or
+    test split being drawn from train as from "all".
 
     An item is the unit of the split: an item with two labels goes, with both, to the split drawn
-    for its first label, so no item is in two splits. --label-frac then keeps that share of each
-    label's train pairs (at least one), picked from cfg.label_seed.
+    for its first label, so no item is in two splits (an item of a source's own test split is left out
+    of its val and train splits, one of its val split out of train). --label-frac then keeps that share
+    of each label's train pairs (at least one), picked from cfg.label_seed.
     """
+    pairs = [pair for part in parts.values() for pair in part]
     labels = sorted({label for _, label in pairs})
     if len(labels) < 2:
         raise MakemoreError(f"data {cfg.data} has one class only ({labels[0]}); a classifier needs at least 2 labels")
     index = {label: i for i, label in enumerate(labels)}
-    labels_of = {}  # item -> its label ids, first seen first
-    for item, label in pairs:
-        labels_of.setdefault(item, []).append(index[label])
-    strata = [[] for _ in labels]
-    for item, ids in labels_of.items():
-        strata[ids[0]].append(item)
+    split = {name: labels_by_item(parts.get(name, []), index) for name in ("train", "val", "test")}
+    if "all" in parts:
+        split["train"] = labels_by_item(parts["all"], index)
+    given = [name for name in ("val", "test") if name in parts]
+    if given:
+        taken = 0
+        for name, later in (("val", ("test",)), ("train", ("val", "test"))):
+            for other in later:
+                for item in split[other]:
+                    taken += split[name].pop(item, None) is not None
+        if taken:
+            log(f"data: {taken:,} items of the dataset's train or val split are also in a later split; each is kept "
+                "in the later one only")
+        log(f"data: the dataset's own splits ({', '.join(['train', *given])}) are kept"
+            + (f"; {' and '.join(n for n in ('val', 'test') if n not in given)} drawn from train"
+               if len(given) < 2 else ""))
     rng = random.Random(cfg.split_seed)
-    parts = {"train": [], "val": [], "test": []}
+    fractions = {"val": 0.0 if "val" in given else cfg.val_frac, "test": 0.0 if "test" in given else cfg.test_frac}
+    strata = [[] for _ in labels]
+    for item, ids in split["train"].items():
+        strata[ids[0]].append(item)
+    drawn = {"train": [], "val": [], "test": []}
     for items in strata:
         rng.shuffle(items)
-        n_val, n_test = round(len(items) * cfg.val_frac), round(len(items) * cfg.test_frac)
+        n_val, n_test = round(len(items) * fractions["val"]), round(len(items) * fractions["test"])
         chunks = {"val": items[:n_val], "test": items[n_val:n_val + n_test], "train": items[n_val + n_test:]}
         for name, chunk in chunks.items():
-            parts[name] += [(item, i) for item in chunk for i in labels_of[item]]
-    if not parts["train"] or not parts["val"]:
-        empty = "train" if not parts["train"] else "val"
-        raise MakemoreError(f"data {cfg.data} has too few items ({len(labels_of)}) to split: the {empty} split gets "
+            drawn[name] += [(item, i) for item in chunk for i in split["train"][item]]
+    for name in given:
+        drawn[name] = [(item, i) for item, ids in split[name].items() for i in ids]
+    if not drawn["train"] or not drawn["val"]:
+        empty = "train" if not drawn["train"] else "val"
+        n_items = len({item for part in split.values() for item in part})
+        raise MakemoreError(f"data {cfg.data} has too few items ({n_items}) to split: the {empty} split gets "
                             f"none (--val-frac {cfg.val_frac} and --test-frac {cfg.test_frac} of each label's items, "
                             "rounded); give more items, or other --val-frac / --test-frac")
-    picked, unused = parts["train"], []
+    picked, unused = drawn["train"], []
     if cfg.label_frac < 1:
         rng = random.Random(cfg.label_seed)
         picked = []
         for i in range(len(labels)):
-            of_label = [p for p in parts["train"] if p[1] == i]
+            of_label = [p for p in drawn["train"] if p[1] == i]
             rng.shuffle(of_label)
             keep = max(1, round(len(of_label) * cfg.label_frac)) if of_label else 0
             picked += of_label[:keep]
             unused += of_label[keep:]
-    return LabeledCorpus(labels, picked, parts["val"], parts["test"], unused)
+    return LabeledCorpus(labels, picked, drawn["val"], drawn["test"], unused)
+
+
+def labels_by_item(pairs, index):
+    """{item: its label ids, first seen first} of (item, label) pairs, in the pairs' order."""
+    labels_of = {}
+    for item, label in pairs:
+        labels_of.setdefault(item, []).append(index[label])
+    return labels_of
 
 
 def kept_once(entries, what, log):
@@ -184,7 +213,8 @@ def kept_once(entries, what, log):
 def load_corpus(cfg, log=print, labeled=False, as_recorded=False):
     """The corpus of a data config, with the config that reads it again (corpus.config). labeled=True
     (classifiers) reads (item, label) pairs; a language model on a labeled source reads its items, in the
-    labeled split. as_recorded: cfg is a run's, read as it was recorded rather than resolved again (a
+    labeled split (labeled=False); labeled=None reads pairs where the source is labeled. as_recorded: cfg is
+    a run's, read as it was recorded rather than resolved again (a
     .csv file that an earlier makemore read as lines stays so)."""
     cfg = cfg if as_recorded else resolve(cfg)
     kind, docs = decided_kind(cfg, labeled, log)
@@ -224,8 +254,10 @@ def read_corpus(cfg, docs, labeled, log):
         raise MakemoreError(f"a classifier needs labeled data (label<TAB>item lines or a folder of <label>.txt files), "
                             f"not --kind {kind}: drop --kind or pass --kind labeled")
     if kind == "labeled":
-        corpus = split_labeled(kept_once(load_labeled_pairs(cfg), "(item, label) pairs", log), cfg)
-        return corpus if labeled else corpus.as_lines()
+        parts = {name: kept_once(pairs, f"(item, label) pairs{'' if name == 'all' else ' in ' + name}", log)
+                 for name, pairs in load_labeled_parts(cfg, log).items()}
+        corpus = split_labeled(parts, cfg, log)
+        return corpus if labeled or labeled is None else corpus.as_lines()
     if kind == "lines":
         docs = docs or load_documents(cfg.data, cfg.encoding, cfg.text_column)
         items = kept_once([item for doc in docs for item in item_lines(doc)], "lines", log)
@@ -259,7 +291,7 @@ def load_whole(cfg, labels=None):
     labels: a classifier's label names; the source's labels must be among them."""
     cfg = resolve(cfg)
     if cfg.kind == "labeled":
-        pairs = load_labeled_pairs(cfg)
+        pairs = [pair for part in load_labeled_parts(cfg, log=lambda _: None).values() for pair in part]
         if labels is None:  # a language model trained on the items of labeled data
             return Corpus("lines", [], [], [item for item, _ in pairs])
         unknown = sorted({label for _, label in pairs} - set(labels))

@@ -46,6 +46,10 @@ CORPORA = {
     "names": NamedCorpus("names.txt", "lines", "29,910 US baby names of 2017, shipped in data/"),
     "names-sex": NamedCorpus("names_sex.tsv", "labeled", "the same names labeled F or M (the sex with more births), "
                                                          "shipped in data/"),
+    "glosses": NamedCorpus("glosses.tsv", "labeled", "9,000 WordNet definitions labeled by what they define (animal, "
+                                                   "artifact, food, location, person, plant), shipped in data/"),
+    "glosses-text": NamedCorpus("glosses_unlabeled.txt", "stream", "1.5 MB of other WordNet definitions and examples, "
+                                                                  "unlabeled, for pretraining; shipped in data/"),
     "shakespeare": NamedCorpus(
         "tinyshakespeare.txt", "stream", "tiny Shakespeare, 1.1 MB of plays (char-rnn)",
         url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
@@ -128,6 +132,14 @@ def table_kind(name):
 def table_reader(path):
     """The datasets reader of a local table file, or None for any other path."""
     return table_kind(path) if Path(path).is_file() else None
+
+
+def table_folder(path):
+    """Whether path is a folder of table files and no text files (train.csv, test.csv, ...: datasets reads
+    each file's name as its split)."""
+    path = Path(path)
+    return (path.is_dir() and not any(path.glob("*.txt"))
+            and any(table_kind(p.name) for p in path.iterdir() if p.is_file()))
 
 
 def is_url(source):
@@ -268,8 +280,8 @@ def hub_reachable(seconds=3):
 
 
 def open_hf(spec):
-    """The splits of a Hugging Face dataset: a hub name, a folder of data files, one such file (CSV,
-    JSON lines or Parquet), or a folder written by save_to_disk."""
+    """The splits of a Hugging Face dataset, {name: Dataset}: a hub name, a folder of data files (train.csv,
+    test.csv, ...), one such file (CSV, JSON lines or Parquet), or a folder written by save_to_disk."""
     hub_name = not is_url(spec) and not Path(spec.partition(":")[0]).exists()
     unreachable = hub_name and not offline() and not hub_reachable()
     if offline() or unreachable:  # the hub's libraries read the switch when first imported
@@ -290,10 +302,10 @@ def open_hf(spec):
     try:
         if any(p.exists() for p in saved):
             dataset = datasets.load_from_disk(name)
-            return [dataset] if isinstance(dataset, datasets.Dataset) else list(dataset.values())
+            return {"train": dataset} if isinstance(dataset, datasets.Dataset) else dict(dataset)
         if table_reader(name):  # one local data file
-            return list(datasets.load_dataset(table_reader(name), data_files=name).values())
-        return list(datasets.load_dataset(name, config or None).values())
+            return dict(datasets.load_dataset(table_reader(name), data_files=name))
+        return dict(datasets.load_dataset(name, config or None))
     except Exception as e:  # noqa: BLE001 - datasets raises many types; the message is what the user needs
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if unreachable:
@@ -309,34 +321,48 @@ def open_hf(spec):
             datasets.enable_progress_bars()
 
 
-def hf_splits(spec, columns):
-    """The splits of a Hugging Face dataset, each checked to have the columns; columns maps a column to
-    the option that names it."""
+TEXT_COLUMNS = ("text", "sentence", "content", "review", "document", "tweet", "comment")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "sentiment", "target")
+FALLBACKS = {"--text-column": TEXT_COLUMNS, "--label-column": LABEL_COLUMNS}  # the first of each is the default
+
+
+def hf_splits(spec, columns, log=lambda _: None):
+    """The splits of a Hugging Face dataset ({name: Dataset}) and the names of the columns it reads: columns
+    maps a column to the option that names it. A default column the dataset lacks falls back to the first
+    of the common names for it that the dataset has (--text-column text: sentence, content, ...), said
+    through log; any other missing column is an error."""
     splits = open_hf(spec)
-    for split in splits:
-        for column, option in columns.items():
+    first = next(iter(splits.values()))
+    names = []
+    for column, option in columns.items():
+        common = FALLBACKS.get(option, ())
+        if column not in first.column_names and common and column == common[0]:
+            found = next((c for c in common if c in first.column_names), None)
+            if found:
+                log(f"data: column '{found}' read as the {'text' if option == '--text-column' else 'label'} "
+                    f"(pass {option} to choose another)")
+                column = found
+        names.append(column)
+        for split in splits.values():
             if column not in split.column_names:
                 raise MakemoreError(
                     f"Hugging Face dataset '{spec}' has no column '{column}' "
                     f"(it has: {', '.join(split.column_names)}); pass {option} NAME"
                 )
-    return splits
+    return splits, names
 
 
 def hf_rows(splits, columns, batch_size=4096):
     """A dataset's rows (tuples of the columns' values) in batches, all splits in order, read from its
     Arrow files as they are needed (datasets 5's Column, read value by value, is 75x slower). A row
-    missing a value is left out; a class-label column gives its label names."""
+    missing a value is left out; a class-label column gives its label names (a negative class, as a
+    dataset's unlabeled test split holds, is a missing value)."""
     for split in splits:
         names = {c: split.features[c].int2str for c in columns if hasattr(split.features[c], "int2str")}
         for batch in split.select_columns(list(columns)).iter(batch_size=batch_size):
-            values = [[v if v is None or c not in names else names[c](v) for v in batch[c]] for c in columns]
+            values = [[v if v is None or c not in names else names[c](v) if v >= 0 else None for v in batch[c]]
+                      for c in columns]
             yield [row for row in zip(*values) if None not in row]
-
-
-def load_hf(spec, columns):
-    """Rows of a Hugging Face dataset's columns, all splits together (columns: as hf_splits takes them)."""
-    return [row for batch in hf_rows(hf_splits(spec, columns), list(columns)) for row in batch]
 
 
 def hf_texts(splits, column, batch_size=4096):
@@ -367,8 +393,8 @@ def load_documents(source, encoding="utf-8", text_column="text", head=None):
     head: read at most about this many bytes of each file, or of the dataset's first rows (enough to
     guess the kind of a large source)."""
     if source.startswith("hf:"):
-        splits, docs, size = hf_splits(source[3:], {text_column: "--text-column"}), [], 0
-        for batch in hf_texts(splits, text_column, batch_size=256 if head else 4096):
+        (splits, (column,)), docs, size = hf_splits(source[3:], {text_column: "--text-column"}), [], 0
+        for batch in hf_texts(splits.values(), column, batch_size=256 if head else 4096):
             docs += batch
             size += sum(map(len, batch))
             if head and size >= head:
@@ -398,7 +424,8 @@ def load_text(source, encoding, text_column, docs=None, log=print):
     if docs:
         return Text.of("\n".join(docs))
     if source.startswith("hf:"):
-        splits = hf_splits(source[3:], {text_column: "--text-column"})
+        splits, (text_column,) = hf_splits(source[3:], {text_column: "--text-column"}, log)
+        splits = list(splits.values())
 
         def pieces():
             first = True
@@ -483,12 +510,47 @@ def item_lines(text):
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
+SPLIT_NAMES = {"train": "train", "validation": "val", "valid": "val", "dev": "val", "val": "val", "test": "test"}
+
+
+def load_labeled_parts(cfg, log=print):
+    """(item, label) pairs of a labeled source, in the source's order: {"all": pairs}, or, for a dataset
+    with its own splits (train and validation or test), {"train": ..., "val": ..., "test": ...} of those
+    that hold labels (other splits, such as an unlabeled one, are left out)."""
+    if not cfg.data.startswith("hf:"):
+        return {"all": load_labeled_pairs(cfg)}
+    splits, (text, label) = hf_splits(cfg.data[3:], {cfg.text_column: "--text-column",
+                                                     cfg.label_column: "--label-column"}, log)
+    parts = {}
+    for name, split in splits.items():
+        pairs = [(str(t).strip(), label_text(v, cfg.data, label)) for batch in hf_rows([split], [text, label])
+                 for t, v in batch]
+        parts[name] = [(t, v) for t, v in pairs if t and v]
+    named = {SPLIT_NAMES[n]: pairs for n, pairs in parts.items() if n in SPLIT_NAMES and pairs}
+    if "train" in named and len(named) > 1:
+        return named
+    pairs = [pair for part in parts.values() for pair in part]
+    if not pairs:
+        raise MakemoreError(f"data {cfg.data} has no rows with both a text and a label; pass --text-column and "
+                            "--label-column")
+    return {"all": pairs}
+
+
+def label_text(value, source, column):
+    """A label as text: a whole number written as one (a CSV column of classes with a gap reads as floats). A
+    decimal number is refused: a column of scores to predict by regression holds no classes."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise MakemoreError(f"the label column '{column}' of {source} holds decimal numbers ({value:g}), not "
+                                "classes; a classifier needs a class per item: pass --label-column with a column of "
+                                "classes, or bin the numbers into classes first")
+        return str(int(value))
+    return str(value).strip()
+
+
 def load_labeled_pairs(cfg):
-    """(item, label) pairs of a labeled source, in the source's order."""
-    if cfg.data.startswith("hf:"):
-        rows = load_hf(cfg.data[3:], {cfg.text_column: "--text-column", cfg.label_column: "--label-column"})
-        pairs = [(str(text).strip(), str(label).strip()) for text, label in rows]
-        return [(text, label) for text, label in pairs if text and label]
+    """(item, label) pairs of a local labeled source (label<TAB>item lines, or a folder of <label>.txt), in
+    the source's order."""
     path, files = local_files(cfg.data)
     pairs = []
     if path.is_dir():  # one file per label
@@ -523,7 +585,7 @@ def resolve(cfg):
                             f"{', '.join(CORPORA)}")
     if data not in CORPORA and not data.startswith("hf:") and Path(data).exists():
         data = os.path.abspath(data)
-        if table_reader(data):
+        if table_reader(data) or table_folder(data):
             data = "hf:" + data
     elif is_url(data) and table_kind(urllib.parse.urlparse(data).path):
         data = "hf:" + data

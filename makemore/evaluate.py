@@ -93,7 +93,7 @@ def log_probs(model, batches, batch_size, precision="auto", progress=None):
     for logits, y in outputs(model, batches, batch_size, precision, progress):
         out.append(logits.float().log_softmax(-1).cpu())
         true.append(y.cpu())
-    return torch.cat(distributed.gathered(out)), torch.cat(distributed.gathered(true))
+    return batches.merged(torch.cat(distributed.gathered(out)), torch.cat(distributed.gathered(true)))
 
 
 def scores(true, pred, n_classes):
@@ -167,20 +167,19 @@ def mixture_weights(logps, iters=1000, tol=1e-7):
 
 
 @torch.no_grad()
-def item_log_probs(model, tokenizer, items):
+def item_log_probs(model, tokenizer, items, max_item_len=None, batch_size=1024):
     """Log-probabilities of the labels (N, C) of new items, on the CPU; an item the model cannot
-    read (empty, too long, an unknown character) is a one-line error that names it."""
+    read (empty, an unknown character) is a one-line error that names it. An item longer than
+    max_item_len (or than the model reads) is read in pieces (see LabeledBatches)."""
     device = next(model.parameters()).device
     for i, item in enumerate(items):
         if not item:
             raise MakemoreError(f"item {i + 1} is empty; pass non-empty items to classify")
-        tokenizer.encode(item, f"the item {item!r}")  # an unknown character: say which item holds it
-        if model.max_input is not None and len(item) >= model.max_input:  # the start token takes a position
-            raise MakemoreError(f"item {i + 1} is {len(item)} characters long; this classifier reads at most "
-                                f"{model.max_input - 1} (it was trained with --block-size {model.max_input}): shorten "
-                                "it")
-    batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the item", model.max_input)
-    return log_probs(model, batches, 1024)[0]
+        # an unknown character: say which item holds it
+        tokenizer.encode(item, f"the item {item[:40]!r}{'...' if len(item) > 40 else ''}")
+    batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the items", model.max_input,
+                             max_item_len, pieces=True)
+    return log_probs(model, batches, batch_size)[0]
 
 
 def top_labels(logp, labels, k=3):

@@ -35,7 +35,8 @@ def scored_batches(run, model, device, part, data=None, encoding=None):
         labels = getattr(run.model_config, "labels", None) if run.task.labeled else None
         corpus, source, part = load_whole(cfg, labels), f"data {data}", "test"
     batches = make_batches(corpus, run.tokenizer, device, run.data_config.seq_len, getattr(model, "context_size", None),
-                           getattr(model, "max_input", None), source, run.data_config.reverse)
+                           getattr(model, "max_input", None), source, run.data_config.reverse,
+                           run.data_config.max_item_len)
     if part not in batches:
         raise MakemoreError(f"the {part} split of this run is empty; pick another --split")
     return batches[part], corpus.splits()[part]
@@ -203,5 +204,6 @@ def classify_items(run_dirs, items, top_k=3, fit_weights=False, checkpoint="best
     if not items:
         raise MakemoreError("no items to classify; pass them as arguments or on stdin")
     models, device, weights = loaded(runs, fit_weights, checkpoint, device, log)
-    logp = average([item_log_probs(model, run.tokenizer, items) for run, (model, _) in zip(runs, models)], weights)
+    logp = average([item_log_probs(model, run.tokenizer, items, run.data_config.max_item_len,
+                                   run.train_config.eval_batch_size) for run, (model, _) in zip(runs, models)], weights)
     return list(zip(items, top_labels(logp, runs[0].model_config.labels, top_k)))

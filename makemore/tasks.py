@@ -30,6 +30,9 @@ from makemore.models.classifier import thawed_by
 from makemore.sampling import generate
 
 
+TRAIN_SAMPLE = 2000  # a classifier's validations score this many train items, drawn once
+
+
 def nats(scored, loss):
     return f"{scored} loss {loss:.4f} nats/char ({loss / math.log(2):.4f} bits/char)"
 
@@ -185,11 +188,15 @@ class ClassifierTask(Task):
                                 "drop --reverse")
 
     def validation(self, batches, cfg):
-        """Train and val scores; the best checkpoint has the lowest val error rate, the loss breaking ties."""
+        """Train and val scores; the best checkpoint has the lowest val error rate, the loss breaking ties.
+        The train figures are of a fixed sample of TRAIN_SAMPLE items (the whole split is scored once, at
+        the end), so that a validation costs the same however many items the classifier trains on."""
+        splits = {"train": batches["train"].sampled(TRAIN_SAMPLE), "val": batches["val"]}
+
         def score(model):
             scalars = {}
-            for name in ("train", "val"):  # the val pass also gives the val loss
-                s = split_scores(model, batches[name], cfg.eval_batch_size, cfg.precision)
+            for name, split in splits.items():  # the val pass also gives the val loss
+                s = split_scores(model, split, cfg.eval_batch_size, cfg.precision)
                 scalars[f"accuracy/{name}"], scalars[f"macro_f1/{name}"] = s["accuracy"], s["macro_f1"]
             criterion = round(1 - s["accuracy"], 9) + 1e-6 * min(s["loss"], 100)  # error rate first, loss on a tie
             return Validation(s["loss"], criterion, scalars,

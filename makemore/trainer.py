@@ -189,8 +189,8 @@ class Trainer:
             with StopRequest() as stop:
                 while self.step < cfg.max_steps:
                     lr = lr_at(self.step, cfg)
-                    loss, y, grad_norm = self.take_step(lr)
-                    interval.add(loss, y)
+                    loss, chars, grad_norm = self.take_step(lr)
+                    interval.add(loss, chars)
                     at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
                     # several processes agree to stop at a report, which they all reach at the same step
                     signalled = stop.signal is not None and self.world == 1
@@ -214,14 +214,15 @@ class Trainer:
 
     def take_step(self, lr):
         """One optimizer step at learning rate lr, on the next training batch: (its loss, detached, the
-        batch's targets, the gradient norm before clipping). The training loop and lr-find both step so."""
+        characters the batch holds, the gradient norm before clipping). The training loop and lr-find both step so."""
         cfg, model = self.config, self.model
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group.get("lr_mult", 1.0)  # a classifier's body may learn slower than its head
         if hasattr(model, "before_step"):  # a classifier freezes and thaws its body here
             model.before_step(self.step)
         x, y, fresh = self.next_batch()
-        targets, share = y, None  # the whole batch's targets, which every process draws
+        chars = self.batches["train"].chars_of(x, y)  # of the whole batch, which every process draws
+        targets, share = y, None
         if self.world > 1:  # this process's rows, and their share of the batch's loss
             rows = distributed.rows(len(x))
             x, y, fresh = x[rows], y[rows], None if fresh is None else fresh[rows]
@@ -240,7 +241,7 @@ class Trainer:
         self.optimizer.step()
         self.update_average()
         self.step += 1
-        return loss.detach(), targets, grad_norm
+        return loss.detach(), chars, grad_norm
 
     def weight_of(self, y):
         """What the model's loss averages over in a batch with targets y: its scored targets, or their summed
@@ -453,20 +454,20 @@ class Interval:
 
     def __init__(self, device):
         self.loss_sum = torch.zeros((), device=device)
-        self.targets = 0
+        self.n_chars = 0
         self.steps = 0
         self.start = time.perf_counter()
 
-    def add(self, loss, y):
+    def add(self, loss, chars):
         self.loss_sum += loss
-        self.targets += (y != IGNORE).sum()
+        self.n_chars += chars
         self.steps += 1
 
     def mean_loss(self):
         return distributed.summed(self.loss_sum).item() / self.steps  # several processes: their shares added
 
     def chars(self):
-        return int(self.targets)
+        return int(self.n_chars)
 
     def elapsed(self):
         return time.perf_counter() - self.start

@@ -13,6 +13,11 @@ from makemore.tokenizer import BOUNDARY, IGNORE
 
 LONG_SPLIT_CHARS = 10**7  # a split of prose this long is slow to read whole: a figure of the train split
 # reads this many of its characters, spread over it, and training says what a val split this long costs
+MAX_ITEM_CHARS = 2_000_000  # a labeled item longer than this is refused: it is a corpus, not a document
+MAX_PIECES = 64  # scoring reads at most this many pieces of a long item, spread over it
+MAX_BUCKETS = 16  # a classifier's training rows fall into at most this many length buckets
+BUCKET_ROWS = 1024  # and each bucket holds at least this many rows (so that a batch's items vary)
+SCORED_CHARS_PER_ROW = 32  # scoring reads batches of at most eval_batch_size rows and this many characters a row
 
 
 
@@ -32,18 +37,21 @@ def noised(x, p, frequencies):
     return torch.where(hit, drawn, x)
 
 
-def item_rows(ids, what, max_input=None):
+def item_rows(ids, what, max_input=None, compact=False):
     """Rows BOUNDARY + item, padded with BOUNDARY, and each row's length: (lengths, x). An item whose
-    row is longer than a model reads (`max_input`, a transformer's block) is an error."""
+    row is longer than a model reads (`max_input`, a transformer's block) is an error. compact: x in the
+    smallest integer type that holds the ids (a batch reads them as long)."""
     lengths = torch.tensor([len(i) + 1 for i in ids])  # positions per row, the start token included (on the CPU)
     width = int(lengths.max()) if ids else 1
     if max_input is not None and width > max_input:
         raise MakemoreError(f"{what} has an item of {width - 1} characters, more than the {max_input - 1} that "
                             f"--block-size {max_input} reads; train with --block-size {width} or more, or leave that "
                             "item out")
-    x = torch.full((len(ids), width), BOUNDARY, dtype=torch.long)
+    largest = max((max(seq, default=0) for seq in ids), default=0)
+    dtype = (torch.int16 if largest < 2**15 else torch.int32) if compact else torch.long
+    x = torch.full((len(ids), width), BOUNDARY, dtype=dtype)
     for row, seq in enumerate(ids):
-        x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=torch.long)
+        x[row, 1:len(seq) + 1] = torch.tensor(seq, dtype=dtype)
     return lengths, x
 
 
@@ -71,6 +79,10 @@ class LineBatches:
 
     def char_frequencies(self):
         return char_frequencies(self.x)
+
+    def chars_of(self, x, y):
+        """The characters a batch predicts."""
+        return (y != IGNORE).sum()
 
     def _rows(self, rows):
         width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
@@ -116,6 +128,8 @@ class StreamBatches:
         self.table = None if identity else torch.tensor(table, device=self.ids.device)
         self.offsets = torch.arange(warmup + seq_len, device=self.ids.device)
         self.text, self.starts = text, None  # starts: the windows iter_all reads, when not all of them (spread)
+
+    chars_of = LineBatches.chars_of
 
     def __len__(self):
         return max(1, -(-(self.n - 1) // self.seq_len))  # sequences that cover the text once
@@ -173,40 +187,137 @@ class StreamBatches:
         return part
 
 
-class LabeledBatches(LineBatches):
+class LabeledBatches:
     """(item, label) pairs as rows: x = BOUNDARY + item, padded with BOUNDARY; y = the label id.
 
-    A classifier reads positions 1..len(item) of a row (BOUNDARY never occurs inside an item).
-    balance() makes sample() draw every label equally often.
+    A classifier reads positions 1..len(item) of a row (BOUNDARY never occurs inside an item). An item
+    longer than max_len characters is cut: to its first max_len to train on (pieces=False), or into
+    pieces of max_len that are each scored, an item's probabilities being the mean of its pieces'
+    (pieces=True, see merged; at most MAX_PIECES of them, spread over the item), so that a document of
+    any length is read in bounded time and memory.
+
+    sample() draws rows of similar length together (length buckets), so that short items do not pay
+    for the padding of long ones; every row is still drawn equally often (or every label, after
+    balance()). iter_all() reads the rows longest first, as many to a batch as fit a budget of
+    characters; merged() puts what was scored back in the items' order.
     """
 
     unit = "item"  # what n_targets counts: a label per item
 
-    def __init__(self, pairs, tokenizer, device, what="data", max_input=None):
-        ids = [tokenizer.encode(item, what) for item, _ in pairs]
-        self.lengths, x = item_rows(ids, what, max_input)
+    def __init__(self, pairs, tokenizer, device, what="data", max_input=None, max_len=None, pieces=False,
+                 buckets=MAX_BUCKETS):
+        limit = min([n for n in (max_len, None if max_input is None else max_input - 1) if n], default=None)
+        rows, owner, self.cut = [], [], 0
+        for i, (item, _) in enumerate(pairs):
+            if len(item) > MAX_ITEM_CHARS:
+                raise MakemoreError(f"{what} has an item of {len(item):,} characters (item {i + 1}); makemore reads "
+                                    f"items of at most {MAX_ITEM_CHARS:,} (a document, not a corpus): split it, or "
+                                    "train a language model on it as prose")
+            ids = tokenizer.encode(item, what)
+            if limit is None or len(ids) <= limit:
+                rows.append(ids)
+                owner.append(i)
+                continue
+            self.cut += 1
+            starts = range(0, len(ids), limit) if pieces else [0]
+            if len(starts) > MAX_PIECES:  # evenly spread over the item: a document of any length costs the same
+                starts = [starts[k * (len(starts) - 1) // (MAX_PIECES - 1)] for k in range(MAX_PIECES)]
+            for at in starts:
+                rows.append(ids[at:at + limit])
+                owner.append(i)
+        self.lengths, x = item_rows(rows, what, compact=True)
         self.labels = torch.tensor([label for _, label in pairs], dtype=torch.long)
-        self.x, self.y = x.to(device), self.labels.to(device)
-        self.n_targets = len(ids)
-        self.weights = None
+        self.owner = torch.tensor(owner, dtype=torch.long) if len(rows) > len(pairs) else None
+        self.x, self.y = x.to(device), self.labels[owner].to(device)
+        self.n_buckets = buckets
+        self.n_targets = len(pairs)
+        self.index()
+
+    def index(self):
+        """The rows' order for scoring (longest first) and their length buckets for sampling."""
+        self.longest_first = torch.sort(self.lengths, descending=True, stable=True).indices
+        n_buckets = max(1, min(self.n_buckets, len(self.lengths) // BUCKET_ROWS))
+        self.buckets = self.longest_first.flip(0).tensor_split(n_buckets)  # rows of similar length, shortest first
+        self.row_weights = None  # balance(): each row's chance to be drawn
+
+    def __len__(self):
+        return self.n_targets
+
+    def row_owner(self):
+        """The item of each row."""
+        return torch.arange(len(self.lengths)) if self.owner is None else self.owner
+
+    def char_frequencies(self):
+        return char_frequencies(self.x.long())
+
+    def chars_of(self, x, y):
+        """The characters a batch holds: its items' (the start token and the padding are BOUNDARY)."""
+        return (x != BOUNDARY).sum()
 
     def balance(self):
-        self.weights = 1.0 / torch.bincount(self.labels)[self.labels].double()
+        """Draw every label equally often."""
+        self.row_weights = (1.0 / torch.bincount(self.labels)[self.labels].double())[self.row_owner()]
 
     def _rows(self, rows):
         width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
         rows = rows.to(self.x.device, non_blocking=True)
-        return self.x[rows, :width], self.y[rows]
+        return self.x[rows, :width].long(), self.y[rows]
 
     def sample(self, batch_size, generator):
-        if self.weights is None:
-            return super().sample(batch_size, generator)
-        return self._rows(torch.multinomial(self.weights, batch_size, replacement=True, generator=generator))
+        """A batch of one length bucket, the bucket drawn by its share of the rows (or of their weights):
+        each row is drawn as often as if the batch were drawn from all rows."""
+        w = self.row_weights
+        mass = torch.tensor([float(len(b)) if w is None else float(w[b].sum()) for b in self.buckets])
+        bucket = self.buckets[int(torch.multinomial(mass, 1, generator=generator)) if len(mass) > 1 else 0]
+        if w is None:
+            picked = torch.randint(len(bucket), (batch_size,), generator=generator)
+        else:
+            picked = torch.multinomial(w[bucket], batch_size, replacement=True, generator=generator)
+        return self._rows(bucket[picked])
+
+    def iter_all(self, batch_size):
+        """Every row once, longest first, in batches of at most batch_size rows and batch_size *
+        SCORED_CHARS_PER_ROW characters."""
+        budget, start = batch_size * SCORED_CHARS_PER_ROW, 0
+        while start < len(self.longest_first):
+            width = int(self.lengths[self.longest_first[start]])
+            end = min(start + batch_size, start + max(1, budget // width), len(self.longest_first))
+            yield self._rows(self.longest_first[start:end])
+            start = end
+
+    def merged(self, logp, y):
+        """What iter_all's batches gave, (rows, C) log-probabilities and (rows,) labels, as (items, C) and
+        (items,) in the items' order: an item cut into pieces gets the mean of its pieces' probabilities."""
+        order = torch.empty_like(self.longest_first)
+        order[self.longest_first] = torch.arange(len(order))
+        logp = logp[order]
+        if self.owner is None:
+            return logp, y[order]
+        pieces = torch.bincount(self.owner, minlength=self.n_targets).to(logp.dtype)
+        mean = torch.zeros(self.n_targets, logp.shape[1], dtype=logp.dtype).index_add_(0, self.owner, logp.exp())
+        return (mean / pieces[:, None]).log(), self.labels.clone()
+
+    def sampled(self, n, seed=0):
+        """At most n of these items, drawn once from seed, as LabeledBatches of their own: a fixed sample
+        that scores the train split while training, at the cost of n items whatever the split's size."""
+        if n >= self.n_targets:
+            return self
+        keep = torch.randperm(self.n_targets, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        rows = torch.isin(self.row_owner(), keep).nonzero()[:, 0]
+        part = copy.copy(self)
+        part.lengths, part.labels, part.n_targets = self.lengths[rows], self.labels[keep], len(keep)
+        part.x, part.y = self.x[rows.to(self.x.device)], self.y[rows.to(self.y.device)]
+        part.owner = None if self.owner is None else torch.searchsorted(keep, self.owner[rows])
+        part.index()
+        return part
 
 
-def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None, reverse=False):
+def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_input=None, source=None, reverse=False,
+                 max_item_len=None):
     """Batches for every non-empty split, keyed by split name. Errors name the split, or source if given.
     reverse: the model reads each item (or the text) right to left; the corpus keeps reading order.
+    max_item_len: a classifier trains on the first max_item_len characters of a longer item, and scores
+    it in pieces of that length (see LabeledBatches).
 
     On stream corpora a model with a sliding context of `context_size` tokens reads a full context
     before its first scored character. Other models train from each sequence's start and are
@@ -226,7 +337,7 @@ def make_batches(corpus, tokenizer, device, seq_len=128, context_size=None, max_
         ):  # language models only: a classifier reads both ways with a second body instead
             part = [item[::-1] for item in part]
         if corpus.kind == "labeled":
-            out[name] = LabeledBatches(part, tokenizer, device, what, max_input)
+            out[name] = LabeledBatches(part, tokenizer, device, what, max_input, max_item_len, pieces=name != "train")
         elif corpus.kind == "lines":
             out[name] = LineBatches(part, tokenizer, device, what, max_input)
         else:

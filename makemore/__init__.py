@@ -14,8 +14,8 @@ import sys
 import types
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "Data", "MakemoreError", "Run", "Study", "compare", "finetune", "list_runs", "load_data",
-           "lr_find", "open_run", "plot_loss", "sweep", "train", "transfer"]
+__all__ = ["MODELS", "Data", "MakemoreError", "Run", "Study", "baseline", "compare", "finetune", "list_runs",
+           "load_data", "lr_find", "open_run", "plot_loss", "sweep", "train", "transfer"]
 # where each name lives: imported on first use, so that `makemore --help` need not load torch
 HOMES = {"MODELS": "makemore.models", "MakemoreError": "makemore.errors"}
 

@@ -594,6 +594,9 @@ def classifier_fields(exclude=()):
               help="run name: the run lands in OUT_DIR/NAME  [default: classifier-DATA, numbered if taken]")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True,
               help="folder that holds runs")
+@click.option("--leak-check", type=click.Choice(["refuse", "warn"]), default="refuse", show_default=True,
+              help="when the language model's pretraining text holds val or test items of the labeled data: refuse, "
+                   "or say how many and go on")
 @field_options(classifier_fields(exclude=FINETUNE_SETS), "Classifier options")
 # --reverse is for language models; --min-char-count, the tokenizer's, comes with --from's
 @field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("reverse", "min_char_count")],
@@ -602,7 +605,7 @@ def classifier_fields(exclude=()):
 @click.pass_context
 @threads_option
 @nproc_option
-def finetune(ctx, lm_run, backward_run, name, out_dir, nproc, **options):
+def finetune(ctx, lm_run, backward_run, name, out_dir, nproc, leak_check, **options):
     """Train a classifier on labeled data, starting from a pretrained language model's body.
 
     Labeled data: a folder of <label>.txt files (one item per line) or a file of label<TAB>item
@@ -615,7 +618,8 @@ def finetune(ctx, lm_run, backward_run, name, out_dir, nproc, **options):
     run_dir = out_dir / (name or default_run_name(out_dir, FINETUNED, options["data"]))
     head_options = {f.name: options[f.name] for f in classifier_fields(exclude=FINETUNE_SETS)}
     reason, _ = run_training(run_dir, FINETUNED, head_options, data_config(options),
-                             picked(ctx, TrainConfig, options), pretrained=lm_run, backward=backward_run)
+                             picked(ctx, TrainConfig, options), pretrained=lm_run, backward=backward_run,
+                             leak_check=leak_check)
     return reason
 
 
@@ -675,6 +679,11 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
               help="runs per share and initialisation (seeds 1..N)")
 @click.option("--pretrain-steps", type=click.IntRange(min=1), default=None,
               help="steps of language-model pretraining  [default: the model's own]")
+@click.option("--pretrain-data", default=None,
+              help="unlabeled text the language model is pretrained on, as for train --data (prose, lines, a folder, "
+                   "hf:<dataset>)  [default: the items of --data's train split]")
+@click.option("--leak-check", type=click.Choice(["refuse", "warn"]), default="refuse", show_default=True,
+              help="when --pretrain-data holds val or test items of --data: refuse, or say how many and go on")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/transfer"),
               show_default=True,
               help="the language model, every classifier run, transfer.csv, transfer.md and transfer.png land here")
@@ -682,7 +691,7 @@ Model options (--n-hidden, ...) shape the body of every run; --freeze-steps, --u
 @field_options(train_fields([FINETUNED]), "Training options", with_defaults=False)
 @click.pass_context
 @threads_option
-def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **options):
+def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, pretrain_data, leak_check, out_dir, **options):
     """Classifiers from scratch and from a pretrained language model, against the number of labels."""
     from makemore.transfer import transfer as run_transfer
 
@@ -701,8 +710,46 @@ def transfer(ctx, data, encoder, fractions, seeds, pretrain_steps, out_dir, **op
         pretrain["max_steps"] = pretrain_steps
     reason, _ = run_transfer(DataConfig(data=data), encoder, sorted(set(shares)), list(range(1, seeds + 1)), out_dir,
                              {k: v for k, v in given.items() if k not in own},
-                             {k: v for k, v in given.items() if k in own}, train_overrides, pretrain)
+                             {k: v for k, v in given.items() if k in own}, train_overrides, pretrain,
+                             pretrain_data=pretrain_data and DataConfig(data=pretrain_data), leak_check=leak_check)
     return show_results(reason, out_dir, "transfer")
+
+
+BASELINE_EXAMPLES = """
+\b
+Examples:
+  makemore baseline --data glosses
+  makemore baseline --data reviews.csv --text-column review --label-column stars
+  makemore baseline --data surnames --c 30 --label-frac 0.05
+"""
+
+
+@cli.command(epilog=BASELINE_EXAMPLES,
+             short_help="the character n-gram baseline a classifier must beat")
+@click.option("--c", "c", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="inverse regularisation strength of the logistic regression")
+@click.option("--ngrams", default="1,4", show_default=True, help="shortest and longest character n-grams")
+@click.option("--data", default="glosses", show_default=True, help="labeled data, as for finetune --data")
+@field_options([f for f in dataclasses.fields(DataConfig) if f.name not in ("data", "reverse", "min_char_count",
+                                                                             "seq_len", "max_item_len")],
+               "Data options")
+def baseline(c, ngrams, data, **options):
+    """Fit a character n-gram TF-IDF + logistic-regression classifier on the train split of labeled data
+    and score its val and test splits: the split `makemore train --model classifier` makes of the same
+    data and options. Needs scikit-learn (pip install 'makemore[baseline]')."""
+    from makemore.api import baseline as fit_baseline
+
+    lo, _, hi = ngrams.partition(",")
+    if not (lo.strip().isdigit() and hi.strip().isdigit() and 1 <= int(lo) <= int(hi) <= 8):
+        raise MakemoreError(f"--ngrams must be two whole numbers from 1 to 8, the shortest first, e.g. 1,4; got "
+                            f"{ngrams!r}")
+    figures = fit_baseline(data, c=c, ngrams=(int(lo), int(hi)), log=err, **options)
+    click.echo(f"{figures['model']}: {figures['train_items']:,} train items, {figures['seconds']:.1f} s")
+    for split in ("val", "test"):
+        if f"{split}_accuracy" in figures:
+            click.echo(f"{split} accuracy {figures[f'{split}_accuracy']:.4f} "
+                       f"macro-F1 {figures[f'{split}_macro_f1']:.4f} "
+                       f"loss {figures[f'{split}_loss']:.4f} nats/item")
 
 
 # ----------------------------------------------------------------------------------------------

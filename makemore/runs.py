@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import json
 import math
+import random
 import uuid
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -243,7 +244,7 @@ def check_new_run(path):
 
 def run_training(run_dir, model_name=None, model_overrides=None, data_config=None, train_overrides=None,
                  resume=False, log=tqdm.write, on_validate=None, pretrained=None, backward=None, module=None,
-                 progress=None):
+                 progress=None, leak_check="refuse"):
     """Train a new run in run_dir, or resume the one there. Returns (why it stopped, metrics or None).
 
     A new run takes model_name, model_overrides (fields of the model's config) and data_config;
@@ -255,7 +256,8 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     val loss, a classifier's val error rate (a sweep prunes poor trials from it by raising).
     module: a model of the user's own (an nn.Module), trained as model_name CUSTOM, or, with pretrained, the
     model of that run (a classifier's body); a resumed run of either needs it again. progress: show a
-    progress bar (None: when the output is a terminal).
+    progress bar (None: when the output is a terminal). leak_check: what a pretraining text that holds val or
+    test items of the classifier does (see check_no_leak).
 
     Under torchrun every process calls this alike; rank 0 alone logs and writes (see makemore.distributed).
     """
@@ -270,7 +272,7 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
         corpus = run.load_corpus(log)
     else:
         run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log,
-                                      pretrained, backward, module)
+                                      pretrained, backward, module, leak_check)
 
     config = run.train_config
     model, batches, device = built(run, corpus, log, None if resume else bodies)
@@ -359,7 +361,12 @@ def built(run, corpus, log, bodies):
         log(f"data: sequences of {limit} characters, all that --block-size {limit} reads "
             f"(pass --block-size {seq_len} to train on --seq-len {seq_len})")
     batches = make_batches(corpus, run.tokenizer, device, seq_len, getattr(model, "context_size", None), limit,
-                           reverse=run.data_config.reverse)
+                           reverse=run.data_config.reverse, max_item_len=run.data_config.max_item_len)
+    cut = getattr(batches["train"], "cut", 0)
+    if cut:
+        log(f"data: {cut:,} train item(s) longer than --max-item-len {run.data_config.max_item_len:,} characters are "
+            "cut to their first that many to train on (val and test read them whole, in pieces); pass a larger "
+            "--max-item-len to train on more of them")
     if getattr(run.model_config, "balance", None) == "sampling":
         batches["train"].balance()
     if config.carry_state and not (getattr(model, "carries_state", False) and corpus.kind == "stream"):
@@ -429,11 +436,13 @@ def saved_bytes(model, x, y, short=(32, 64, 128)):
 
 
 def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained, backward,
-            module=None):
+            module=None, leak_check="refuse"):
     """A new run of run_training, its corpus, and the bodies its model starts from: (what the log calls it,
     the model's part, the language-model run) for --from and --backward. Its options are checked
     before its data is read, which can take a while. module: a model of the user's own (model_name CUSTOM)."""
     check_new_run(Path(run_dir))  # again in run_training, under the run's lock
+    if leak_check not in LEAK_CHECKS:
+        raise MakemoreError(f"leak_check must be one of {', '.join(LEAK_CHECKS)}, got {leak_check!r}")
     if pretrained:  # a classifier's options other than its own would configure a body that --from replaces
         own = {f.name for f in fields(MODELS[model_name].config)} - {"encoder"}
         body = [option_name(k) for k in model_overrides or {} if k not in own]
@@ -474,11 +483,11 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
     else:
         tokenizer = CharTokenizer(corpus.chars())
     if pretrained:
-        lm = open_pretrained(pretrained, corpus, log, module=module)
+        lm = open_pretrained(pretrained, corpus, log, module=module, leak_check=leak_check)
         tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]
         overrides.update(encoder=lm.model_name, encoder_config=asdict(lm.model_config), pretrained=str(lm.path))
     if backward:
-        back = open_pretrained(backward, corpus, log, like=lm, module=module)
+        back = open_pretrained(backward, corpus, log, like=lm, module=module, leak_check=leak_check)
         bodies.append(("backward body", "backward", back))
         overrides.update(bidirectional=True, pretrained_backward=str(back.path))
     if custom:
@@ -511,7 +520,7 @@ def write_outputs(run, best, metrics, corpus):
 
 
 def finished_run(run_dir, model_name, overrides, data_config, train_overrides=None, log=tqdm.write, pretrained=None,
-                 backward=None):
+                 backward=None, leak_check="refuse"):
     """metrics.json of run_dir, after training the run (or resuming it) if it has not finished; None
     if it was interrupted. Experiments made of many runs (compare, transfer) carry on with this."""
     made = (run_dir / "config.json").exists()
@@ -526,7 +535,8 @@ def finished_run(run_dir, model_name, overrides, data_config, train_overrides=No
     log(f"{run_dir.name}: {'resuming' if resume else 'training'}")
     data = None if resume else DataConfig(**asdict(data_config))  # run_training records the kind it decided
     _, metrics = run_training(run_dir, model_name, overrides, data, train_overrides, resume=resume, log=log,
-                              pretrained=None if resume else pretrained, backward=None if resume else backward)
+                              pretrained=None if resume else pretrained, backward=None if resume else backward,
+                              leak_check=leak_check)
     return metrics
 
 
@@ -552,7 +562,7 @@ def check_same_run(run_dir, model_name, overrides, data_config, train_overrides)
     return run
 
 
-def open_pretrained(path, corpus, log, like=None, module=None):
+def open_pretrained(path, corpus, log, like=None, module=None, leak_check="refuse"):
     """The language-model run a classifier starts from; its tokenizer must know every character of the data,
     and its train split must hold no item of the classifier's val or test split (see check_no_leak).
     like: given for the backward body's run (--backward): the forward body's run, whose model and tokenizer
@@ -594,33 +604,74 @@ def open_pretrained(path, corpus, log, like=None, module=None):
             f"and read as its unknown-character id: {shown}")
     elif missing:
         raise MakemoreError(f"the tokenizer of {option} {path} lacks {len(missing)} character(s) of the labeled data: "
-                            f"{shown}; pretrain on text that holds them (e.g. the same data) or train the classifier "
-                            "from scratch")
+                            f"{shown}; pretrain on text that holds them (e.g. the same data), or with "
+                            "--min-char-count 1 (new characters then read as its unknown-character id), or train the "
+                            "classifier from scratch")
     if not (lm.path / "best.pt").exists():
         raise MakemoreError(f"{option} {path} has no best.pt; train the language model first")
-    check_no_leak(lm, corpus, log)
+    check_no_leak(lm, corpus, log, leak_check)
     return lm
 
 
-def check_no_leak(lm, corpus, log):
-    """A body pretrained on items of the classifier's val or test split has seen them: refuse it.
+LEAK_CHECKS = ("refuse", "warn")
+LEAK_MIN_CHARS = 40  # a held-out item shorter than this may occur inside other text by chance: whole lines only
+LEAK_SEARCH_CHARS = 2 * 10**9  # characters searched in all for held-out items inside a pretraining text
 
-    The language model's train split is read again from its data options (a labeled corpus read by
-    an LM keeps the labeled split, so the same data and split options never leak)."""
+
+def check_no_leak(lm, corpus, log, leak_check="refuse"):
+    """A body pretrained on items of the classifier's val or test split has seen them: refuse it (or, with
+    leak_check "warn", say so and go on).
+
+    The language model's train split is read again from its data options. Items (lines, or the items of
+    labeled data) are matched whole; a labeled corpus read by an LM keeps the labeled split, so the same
+    data and split options never leak. Prose (a stream) is matched line by line against every held-out
+    item, and searched for a sample of the held-out items of LEAK_MIN_CHARS or more inside its lines,
+    as many as LEAK_SEARCH_CHARS of searching allows (at least 16)."""
     try:
         seen = lm.load_corpus(log=lambda *args: None)
     except MakemoreError as e:
         log(f"warning: cannot read the pretraining data of {lm.path} to check that it holds no val or test item: {e}")
         return
-    lines = seen.train if seen.kind == "lines" else seen.train.split("\n")
-    held_out = {item for item, _ in corpus.val + corpus.test}
-    leaked = sorted(held_out.intersection(line.strip() for line in lines))
-    if leaked:
-        shown = ", ".join(leaked[:3]) + (f" and {len(leaked) - 3} more" if len(leaked) > 3 else "")
-        raise MakemoreError(
-            f"{lm.path} was pretrained on {len(leaked)} item(s) of this classifier's val and test splits ({shown}); "
-            f"pretrain on the labeled data itself with the same --split-seed, --val-frac and --test-frac "
-            f"(its LM split leaves them out), or on text without them")
+    held_out = sorted({item for item, _ in corpus.val + corpus.test})
+    if seen.kind == "lines":
+        leaked, inside, searched = sorted(set(held_out).intersection(seen.train)), [], 0
+    else:
+        leaked, inside, searched = leaks_in_text(seen.train, held_out)
+    if not leaked and not inside:
+        return
+    found = sorted(set(leaked) | set(inside))
+    shown = ", ".join(repr(item[:60]) for item in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    how = f"{len(leaked):,} as whole lines" + (f", {len(inside):,} of {searched:,} searched for inside its text"
+                                               if searched else "")
+    problem = (f"the pretraining text of {lm.path} holds items of this classifier's val and test splits ({how}; "
+               f"{len(held_out):,} held-out items in all): {shown}")
+    if leak_check == "warn":
+        log(f"warning: {problem}; the val and test figures overstate what the classifier does on text it has not seen")
+        return
+    raise MakemoreError(f"{problem}; pretrain on text without them (or on the labeled data itself with the same "
+                        "--split-seed, --val-frac and --test-frac: its LM split leaves them out), or pass --leak-check "
+                        "warn to go on")
+
+
+def leaks_in_text(text, held_out):
+    """(held-out items that are whole lines of text, a sample of the longer ones found inside it, how many
+    were searched for), reading the text (a makemore.text.Text) in pieces."""
+    whole, targets = set(held_out), [item for item in held_out if len(item) >= LEAK_MIN_CHARS]
+    n_search = min(len(targets), max(16, LEAK_SEARCH_CHARS // max(1, len(text))))
+    sample = random.Random(0).sample(targets, n_search)
+    longest = max(map(len, held_out), default=0) + 1  # a line's unread end, kept for the next piece, need be no longer
+    lines, inside, carry = set(), set(), ""
+    for at in range(0, len(text), LEAK_PIECE_CHARS):
+        piece = carry + str(text[at:at + LEAK_PIECE_CHARS])
+        head, _, tail = piece.rpartition("\n")  # a line cut by the piece's end is read with the next piece
+        lines.update(whole.intersection(line.strip() for line in head.split("\n") if len(line) < longest + 2))
+        inside.update(item for item in sample if item not in inside and item in piece)
+        carry = tail[-longest:]
+    lines.update(whole.intersection([carry.strip()]))
+    return sorted(lines), sorted(inside), n_search
+
+
+LEAK_PIECE_CHARS = 1 << 24
 
 
 def open_runs(run_dirs):

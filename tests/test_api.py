@@ -171,7 +171,8 @@ def test_transfer_gives_the_cli_figures(tmp_path, labeled_folder):
     rows = mm.transfer(labeled_folder, "mlp", fractions=(0.5, 1), seeds=1, pretrain_steps=30, out_dir=tmp_path / "lib",
                        max_steps=20, eval_interval=10, n_embd=8, n_hidden=32, batch_size=32, warmup_steps=10,
                        log_interval=20, device="cpu", log=lambda _: None)
-    assert len(rows) == 4 and (tmp_path / "lib" / "transfer.png").exists()
+    assert len(rows) == 6 and (tmp_path / "lib" / "transfer.png").exists()  # scratch, pretrained, n-gram baseline
+    assert sum(r["init"] == "n-gram baseline" for r in rows) == 2
     same = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "best_step"]
     assert [[r[k] for k in same] for r in read_csv(tmp_path / "cli" / "transfer.csv")] == [
         [r[k] for k in same] for r in read_csv(tmp_path / "lib" / "transfer.csv")]

@@ -23,8 +23,8 @@ def test_finetune_bad_input(tmp_path, labeled_folder, lm_run, trained_run):
     # the language model's train split (split seed 42) holds items of this split's val and test
     assert_user_error(
         run("finetune", "--from", lm_run, "--data", labeled_folder, "--split-seed", 7, "--out-dir", tmp_path),
-        "was pretrained on",
-        "item(s) of this classifier's val and test splits",
+        "holds items of this classifier's val and test splits",
+        "held-out items in all",
         "--split-seed",
     )
     assert_user_error(run("finetune", "--from", tmp_path / "nothing", "--data", labeled_folder, "--out-dir", tmp_path),

@@ -12,6 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the fixtures' files; what its output holds)
     "bench_mlp_throughput.py": ("--data {words} --steps 20 --repeats 1", ("ratio ours / reference",)),
+    "bench_classifier.py": ("--data {labeled} --steps 3 --n-hidden 16 --long-chars 20000 --max-item-len 100",
+                            ("training items/s", "one validation", "classify one item of 20,000")),
     "bench_lstm.py": ("--data {prose} --steps 3 --n-hidden 32 --samples 2 --length 20", ("ratio carried / re-run",)),
     "bench_transformer.py": ("--data {words} --steps 3 --ema 0.99 --input-noise 0.1",
                              ("--ema 0.99:", "--input-noise 0.1:", "the time without")),
@@ -46,12 +48,13 @@ def test_every_benchmark_has_a_case():
 
 
 @pytest.mark.parametrize("script", sorted(CASES))
-def test_benchmark_runs(script, tmp_path, words_file, prose_file):
+def test_benchmark_runs(script, tmp_path, words_file, prose_file, labeled_folder):
     args, expected = CASES[script]
     stand_in = tmp_path / "karpathy" / "makemore.py"  # not in the working folder, where it would hide the package
     stand_in.parent.mkdir()
     stand_in.write_text(STAND_IN)
-    args = [arg.format(words=words_file, prose=prose_file, makemore_py=stand_in) for arg in args.split()]
+    args = [arg.format(words=words_file, prose=prose_file, labeled=labeled_folder, makemore_py=stand_in)
+            for arg in args.split()]
     result = subprocess.run([sys.executable, BENCHMARKS / script, *args], check=False, cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]

@@ -34,4 +34,4 @@ def test_notebook_is_committed_without_outputs(path):
 def test_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == ["1-bigram-and-mlp.ipynb", "2-your-own-mlp.ipynb",
                                             "3-lstm-against-mlp.ipynb", "4-sweep.ipynb",
-                                            "5-pretrain-then-finetune.ipynb"]
+                                            "5-pretrain-then-finetune.ipynb", "6-text-classification.ipynb"]

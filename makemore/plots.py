@@ -266,7 +266,8 @@ def transfer_curves(summary, path, title, majority=None):
         for init, points in summary.items():
             xs = [n for n, _ in points]
             values = [v[metric] for _, v in points]
-            line, = ax.plot(xs, means[init], marker="o", label=f"{init} (mean of {len(values[0])} seeds)")
+            n = len(values[0])
+            line, = ax.plot(xs, means[init], marker="o", label=f"{init} (mean of {n} seed{'s' if n > 1 else ''})")
             ax.fill_between(xs, [min(v) for v in values], [max(v) for v in values], color=line.get_color(), alpha=0.2)
             for i, (x, m) in enumerate(zip(xs, means[init])):  # the higher curve's label above its point, others below
                 above = m >= max(other[i] for other in means.values())

@@ -67,7 +67,8 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
             rows.append(baseline_row(data, fraction, seed, log))
     support = {label: v["support"] for label, v in metrics["test_per_label"].items()}
     top = max(support, key=support.get)
-    write_results(rows, out_dir, f"{encoder} classifier on {title(data_config)}: from scratch and pretrained",
+    write_results(rows, out_dir, f"{encoder} classifier on {title(data_config)}: from scratch, pretrained, and the "
+                                 f"{BASELINE}",
                   (top, support[top] / sum(support.values())))
     return "done", rows
 

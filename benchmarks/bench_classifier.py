@@ -71,7 +71,7 @@ meta = json.loads(open(sys.argv[1] + ".json").read())
 model = build_model("classifier", model_config("classifier", **meta["config"]))
 model.load_state_dict(torch.load(sys.argv[1], weights_only=True))
 tok, n = CharTokenizer.from_json(meta["tokenizer"]), meta["chars"]
-item = ("the quick brown fox jumps over the lazy dog " * (n // 44 + 1))[:n]
+item = ("".join(tok.chars) * (n // len(tok.chars) + 1))[:n]  # characters the classifier knows
 start = time.perf_counter()
 logp = item_log_probs(model.eval(), tok, [item], meta["max_item_len"])
 print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -127,7 +127,9 @@ def main():
         meta = {"config": dataclasses.asdict(cfg), "tokenizer": tok.to_json(), "chars": args.long_chars,
                 "max_item_len": args.max_item_len}
         Path(f"{path}.json").write_text(json.dumps(meta))
-        out = subprocess.run([sys.executable, "-c", CLASSIFY, str(path)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", CLASSIFY, str(path)], capture_output=True, text=True, check=False)
+        if out.returncode:
+            raise SystemExit(out.stderr)
         seconds, peak_mb = out.stdout.split()
     print(f"classify one item of {args.long_chars:,} characters (pieces of {args.max_item_len:,}): "
           f"{float(seconds):.1f} s, "

@@ -60,7 +60,8 @@ def one_way(way, path, device, batch_size, seq_len, draws):
     cfg = DataConfig(data=f"hf:{path}" if hf else str(path), kind="stream", seq_len=seq_len)
     if way == "reference":
         if hf:
-            text = "\n".join(str(t) for split in data.open_hf(str(path)) for t in split["text"] if t is not None)
+            splits = data.open_hf(str(path)).values()
+            text = "\n".join(str(t) for split in splits for t in split["text"] if t is not None)
         else:
             text = read_text_file(path, "utf-8")
         tokenizer = CharTokenizer.from_text(text)

@@ -62,9 +62,9 @@ def test_labeled_data_bad_input(tmp_path, labeled_folder):
 
 def test_classify_and_transfer_bad_input(tmp_path, trained_run, labeled_folder):
     assert_user_error(run("train", "--model", "classifier", "--data", "names", "--out-dir", tmp_path),
-                      "corpus 'names' has no labels", "--data names-sex, surnames")
+                      "corpus 'names' has no labels", "--data names-sex, glosses, surnames")
     result = run("transfer", "--data", "names", "--out-dir", tmp_path / "tr")  # told before its language model starts
-    assert_user_error(result, "corpus 'names' has no labels", "--data names-sex, surnames")
+    assert_user_error(result, "corpus 'names' has no labels", "--data names-sex, glosses, surnames")
     assert "lm: training" not in result.output and not (tmp_path / "tr").exists()
     assert_user_error(run("classify", "--run", trained_run, "emma"), "is a language model (mlp)", "makemore finetune")
     assert_user_error(run("classify", "--run", tmp_path / "nothing", "emma"), "not a makemore run")

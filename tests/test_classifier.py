@@ -95,7 +95,7 @@ def test_classifier_shapes_and_padding_do_not_matter(encoder, pooling):
     model = build_model("classifier", cfg).eval()
     tok = CharTokenizer.from_text("abcdefghi")
     batches = LabeledBatches([("abc", 0), ("defghi", 1), ("a", 2)], tok, "cpu")
-    x, y = next(batches.iter_all(8))
+    x, y = batches._rows(torch.arange(3))  # the items in their order (iter_all reads the longest first)
     logits, loss = model(x, y)
     assert logits.shape == (3, 3) and loss.shape == ()
     for row in range(3):  # an item gives the same logits alone as padded inside a batch
@@ -118,7 +118,7 @@ def test_a_bidirectional_classifier_reads_each_item_both_ways(encoder):
     model.backward.load_state_dict(model.encoder.state_dict())  # one body read both ways
     tok = CharTokenizer.from_text("abcdefghi")
     batches = LabeledBatches([("abc", 0), ("cba", 1), ("defghi", 2)], tok, "cpu")
-    x, y = next(batches.iter_all(8))
+    x, y = batches._rows(torch.arange(3))
     features = model.body(x)
     half = features.shape[1] // 2
     assert half == 3 * model._n_features()  # concat pooling, twice
@@ -131,13 +131,15 @@ def test_a_bidirectional_classifier_reads_each_item_both_ways(encoder):
     assert logits.shape == (3, 3) and loss.shape == ()
 
 
-def test_classify_says_which_item_is_longer_than_the_model_reads():
+def test_classify_reads_an_item_longer_than_the_model_reads_in_pieces():
     cfg = model_config("classifier", encoder="transformer", block_size=8, n_embd=8, vocab_size=3, labels=["a", "b"])
     model = build_model("classifier", cfg).eval()
     tok = CharTokenizer.from_text("ab")
     assert item_log_probs(model, tok, ["ab" * 3 + "a"]).shape == (1, 2)  # 7 characters and the start: 8 positions
-    with pytest.raises(MakemoreError, match="item 2 is 8 characters long; this classifier reads at most 7"):
-        item_log_probs(model, tok, ["ab", "ab" * 4])
+    logp = item_log_probs(model, tok, ["ab", "ab" * 4, "aba"])  # 8 characters: pieces "abababa" and "b"
+    pieces = item_log_probs(model, tok, ["abababa", "b"])
+    assert torch.allclose(logp[1], pieces.exp().mean(0).log(), atol=1e-6)
+    assert torch.allclose(logp[[0, 2]], item_log_probs(model, tok, ["ab", "aba"]), atol=1e-6)
 
 
 def test_classifier_learns_and_reports_scores(tmp_path, labeled_folder):
@@ -210,7 +212,7 @@ def test_eval_and_classify_average_several_classifiers(tmp_path, labeled_folder)
         corpus = load_corpus(r.data_config, quiet, labeled=True)
         batches = LabeledBatches(corpus.test, r.tokenizer, "cpu", max_input=model.max_input)
         with torch.no_grad():
-            probs.append(torch.cat([model(x)[0].softmax(-1) for x, _ in batches.iter_all(1000)]))
+            probs.append(model(batches._rows(torch.arange(len(batches)))[0])[0].softmax(-1))  # in the split's order
     labels, names = batches.labels, r.model_config.labels
     mean = (probs[0] + probs[1]) / 2
     assert not torch.allclose(probs[0], probs[1], atol=1e-3)  # two different classifiers
@@ -422,7 +424,8 @@ def test_tiny_transfer_writes_its_table_and_plot(tmp_path, labeled_folder):
     assert result.exit_code == 0, result.output
     assert "| labels | scratch accuracy | pretrained accuracy |" in result.stdout
     rows = (out / "transfer.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * 2 * 2 and rows[0].startswith("fraction,labels,seed,init,test_accuracy")
+    assert len(rows) == 1 + 2 * 2 * 3 and rows[0].startswith("fraction,labels,seed,init,test_accuracy")
+    assert sum(",n-gram baseline," in row for row in rows) == 2 * 2  # fitted on the same labels, each share and seed
     assert (out / "transfer.png").stat().st_size > 20_000
     pretrained = Run.open(out / "frac0.2-seed1-pretrained")
     assert pretrained.model_config.pretrained == str(out / "lm") and pretrained.data_config.label_frac == 0.2

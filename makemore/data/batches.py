@@ -239,6 +239,7 @@ class LabeledBatches:
         n_buckets = max(1, min(self.n_buckets, len(self.lengths) // BUCKET_ROWS))
         self.buckets = self.longest_first.flip(0).tensor_split(n_buckets)  # rows of similar length, shortest first
         self.row_weights = None  # balance(): each row's chance to be drawn
+        self.mass = torch.tensor([float(len(b)) for b in self.buckets])  # each bucket's share of the draws
 
     def __len__(self):
         return self.n_targets
@@ -257,6 +258,7 @@ class LabeledBatches:
     def balance(self):
         """Draw every label equally often."""
         self.row_weights = (1.0 / torch.bincount(self.labels)[self.labels].double())[self.row_owner()]
+        self.mass = torch.stack([self.row_weights[b].sum() for b in self.buckets])
 
     def _rows(self, rows):
         width = int(self.lengths[rows].max())  # trim the padding that no row of this batch needs
@@ -267,8 +269,7 @@ class LabeledBatches:
         """A batch of one length bucket, the bucket drawn by its share of the rows (or of their weights):
         each row is drawn as often as if the batch were drawn from all rows."""
         w = self.row_weights
-        mass = torch.tensor([float(len(b)) if w is None else float(w[b].sum()) for b in self.buckets])
-        bucket = self.buckets[int(torch.multinomial(mass, 1, generator=generator)) if len(mass) > 1 else 0]
+        bucket = self.buckets[int(torch.multinomial(self.mass, 1, generator=generator)) if len(self.mass) > 1 else 0]
         if w is None:
             picked = torch.randint(len(bucket), (batch_size,), generator=generator)
         else:

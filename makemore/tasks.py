@@ -29,7 +29,6 @@ from makemore.models import MODELS
 from makemore.models.classifier import thawed_by
 from makemore.sampling import generate
 
-
 TRAIN_SAMPLE = 2000  # a classifier's validations score this many train items, drawn once
 
 

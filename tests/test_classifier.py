@@ -463,7 +463,7 @@ def test_transfer_curves_keep_the_legend_off_both_panels(tmp_path, monkeypatch):
     fig = closed[0]
     assert all(ax.get_legend() is None for ax in fig.axes)  # curves that end low on the right once ran under it
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "scratch (mean of 1 seeds)", "pretrained (mean of 1 seeds)", "always A (0.500)"]
+        "scratch (mean of 1 seed)", "pretrained (mean of 1 seed)", "always A (0.500)"]
 
 
 @needs_shared

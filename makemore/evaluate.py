@@ -175,8 +175,6 @@ def item_log_probs(model, tokenizer, items, max_item_len=None, batch_size=1024):
     for i, item in enumerate(items):
         if not item:
             raise MakemoreError(f"item {i + 1} is empty; pass non-empty items to classify")
-        # an unknown character: say which item holds it
-        tokenizer.encode(item, f"the item {item[:40]!r}{'...' if len(item) > 40 else ''}")
     batches = LabeledBatches([(item, 0) for item in items], tokenizer, device, "the items", model.max_input,
                              max_item_len, pieces=True)
     return log_probs(model, batches, batch_size)[0]

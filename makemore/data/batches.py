@@ -213,7 +213,7 @@ class LabeledBatches:
                 raise MakemoreError(f"{what} has an item of {len(item):,} characters (item {i + 1}); makemore reads "
                                     f"items of at most {MAX_ITEM_CHARS:,} (a document, not a corpus): split it, or "
                                     "train a language model on it as prose")
-            ids = tokenizer.encode(item, what)
+            ids = tokenizer.encode(item, f"{what} (item {i + 1}, {item[:40]!r}{'...' if len(item) > 40 else ''})")
             if limit is None or len(ids) <= limit:
                 rows.append(ids)
                 owner.append(i)

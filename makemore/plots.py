@@ -1,15 +1,21 @@
-"""matplotlib figures, written as PNG files (the Agg backend: no display needed)."""
+"""matplotlib figures, written as PNG files. They are matplotlib Figure objects of their own, never pyplot's: a
+notebook's backend and its open figures are left as they were (pyplot would show each figure drawn here in a
+notebook, and switching to the Agg backend hides the user's own plots), and no display is needed."""
 import itertools
 import math
 import warnings
+from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import matplotlib.ticker
+from matplotlib.figure import Figure
 
-from makemore.errors import MakemoreError
+from makemore.files import write_file
+
+
+def subplots(nrows=1, ncols=1, figsize=None, **options):
+    """(figure, axes) as pyplot.subplots makes them, but a Figure of its own (see the module's docstring)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **options)
 
 
 def loss_bars(rows, path, title):
@@ -18,7 +24,7 @@ def loss_bars(rows, path, title):
     names = [f"{r['model']}\n{r['parameters']:,} params\n{r['steps']:,} steps" for r in rows]
     splits = [s for s in ("train", "val", "test") if all(f"{s}_loss" in r for r in rows)]
     width = 0.8 / len(splits)
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(rows), 4.5))
+    fig, ax = subplots(figsize=(1.8 + 1.6 * len(rows), 4.5))
     for i, split in enumerate(splits):
         xs = [k + (i - (len(splits) - 1) / 2) * width for k in range(len(rows))]
         values = [r[f"{split}_loss"] for r in rows]
@@ -89,7 +95,7 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
     # 1. the objective against each hyperparameter
     cols = min(3, len(space))
     nrows = math.ceil(len(space) / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
+    fig, axes = subplots(nrows, cols, figsize=(4.2 * cols, 3.4 * nrows), squeeze=False)
     for ax, param in zip(axes.flat, space):
         for state, style in STATE_STYLE.items():
             pts = [r for r in scored if r["state"] == state]
@@ -121,7 +127,7 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
 
     # 2. validation curves of every trial
     best = min(scored, key=lambda r: r[key])
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     for r in rows:
         if not r["curve"]:
             continue
@@ -135,7 +141,7 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
                                    out_dir / "curves.png"))
 
     # 3. best so far against trial number
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ordered = sorted(scored, key=lambda r: r["trial"])
     for state, style in STATE_STYLE.items():
         pts = [r for r in ordered if r["state"] == state]
@@ -165,7 +171,7 @@ def sweep_plots(rows, space, importance, out_dir, title, objective=("val_loss", 
             count[i][j] += 1
             if math.isnan(grid[i][j]) or r[key] < grid[i][j]:
                 grid[i][j], state[i][j] = r[key], r["state"]
-        fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
+        fig, ax = subplots(figsize=(1.6 + 1.1 * len(xlabels), 1.4 + 0.6 * len(ylabels)))
         image = ax.imshow(grid, cmap="viridis_r", vmin=ylim[0], vmax=ylim[1], aspect="auto", origin="lower")
         for i in range(len(ylabels)):
             for j in range(len(xlabels)):
@@ -220,12 +226,9 @@ def _save(fig, path, dpi=110, rect=None):
             # once per such character, thousands of lines for a large vocabulary
             warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             fig.tight_layout(rect=rect)
-            fig.savefig(path, dpi=dpi)
-    except OSError as e:
-        raise MakemoreError(f"could not write {path} ({e.strerror or e}); free disk space or fix the permissions "
-                            "there, and run the command again") from None
+            write_file(path, lambda f: fig.savefig(f, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png"))
     finally:
-        plt.close(fig)
+        fig.clear()
     return path
 
 
@@ -240,7 +243,7 @@ def confusion_matrix(confusion, labels, path, title):
     counts = [[int(c) for c in row] for row in confusion]
     shares = [[c / max(1, sum(row)) for c in row] for row in counts]
     size = 2.5 + 0.42 * n
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    fig, ax = subplots(figsize=(size + 1.2, size))
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for i in range(n):
         for j in range(n):
@@ -260,7 +263,7 @@ def transfer_curves(summary, path, title, majority=None):
     """Test accuracy and macro-F1 against the number of training labels: mean and min-max over seeds,
     one curve per initialisation. summary: {init: [(n_labels, {metric: [values over seeds]}), ...]};
     majority: (label, test accuracy of always answering it), drawn as a reference line."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, axes = subplots(1, 2, figsize=(11, 4.5))
     for ax, metric, name in zip(axes, ("test_accuracy", "test_macro_f1"), ("test accuracy", "test macro-F1")):
         means = {init: [sum(v[metric]) / len(v[metric]) for _, v in points] for init, points in summary.items()}
         for init, points in summary.items():
@@ -298,7 +301,7 @@ def lr_curve(rows, lowest, suggested, path, title):
     """The range test: each step's training loss (faint) and its moving average against the learning rate
     (log scale), the average's lowest point and the suggested rate (if any) marked."""
     lrs = [r["lr"] for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     ax.plot(lrs, [r["loss"] for r in rows], color="tab:blue", alpha=0.25, linewidth=0.8, label="loss of each step")
     ax.plot(lrs, [r["smoothed"] for r in rows], color="tab:blue", label="moving average")
     ax.plot([lowest["lr"]], [lowest["smoothed"]], "o", color="tab:red",
@@ -326,7 +329,7 @@ def character_map(coords, labels, shares, path, title):
     embeddings' directions (inspection.embedding_map), else None."""
     xs = [float(c[0]) for c in coords]
     ys = [float(c[1]) if len(c) > 1 else 0.0 for c in coords]
-    fig, ax = plt.subplots(figsize=(7.5, 7))
+    fig, ax = subplots(figsize=(7.5, 7))
     ax.scatter(xs, ys, s=170, color="tab:blue", alpha=0.8)
     for x, y, label in zip(xs, ys, labels):
         ax.text(x, y, label, ha="center", va="center", color="white", fontsize=8)
@@ -345,7 +348,7 @@ def activation_histograms(figures, threshold, path, title):
     """Each tanh layer's outputs as a histogram over -1..1, and each unit's share of positions saturated
     (|t| > threshold), units sorted (a dead unit is saturated at all of them); figures: {layer:
     inspection.saturation(...)}."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (left, right) = subplots(1, 2, figsize=(12, 4.5))
     for name, f in figures.items():
         bins = len(f["histogram"])
         left.plot([-1 + (2 * k + 1) / bins for k in range(bins)], f["histogram"],
@@ -375,7 +378,7 @@ def next_char_table(probs, labels, path, title):
     count ids rather than name characters. labels[0]: the boundary's."""
     n = len(labels)
     size = 2.5 + 0.32 * min(n, 40)  # no larger: a vocabulary of thousands would make a figure of gigapixels
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
+    fig, ax = subplots(figsize=(size + 1.2, size))
     image = ax.imshow(probs, cmap="Blues", vmin=0, interpolation="nearest")
     if n <= 32:
         top = max(map(max, probs))

@@ -1,6 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom without an error (cells tagged skip-execution, such
 as the one that starts TensorBoard, are left out), in a folder of its own; and none is committed with
 outputs, so that what one reads is what the code makes now."""
+import re
 import shutil
 import time
 
@@ -11,6 +12,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NEEDS_SHARED = {"3-lstm-against-mlp.ipynb"}  # reads tiny Shakespeare
+DRAWS = re.compile(r"\bplot_loss\(|\bImage\(|\bplt\.|\.plot\(")  # a cell that shows a figure
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -22,6 +24,11 @@ def test_notebook_runs(path, tmp_path):
     start = time.perf_counter()
     NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     print(f"{path.name}: {time.perf_counter() - start:.0f} s")
+    # every cell that draws shows its figure (a backend switched under the notebook would leave it blank)
+    drawing = [cell for cell in book.cells if cell.cell_type == "code" and DRAWS.search(cell.source)]
+    blank = [cell.source.splitlines()[0] for cell in drawing
+             if not any("image/png" in output.get("data", {}) for output in cell.outputs)]
+    assert not blank, f"cells that draw but show no figure: {blank}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -12,16 +12,17 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from makemore import listing
 from makemore.baseline import describe as describe_baseline
 from makemore.baseline import ngram_baseline
-from makemore.checkpoint import make_dir, write_csv
 from makemore.compare import compare as compare_models
 from makemore.config import DataConfig, TrainConfig, check_name, default_run_name
 from makemore.data import load_corpus
 from makemore.errors import MakemoreError
+from makemore.files import make_dir, write_csv
 from makemore.inspection import ACTIVATION_BATCH, inspect_run
 from makemore.lrfind import COLUMNS, suggest
 from makemore.lrfind import lr_find as range_test
@@ -213,8 +214,11 @@ def train(model="mlp", data="names", *, out_dir="runs", name=None, progress=True
     that skips targets of -1 (F.cross_entropy(..., ignore_index=-1)). data: a Data (load_data) or a
     source. options: the model's options and the training options of the CLI (max_steps, lr, ...).
     progress: a progress bar (a widget in a notebook)."""
+    if not isinstance(model, (str, torch.nn.Module)):
+        raise MakemoreError(f"model must be a model's name ({', '.join(MODELS)}) or an nn.Module of your own, got "
+                            f"{type(model).__name__} {repr(model)[:60]}")
     config = data_config(data)
-    own = not isinstance(model, str)
+    own = isinstance(model, torch.nn.Module)
     if own:
         check_options(options, TrainConfig, what="train with a model of your own")
         model_name, model_options = CUSTOM, {}

@@ -1,79 +1,19 @@
-"""Files that must survive a crash and files that must not run code: atomic writes (a temporary file,
-fsynced, then renamed over the old one, so a crash never leaves half a checkpoint) and checkpoints
-loaded with `weights_only=True`, so a crafted file cannot run code."""
-import csv
-import json
-import os
+"""Checkpoints: written atomically through makemore.files (a crash never leaves half of one) and loaded with
+`weights_only=True`, so that a crafted file cannot run code."""
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
 
 from makemore.errors import MakemoreError
+from makemore.files import write_file
 
 FORMAT_VERSION = 1
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; two trainers in one run dir are then the user's to avoid
-    fcntl = None
-
-
-def write_atomic(path, write):
-    """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:  # a folder that cannot be written: say which
-        raise MakemoreError(f"could not write {path} ({e.strerror or e}); check that {path.parent} can be written "
-                            "(its permissions, read-only or full disk)") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise MakemoreError(
-                f"could not write {path} ({e.strerror or e}); the previous version of it is intact: "
-                "free disk space (or fix permissions) and resume"
-            ) from None
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself survive a power cut
-        fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def make_dir(path):
-    """Make a folder (and its parents) for a command's output, or say in one line why it cannot be made."""
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise MakemoreError(f"cannot make the folder {path} ({e.strerror or e}); pass an --out-dir where you can "
-                            "write") from None
-
-
-def write_json(path, obj):
-    write_atomic(path, lambda f: f.write((json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()))
-
-
-def write_csv(path, columns, rows, **options):
-    """rows (dicts) under a header of columns; options go to csv.DictWriter (extrasaction="ignore": drop other keys)."""
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, columns, **options)
-        writer.writeheader()
-        writer.writerows(rows)
-
 
 def save_checkpoint(path, state):
-    write_atomic(path, lambda f: torch.save({"format": FORMAT_VERSION, **state}, f))
+    write_file(path, lambda f: torch.save({"format": FORMAT_VERSION, **state}, f))
 
 
 def load_checkpoint(path, mmap=False):
@@ -81,10 +21,13 @@ def load_checkpoint(path, mmap=False):
     path = Path(path)
     if not path.exists():
         raise MakemoreError(f"checkpoint {path} does not exist; train first, or pass --checkpoint last")
+    if path.is_file() and not zipfile.is_zipfile(path):  # makemore's checkpoints are torch's zip archives
+        raise MakemoreError(f"checkpoint {path} is damaged or not a checkpoint (it is not the zip archive that "
+                            "makemore writes); use the run's other checkpoint (--checkpoint best or last) or retrain")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
-        reason = str(e).strip().splitlines()[0]
+        reason = unpickling_reason(e)
         raise MakemoreError(
             f"checkpoint {path} was refused: it holds objects other than tensors and plain data ({reason}); "
             "load only checkpoints that makemore wrote"
@@ -103,6 +46,15 @@ def load_checkpoint(path, mmap=False):
             "upgrade makemore"
         )
     return ckpt
+
+
+def unpickling_reason(error):
+    """What torch's weights-only loader refused, without its advice to load the file with weights_only=False
+    (unsafe for a file one did not make, and no cure for a damaged one)."""
+    advice = ("Weights only load failed", "Please file an issue", "Check the documentation")
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.strip().startswith(advice)]
+    reason = lines[0].removeprefix("WeightsUnpickler error:").strip() if lines else ""
+    return reason.rstrip(".") or "an object the safe loader does not read"
 
 
 def check_owner(ckpt, run_id, path):

@@ -14,11 +14,21 @@ from pathlib import Path
 import click
 
 from makemore import launch
-from makemore.config import SEEDS, THREADS_ENV, DataConfig, TrainConfig, check_name, default_run_name, option_name
+from makemore.config import (
+    SEEDS,
+    THREADS_ENV,
+    DataConfig,
+    TrainConfig,
+    check_name,
+    check_threads,
+    default_run_name,
+    option_name,
+)
 from makemore.data import resolve
 from makemore.errors import MakemoreError
 from makemore.models import FINETUNED, LANGUAGE_MODELS, MODELS, model_config
 from makemore.models.configs import ClassifierConfig
+from makemore.processes import die_with_parent, terminated_as_interrupt
 from makemore.search import SweepConfig, new_sweep_config
 
 PY_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING, bool: click.BOOL}
@@ -61,8 +71,10 @@ class Group(click.Group):
     command_class = Command
 
     def main(self, args=None, prog_name=None, standalone_mode=True, **extra):
+        die_with_parent()  # a sweep worker or --nproc rank ends with the makemore that started it
         try:
-            rv = super().main(args, prog_name or "makemore", standalone_mode=False, **extra)
+            with terminated_as_interrupt():  # SIGTERM stops every command as Ctrl-C does
+                rv = super().main(args, prog_name or "makemore", standalone_mode=False, **extra)
         except MakemoreError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
@@ -100,7 +112,7 @@ def checked_name(what):
 
 def set_threads(ctx, param, value):
     if value is not None:  # read where the device is picked, and by sweep workers, which inherit it
-        os.environ[THREADS_ENV] = str(value)
+        os.environ[THREADS_ENV] = str(check_threads(value))
 
 
 threads_option = click.option(
@@ -294,8 +306,8 @@ def lr_find(ctx, model, lm_run, backward_run, start, end, steps, name, out_dir, 
     """Find a learning rate: train a fresh model while the rate grows from --start to --end, plot the loss
     against the rate, and suggest --lr for `makemore train` (with --from: `makemore finetune`) with the
     same options (Smith 2017)."""
-    from makemore.checkpoint import make_dir, write_csv
     from makemore.data import title
+    from makemore.files import make_dir, write_csv
     from makemore.lrfind import COLUMNS, FALL, suggest
     from makemore.lrfind import lr_find as range_test
     from makemore.plots import lr_curve
@@ -382,9 +394,18 @@ def sample(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_w
     many are new."""
     from makemore.predict import sample_runs
 
+    shown = []
+
+    # each batch as it is drawn: a reader that has gone (| head) stops the sampling, with click's quiet exit 1
+    def show(batch, prose):
+        between = "\n---\n" if prose else "\n"  # prose samples hold newlines of their own
+        click.echo(("---\n" if prose and shown else "") + between.join(batch))
+        shown.append(len(batch))
+
     samples, prose, notes = sample_runs(run_dirs, n, temperature, top_k, prefix, seed, unique, max_len, fit_weights,
-                                        checkpoint, device, log=err)
-    click.echo(("\n---\n" if prose else "\n").join(samples))  # prose samples hold newlines of their own
+                                        checkpoint, device, log=err, each=show)
+    if not shown:  # --unique: drawn again until they are new, shown at the end
+        show(samples, prose)
     for note in notes:
         err(note)
 

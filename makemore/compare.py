@@ -4,16 +4,18 @@ Each model is an ordinary run under the compare directory; a model whose run alr
 read back, not retrained, so an interrupted comparison carries on where it stopped.
 """
 
-from makemore.checkpoint import make_dir, write_csv
 from makemore.data import load_corpus, title
+from makemore.files import check_outputs, make_dir, write_csv, write_text
 from makemore.models import MODELS, model_config
 from makemore.runs import finished_run
 
+OUTPUTS = ("compare.csv", "compare.md", "compare.png")
 COLUMNS = ["model", "parameters", "train_loss", "val_loss", "test_loss", "steps", "seconds", "device"]
 
 
 def compare(models, out_dir, data_config, train_overrides=None, log=print):
     load_corpus(data_config, log=lambda _: None)  # bad data: told before the first model starts, and no folder left
+    check_outputs(out_dir, *OUTPUTS)
     make_dir(out_dir)
     rows = []
     for name in models:
@@ -29,7 +31,7 @@ def compare(models, out_dir, data_config, train_overrides=None, log=print):
     for r in rows:
         table.append("| " + " | ".join(f"{r[c]:.4f}" if isinstance(r[c], float) and c.endswith("loss") else
                                        f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in COLUMNS) + " |")
-    (out_dir / "compare.md").write_text("\n".join(table) + "\n")
+    write_text(out_dir / "compare.md", "\n".join(table) + "\n")
     from makemore.plots import loss_bars  # matplotlib is slow to import
 
     steps = (train_overrides or {}).get("max_steps")

@@ -38,18 +38,29 @@ def check_number(name, value):
         raise MakemoreError(f"{option_name(name)} must be a number, got {value!r}")
 
 
+def checked_number(config, name):
+    """The config's setting `name`, a number; a whole number where the field is an int (1e4 from a notebook is
+    10000; 5.5 steps is refused rather than run as 'step 6/5.5')."""
+    value = getattr(config, name)
+    check_number(name, value)
+    if {f.name: f.type for f in dataclasses.fields(config)}.get(name) is int and isinstance(value, float):
+        if not value.is_integer():
+            raise MakemoreError(f"{option_name(name)} must be a whole number, got {value}")
+        value = int(value)
+        setattr(config, name, value)
+    return value
+
+
 def check_positive(config, *names):
     for name in names:
-        value = getattr(config, name)
-        check_number(name, value)
+        value = checked_number(config, name)
         if not 0 < value < math.inf:  # not '<= 0', which a nan passes
             raise MakemoreError(f"{option_name(name)} must be positive and finite, got {value}")
 
 
 def check_non_negative(config, *names):
     for name in names:
-        value = getattr(config, name)
-        check_number(name, value)
+        value = checked_number(config, name)
         if not 0 <= value < math.inf:
             raise MakemoreError(f"{option_name(name)} must be zero or more, and finite, got {value}")
 
@@ -71,16 +82,14 @@ SEEDS = 2**63  # torch takes a seed below this
 
 def check_seed(config, *names):
     for name in names:
-        value = getattr(config, name)
-        check_number(name, value)
+        value = checked_number(config, name)
         if not 0 <= value < SEEDS:
             raise MakemoreError(f"{option_name(name)} must be a whole number from 0 to {SEEDS - 1}, got {value}")
 
 
 def check_fraction(config, *names):
     for name in names:
-        value = getattr(config, name)
-        check_number(name, value)
+        value = checked_number(config, name)
         if not 0 <= value < 1:
             raise MakemoreError(f"{option_name(name)} must be in [0, 1), got {value}")
 
@@ -198,12 +207,35 @@ class TrainConfig:
                                 f"{self.min_lr_frac}")
 
 
+def usable_cpus():
+    """The CPUs this process may run on: its affinity, capped by a container's CPU quota (cgroup v2)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
+
+
+def check_threads(threads, name="--threads "):
+    """threads, a count of CPU threads asked for as `name` (--threads or MAKEMORE_THREADS=), if the CPUs this
+    process may use can run them: thousands of threads crowd the machine out (other programs fail to start a
+    thread), and more still crash torch."""
+    cpus = usable_cpus()
+    if threads > cpus:
+        raise MakemoreError(f"{name}{threads} is more threads than the {cpus} CPU(s) this process may use; pass "
+                            f"{cpus} or fewer (or leave it out: makemore picks the CPUs that are free)")
+    return threads
+
+
 def default_run_name(out_dir, model, data, suffix=""):
     """MODEL-DATA, numbered if OUT_DIR/NAME (with suffix: a file of that name) is taken."""
     stem = Path(data.removeprefix("hf:").replace(":", "-")).stem or "data"
     base = f"{model}-{stem}"
     name, k = base, 1
-    while (out_dir / f"{name}{suffix}").exists():
+    while os.path.lexists(out_dir / f"{name}{suffix}"):  # a link is taken, even one that leads nowhere
         k += 1
         name = f"{base}-{k}"
     return name

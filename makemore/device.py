@@ -1,14 +1,13 @@
 """The one place that picks the device: cuda > mps > cpu, an explicit choice checked, the choice printed;
 and how many threads torch computes with on the CPU."""
 import contextlib
-import math
 import os
 import time
 from pathlib import Path
 
 import torch
 
-from makemore.config import THREADS_ENV, world_size
+from makemore.config import THREADS_ENV, check_threads, usable_cpus, world_size
 from makemore.errors import MakemoreError
 
 SAMPLE_SECONDS = 0.1  # how long the CPUs are watched to see which are busy
@@ -115,7 +114,9 @@ def threads_from_env():
         if not value.isdigit() or int(value) < 1:
             raise MakemoreError(f"{name}={value!r} is not a positive whole number of threads; set it to one "
                                 f"(e.g. {name}=2), or unset it to let makemore choose")
-        return int(value)
+        if name == "OMP_NUM_THREADS":  # set for other programs too: more than the CPUs is read as all of them
+            return min(int(value), usable_cpus())
+        return check_threads(int(value), name + "=")
     return None
 
 
@@ -128,18 +129,6 @@ def free_cpus():
     except (OSError, ValueError):
         return cpus
     return max(1, min(cpus, round(cpus - busy)))
-
-
-def usable_cpus():
-    """The CPUs this process may run on: its affinity, capped by a container's CPU quota (cgroup v2)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cpus
 
 
 def busy_cpus(seconds):

@@ -104,6 +104,7 @@ def inspect_run(run, model, at, val_batch):
     batch (x, y) of its val split, read only for a model with tanh layers."""
     from makemore.plots import activation_histograms, character_map, next_char_table
 
+    run.adopt_files()
     labels = char_labels(run.tokenizer)
     if run.model_name == "bigram":
         path = next_char_table(bigram_table(model).tolist(), labels, run.path / "bigram.png",

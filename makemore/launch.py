@@ -8,15 +8,15 @@ once, so they stop together at a step and save; if one process dies, the others 
 are stopped. The exit status is the processes': 0, 2 for an error, 130 when interrupted.
 """
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from makemore.config import world_size
+from makemore.config import usable_cpus, world_size
 from makemore.errors import MakemoreError
+from makemore.processes import child_env, forwarding_signals
 
 GRACE_SECONDS = 10.0  # how long the others may take to stop after one process has failed
 COMMANDS = ("train", "finetune")  # the commands that train on several processes
@@ -48,7 +48,7 @@ def without_option(args, option):
 
 def run(nproc, args=None):
     """Run `makemore ARGS` (this command's arguments, less --nproc) in nproc processes; returns the exit status."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = usable_cpus()
     if nproc > cpus:  # each process loads torch and the data: more than the CPUs only crowd the machine
         raise MakemoreError(f"--nproc {nproc} is more processes than the {cpus} CPU(s) this process may use; pass "
                             f"--nproc {cpus} or fewer (one per GPU on a GPU machine)")
@@ -56,28 +56,15 @@ def run(nproc, args=None):
     port = free_port()
     procs, errors = [], []
     for rank in range(nproc):
-        env = {**os.environ, "WORLD_SIZE": str(nproc), "RANK": str(rank), "LOCAL_RANK": str(rank),
+        env = {**child_env(os.environ), "WORLD_SIZE": str(nproc), "RANK": str(rank), "LOCAL_RANK": str(rank),
                "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
         err = None if rank == 0 else tempfile.TemporaryFile()  # noqa: SIM115 - read after the process ends
         errors.append(err)
         # each in its own session, so that a terminal's Ctrl-C reaches them once, from here
         procs.append(subprocess.Popen([sys.executable, "-m", "makemore", *args], env=env, start_new_session=True,
                                       stdout=None if rank == 0 else subprocess.DEVNULL, stderr=err))
-
-    def forward(signum, frame):
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signum)
-
-    # a signal this process was started ignoring (a script's background job ignores Ctrl-C) stays ignored,
-    # as it does in the processes, which inherit that
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)
-                if signal.getsignal(s) is not signal.SIG_IGN}
-    try:
+    with forwarding_signals(procs):
         codes, killed = wait_all(procs)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
     failed = [rank for rank, code in enumerate(codes) if code != 0 and rank not in killed]
     if not failed:
         return 0

@@ -15,6 +15,7 @@ more rate stops buying a lower loss. It is steadier than the lowest point itself
 a flat valley from seed to seed, and than a fixed share of it (the README gives the measurements).
 """
 import math
+import os
 import statistics
 
 from tqdm.auto import tqdm
@@ -47,7 +48,8 @@ def lr_find(run_dir, model_name, model_overrides, data_config, train_overrides, 
     from those language models' bodies, as `makemore finetune --from` builds it."""
 
     lrs = rates(start, end, steps)
-    taken = [p for p in (run_dir.parent / f"{run_dir.name}.csv", run_dir.parent / f"{run_dir.name}.png") if p.exists()]
+    taken = [p for p in (run_dir.parent / f"{run_dir.name}.csv", run_dir.parent / f"{run_dir.name}.png")
+             if os.path.lexists(p)]  # a link counts, even one that leads nowhere
     if taken:  # the curve's files are written at the end, under the name given
         raise MakemoreError(f"{taken[0]} exists already; pass another --name (makemore does not write over files)")
     run, corpus, bodies = new_run(run_dir, model_name, model_overrides, data_config, train_overrides, log, pretrained,

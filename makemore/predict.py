@@ -5,12 +5,15 @@ These are the library calls behind `makemore sample`, `eval` and `classify`: eac
 command prints, and says what it noticed on the way through `log`.
 """
 import csv
+import io
 from dataclasses import replace
+from pathlib import Path
 
 from makemore.data import load_whole, make_batches
 from makemore.device import pick_device
 from makemore.errors import MakemoreError
 from makemore.evaluate import average, evaluate, item_log_probs, mixture_weights, top_labels
+from makemore.files import check_writable, write_text
 from makemore.runs import holds_run, open_runs
 from makemore.sampling import Mixture, generate
 
@@ -84,11 +87,12 @@ def loaded(runs, fit_weights, checkpoint, device, log):
 
 
 def sample_runs(run_dirs, n=20, temperature=1.0, top_k=None, prefix="", seed=None, unique=False, max_len=None,
-                fit_weights=False, checkpoint="best", device="auto", log=print, runs=None):
+                fit_weights=False, checkpoint="best", device="auto", log=print, runs=None, each=None):
     """n samples of a run (or of several as one, from the mean of their probabilities): (the samples,
     whether they are prose rather than items, notes that say how many are new). unique: only samples
     that are not training items. log hears the mixture weights that --fit-weights fits. runs: the runs of
-    run_dirs, opened already (a run of a model of the user's own carries it)."""
+    run_dirs, opened already (a run of a model of the user's own carries it). each(samples, prose) hears each
+    batch of samples as it is drawn, unless unique (which draws again until it has n new ones)."""
     runs = runs or open_runs(run_dirs)
     run = runs[0]
     run.task.require("sample", run)
@@ -104,7 +108,8 @@ def sample_runs(run_dirs, n=20, temperature=1.0, top_k=None, prefix="", seed=Non
     model = models[0][0] if len(runs) == 1 else Mixture([m for m, _ in models], weights)
     options = {"prefix": prefix, "max_len": max_len, "temperature": temperature, "top_k": top_k,
                "reverse": run.data_config.reverse}
-    samples = generate(model, run.tokenizer, n, kind, seed=seed, **options)
+    shown = None if unique or each is None else (lambda batch: each(batch, kind != "lines"))
+    samples = generate(model, run.tokenizer, n, kind, seed=seed, each=shown, **options)
     if kind != "lines":
         return samples, True, []
     try:  # the training items, to count novel samples: a run samples without its data, but cannot count them
@@ -143,6 +148,8 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
     if items_out is not None and runs[0].data_config.kind == "stream":
         raise MakemoreError(f"--items writes a row per item, and {runs[0].path} reads prose, which has no items; "
                             "drop --items")
+    if items_out is not None:
+        check_writable(items_out)  # before the scoring, not after it
     if items_out is not None and not items_out.resolve().parent.is_dir():  # told before the scoring, not after
         raise MakemoreError(f"cannot write --items {items_out}: the folder {items_out.parent} does not exist; make it, "
                             "or pass a file in a folder that does")
@@ -185,14 +192,14 @@ def evaluate_runs(run_dirs, split="test", checkpoint="best", data=None, encoding
 
 def write_items(path, header, rows):
     """eval --items: a TSV file of one row per scored item, in the order of the split (or of --data)."""
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, delimiter="\t", lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-    except OSError as e:
-        raise MakemoreError(f"cannot write --items {path} ({e.strerror}); pass a file in a folder you can write "
-                            "to") from None
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter="\t", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if not Path(path).parent.is_dir():
+        raise MakemoreError(f"cannot write --items {path}: the folder {Path(path).parent} does not exist; pass a file "
+                            "in a folder you can write to")
+    write_text(path, text.getvalue())
 
 
 def classify_items(run_dirs, items, top_k=3, fit_weights=False, checkpoint="best", device="auto", log=print, runs=None):

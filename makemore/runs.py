@@ -13,7 +13,9 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -21,23 +23,21 @@ import torch
 from tqdm.auto import tqdm
 
 from makemore import distributed
-from makemore.checkpoint import (
-    FORMAT_VERSION,
-    check_owner,
-    fcntl,
-    load_checkpoint,
-    make_dir,
-    write_atomic,
-    write_json,
-)
+from makemore.checkpoint import FORMAT_VERSION, check_owner, load_checkpoint
 from makemore.config import DataConfig, TrainConfig, from_dict, option_name, read_small
 from makemore.data import load_corpus, make_batches, resolve
 from makemore.device import check_precision, described, free_memory, pick_device
 from makemore.errors import MakemoreError
+from makemore.files import adopt, check_outputs, fcntl, make_dir, open_appending, write_json, write_text
 from makemore.models import CUSTOM, MODELS, CustomConfig, build_model, model_config, stored_config
+from makemore.models.base import check_contract
 from makemore.tasks import task_of
 from makemore.tokenizer import CharTokenizer, describe_char
 from makemore.trainer import Trainer
+
+# the files a run's folder holds that makemore writes
+RUN_FILES = ("config.json", "tokenizer.json", "last.pt", "best.pt", "metrics.json", "samples.txt", "confusion.png",
+             "bigram.png", "embeddings.png", "activations.png")
 
 
 class Run:
@@ -66,7 +66,7 @@ class Run:
 
     def save(self):
         """Write config.json and tokenizer.json."""
-        write_atomic(self.path / "tokenizer.json", lambda f: f.write(self.tokenizer.to_json().encode()))
+        write_text(self.path / "tokenizer.json", self.tokenizer.to_json())
         write_json(self.path / "config.json", {
             "format": FORMAT_VERSION,
             "model": self.model_name,
@@ -180,6 +180,11 @@ class Run:
             ) from None
         return model.to(device).eval(), ckpt
 
+    def adopt_files(self):
+        """Count the run's files as makemore's own (see makemore.files): for a run written before run folders kept
+        a record of them, so that it can be resumed and inspected. A run that has a record keeps it."""
+        adopt(self.path, RUN_FILES)
+
     def locked(self):
         """Whether a trainer (this process or another) holds the run's lock now; see lock."""
         if fcntl is None or not (self.path / ".lock").exists():
@@ -196,7 +201,7 @@ class Run:
         """Hold an exclusive lock on the run while training; a second trainer is refused."""
         if fcntl is None:
             return
-        self._lock = open(self.path / ".lock", "w")  # noqa: SIM115 - held open: the lock lasts as long as the file
+        self._lock = open_appending(self.path / ".lock")  # held open: the lock lasts as long as the file
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -228,6 +233,22 @@ def holds_run(path):
     except (OSError, ValueError):
         return False
     return isinstance(recorded, dict) and {"format", "model", "model_config", "data"} <= recorded.keys()
+
+
+LARGE_VOCAB = 1000  # distinct characters past which a run says what they cost and how to have fewer
+
+
+def large_vocab_note(counts):
+    """What a vocabulary of many characters costs (each is a row of the embedding table and a column of the
+    output layer) and the --min-char-count that keeps LARGE_VOCAB of them."""
+    values = list(counts.values())
+    kept = {n: sum(c >= n for c in values) for n in (2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000, 100_000)}
+    kept = {n: k for n, k in kept.items() if k > 0}
+    keep = min((n for n, k in kept.items() if k <= LARGE_VOCAB), default=max(kept, default=2))
+    return (f"note: the data holds {len(values):,} distinct characters, each with its own id: a row of the embedding "
+            f"table and a column of the output layer, which makes the model large and slow; pass --min-char-count "
+            f"{keep:,} to keep the {kept.get(keep, 0):,} seen at least {keep:,} times in the train split and read "
+            "the rest as one unknown-character id")
 
 
 def check_new_run(path):
@@ -278,36 +299,41 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     model, batches, device = built(run, corpus, log, None if resume else bodies)
     run.run_id = distributed.from_main(run.run_id)  # a new run's id is drawn in each process: rank 0's is the run's
     main = distributed.is_main()
-    if main:
-        make_dir(run.path)
-        run.lock()  # before anything is written: a second trainer of this run stops here
-        if not resume:
-            check_new_run(run.path)
-    trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log, on_validate,
-                      progress, run.task.loss_tag, run_id=run.run_id)
-    if resume:
-        trainer.resume()
-        if trainer.step > config.max_steps:  # checked before the run's config is rewritten
-            raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps {config.max_steps:,}; "
-                                f"pass a larger --max-steps to train on")
-    if main:
-        run.save()  # a resumed run's config records the training options it goes on with
-    n_params = sum(p.numel() for p in model.parameters())
-    sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
-    unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
-    steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
-             else "no training steps")  # a bigram fitted from counts
-    processes = f" x {distributed.size()} processes" if distributed.size() > 1 else ""
-    log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
-        f"{unit}: {sizes}, device {described(device)}{processes}, {steps}")
-    if distributed.size() > 1 and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        log(f"note: BatchNorm normalises each process's {config.batch_size // distributed.size()} rows in training, so "
-            "the figures differ a little from one process's")
-    if corpus.kind == "stream" and "val" in batches and batches["val"].long:
-        log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
-            f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
+    made = main and not resume and not run.path.exists()
+    with removed_on_failure(run.path, made):
+        if main:
+            make_dir(run.path)
+            run.lock()  # before anything is written: a second trainer of this run stops here
+            if not resume:
+                check_new_run(run.path)
+            run.adopt_files()
+            check_outputs(run.path, *RUN_FILES)  # a link or a file of the user's there: told now, not after training
+        trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log,
+                          on_validate, progress, run.task.loss_tag, run_id=run.run_id)
+        if resume:
+            trainer.resume()
+            if trainer.step > config.max_steps:  # checked before the run's config is rewritten
+                raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps "
+                                    f"{config.max_steps:,}; pass a larger --max-steps to train on")
+        if main:
+            run.save()  # a resumed run's config records the training options it goes on with
+        n_params = sum(p.numel() for p in model.parameters())
+        sizes = ", ".join(f"{name} {len(b):,}" for name, b in batches.items())
+        unit = {"lines": "items", "stream": "sequences", "labeled": "labeled items"}[corpus.kind]
+        steps = (f"{config.max_steps:,} steps of {config.batch_size} at lr {config.lr:g}" if config.max_steps
+                 else "no training steps")  # a bigram fitted from counts
+        processes = f" x {distributed.size()} processes" if distributed.size() > 1 else ""
+        log(f"run {run.path}: {run.model_name}, {n_params:,} parameters, vocab {run.tokenizer.vocab_size}, "
+            f"{unit}: {sizes}, device {described(device)}{processes}, {steps}")
+        batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        if distributed.size() > 1 and batch_norm:
+            log(f"note: BatchNorm normalises each process's {config.batch_size // distributed.size()} rows in "
+                "training, so the figures differ a little from one process's")
+        if corpus.kind == "stream" and "val" in batches and batches["val"].long:
+            log(f"data: every validation reads all {batches['val'].n_targets + 1:,} characters of the val split; "
+                f"pass a smaller --val-frac (now {run.data_config.val_frac:g}) to validate faster")
 
-    reason = trainer.train()
+        reason = trainer.train()
     if reason == "interrupted":
         log(f"interrupted at step {trainer.step}; last.pt is saved. Continue with: "
             f"makemore train --resume --name {run.path.name} --out-dir {run.path.parent}")
@@ -324,6 +350,19 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
     for line in run.task.summary(metrics, batches):
         log(line)
     return reason, metrics
+
+
+@contextmanager
+def removed_on_failure(path, made):
+    """A new run's folder, made by this process, is removed again when training fails (an error, a second
+    Ctrl-C) before the first checkpoint: a half-made run (config and tokenizer, no weights) is not left behind to
+    be listed as "not trained" and to be refused as the folder of the next run."""
+    try:
+        yield
+    except BaseException:
+        if made and not (path / "last.pt").exists():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def final_metrics(run, model, batches, trainer, device, corpus, reason):
@@ -376,6 +415,9 @@ def built(run, corpus, log, bodies):
         weights, _ = source.load_model("best")
         getattr(model, part).load_state_dict(weights.state_dict())
         log(f"{name}: {source.model_name} from {source.path / 'best.pt'}")
+    if run.model_name == CUSTOM:
+        x, y = next(iter(batches["train"].iter_all(4)))
+        check_contract(model, x, y, run.tokenizer.vocab_size)
     if bodies is not None and hasattr(model, "prepare"):
         model.prepare(batches["train"])
     check_step_memory(model, batches["train"], config, device, run.path)
@@ -482,6 +524,8 @@ def new_run(run_dir, model_name, model_overrides, data_config, train_overrides, 
             f"split; the other {rare} and any new one read as the unknown-character id")
     else:
         tokenizer = CharTokenizer(corpus.chars())
+        if len(tokenizer.chars) > LARGE_VOCAB and not pretrained:
+            log(large_vocab_note(corpus.train_char_counts()))
     if pretrained:
         lm = open_pretrained(pretrained, corpus, log, module=module, leak_check=leak_check)
         tokenizer, bodies = lm.tokenizer, [("body", "encoder", lm)]

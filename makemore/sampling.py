@@ -6,6 +6,7 @@ start from the prefix (or a newline) and run for a fixed length. The model's own
 carry whatever state it needs, so a recurrent model costs one step per character. A Mixture of
 several models samples from the mean of their distributions, as `makemore eval` scores them.
 """
+import math
 import unicodedata
 
 import torch
@@ -69,14 +70,16 @@ SAMPLE_BATCH = 1024  # samples drawn at once
 
 
 @torch.no_grad()
-def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None, reverse=False):
+def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0, top_k=None, seed=None, reverse=False,
+             each=None):
     """Return n strings, each starting with prefix. reverse: the model reads right to left (trained with
-    --reverse), so it writes each sample from its end: the prefix is where samples end."""
+    --reverse), so it writes each sample from its end: the prefix is where samples end. each(samples) hears
+    every batch of samples as soon as it is drawn (the CLI prints it, and stops when its reader has gone)."""
     if n <= 0:
         raise MakemoreError(f"-n must be positive, got {n}")
-    if not temperature >= 0:  # nan too
-        raise MakemoreError(f"--temperature must be 0 (the likeliest character) or more, got {temperature}; "
-                            "use e.g. 0.8 (lower is more conservative)")
+    if not 0 <= temperature < math.inf:  # nan too
+        raise MakemoreError(f"--temperature must be 0 (the likeliest character) or a finite number above it, got "
+                            f"{temperature}; use e.g. 0.8 (lower is more conservative)")
     if top_k is not None and top_k <= 0:
         raise MakemoreError(f"--top-k must be positive, got {top_k}")
     if max_len is not None and max_len <= 0:
@@ -99,8 +102,12 @@ def generate(model, tokenizer, n, kind, prefix="", max_len=None, temperature=1.0
     for first in range(0, n, SAMPLE_BATCH):  # in batches: memory stays bounded however many -n asks for
         rows = draw(model, prompt, min(SAMPLE_BATCH, n - first), kind, max_len, temperature, top_k, generator,
                     tokenizer.unk_id if tokenizer.unk else None)
-        samples += [start + tokenizer.decode(row) for row in rows]
-    return [s[::-1] for s in samples] if reverse else samples
+        batch = [start + tokenizer.decode(row) for row in rows]
+        batch = [s[::-1] for s in batch] if reverse else batch
+        if each is not None:
+            each(batch)
+        samples += batch
+    return samples
 
 
 @torch.no_grad()
@@ -119,7 +126,10 @@ def draw(model, prompt, n, kind, max_len, temperature, top_k, generator, unk_id)
         if temperature == 0:
             idx_next = logits.argmax(-1, keepdim=True)  # (n, 1)
         else:
-            logits = logits.float() / temperature  # (n, V)
+            # from the likeliest down, in float64: a temperature as small as 5e-324 then leaves it at 0 and the
+            # rest at -inf (greedy decoding), where float32 logits / 1e-300 are inf - inf
+            logits = logits.double()
+            logits = (logits - logits.amax(-1, keepdim=True)) / temperature  # (n, V)
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
                 logits = logits.masked_fill(logits < kth, float("-inf"))

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -30,12 +31,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from makemore.checkpoint import fcntl, make_dir, write_csv  # fcntl is None on Windows
 from makemore.config import THREADS_ENV, DataConfig, TrainConfig, option_name
 from makemore.data import load_corpus
 from makemore.device import free_cpus, threads_from_env
 from makemore.errors import MakemoreError
+from makemore.files import fcntl, make_dir, open_appending, write_csv, write_json  # fcntl is None on Windows
 from makemore.models import MODELS, model_config
+from makemore.processes import child_env, forwarding_signals
 from makemore.runs import Run, open_pretrained, run_training
 from makemore.search import JOURNAL, PASSWORD_ENV, SweepConfig, check_storage
 from makemore.tasks import task_of
@@ -67,6 +69,8 @@ def open_store(url):
 
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     password = os.environ.get(PASSWORD_ENV)
+    if url.startswith(JOURNAL):
+        check_journal(url.removeprefix(JOURNAL))
     try:
         if url.startswith(JOURNAL):
             from optuna.storages.journal import JournalFileBackend
@@ -75,8 +79,31 @@ def open_store(url):
         return optuna.storages.RDBStorage(connection_url(url, password), engine_kwargs=kwargs)
     except Exception as e:  # noqa: BLE001 - a bad URL, an unreachable server, a missing driver
         why = first_line(e).replace(password, "***") if password else first_line(e)
+        if url.startswith(JOURNAL) and isinstance(e, ValueError):  # JSON or UTF-8 that does not decode
+            raise MakemoreError(f"the journal {url.removeprefix(JOURNAL)} is damaged or not a sweep's journal "
+                                f"({type(e).__name__}: {why}); check --storage") from None
         raise MakemoreError(f"cannot open the study store {url} ({type(e).__name__}: {why}); check --storage"
                             + (f" and {PASSWORD_ENV}" if password else "")) from None
+
+
+MAX_JOURNAL_BYTES = 256 << 20  # a sweep's journal holds a few KB per trial: one larger than this is something else
+
+
+def check_journal(path):
+    """A journal is read whole into memory by Optuna: it must be a regular file (or none yet: a new one), and of a
+    journal's size; a device (/dev/zero), a pipe, a folder or a huge file is refused before it is read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise MakemoreError(f"cannot read the journal {path} ({e.strerror or e}); check --storage") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise MakemoreError(f"--storage journal:{path} is not a regular file (a device, a pipe or a folder); pass the "
+                            "path of a sweep's journal file, or of a new one")
+    if st.st_size > MAX_JOURNAL_BYTES:
+        raise MakemoreError(f"--storage journal:{path} is {st.st_size >> 20:,} MB, far larger than a sweep's journal "
+                            f"(at most {MAX_JOURNAL_BYTES >> 20} MB is read); check --storage")
 
 
 def connection_url(url, password):
@@ -224,11 +251,12 @@ class Sweep:
     @classmethod
     def create(cls, cfg, out_dir):
         sweep_dir = Path(out_dir) / cfg.name
-        check_new_sweep(sweep_dir)
+        if not (sweep_dir / CREATE_LOCK).exists():  # else a sweep is (being) made there: told once under its lock
+            check_new_sweep(sweep_dir)
         check_inputs(cfg)
         new = not sweep_dir.exists()
         make_dir(sweep_dir)
-        with open(sweep_dir / CREATE_LOCK, "a") as lock:
+        with open_appending(sweep_dir / CREATE_LOCK) as lock:
             if fcntl is not None:  # two sweeps of one name started together: the second waits, then is refused
                 fcntl.flock(lock, fcntl.LOCK_EX)
             check_new_sweep(sweep_dir)
@@ -239,7 +267,7 @@ class Sweep:
                     (sweep_dir / CREATE_LOCK).unlink()
                     sweep_dir.rmdir()
                 raise
-            (sweep_dir / "sweep.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+            write_json(sweep_dir / "sweep.json", asdict(cfg))
         return cls(cfg, sweep_dir)
 
     @classmethod
@@ -272,7 +300,7 @@ class Sweep:
             raise MakemoreError(f"the store {storage} has no sweep named {name}; check --name")
         cfg = SweepConfig(**{**summaries[name].user_attrs["config"], "storage": storage})
         make_dir(sweep_dir)
-        path.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        write_json(path, asdict(cfg))
         return cls(cfg, sweep_dir)
 
     def study(self, worker=0):
@@ -298,7 +326,7 @@ class Sweep:
     # -- one worker -----------------------------------------------------------------------------
     def next_trial(self, study):
         """The next trial to run, or None when the budget is used. Under a lock: workers here never overshoot."""
-        with open(self.dir / ".trials.lock", "a") as lock:
+        with open_appending(self.dir / ".trials.lock") as lock:
             if (
                 fcntl is not None
             ):  # else (Windows) the workers here may overshoot by a trial each, as other machines' do
@@ -457,7 +485,7 @@ def run_workers(sweep, parallel, log=print):
             "they will share them, each slower")
     logs = sweep.dir / "logs"
     logs.mkdir(exist_ok=True)
-    env = dict(os.environ)
+    env = child_env(os.environ)
     if on_cpu:
         threads = max(1, (threads_from_env() or free_cpus()) // parallel)  # share the free cores, not fight over them
         env[THREADS_ENV] = str(threads)
@@ -466,29 +494,28 @@ def run_workers(sweep, parallel, log=print):
         command += ["--storage", sweep.cfg.storage]
     workers = []
     for k in range(parallel):
-        out = open(logs / f"worker-{k}.log", "a")  # noqa: SIM115 - open while the worker runs, closed below
-        proc = subprocess.Popen([*command, "--worker", str(k)], stdout=out, stderr=subprocess.STDOUT, env=env)
+        out = open_appending(logs / f"worker-{k}.log")  # open while the worker runs, closed below
+        # each in its own session: a signal reaches it once, passed on from here (forwarding_signals)
+        proc = subprocess.Popen([*command, "--worker", str(k)], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
         workers.append((proc, out))
     before = f" ({len(reported)} finished before)" if reported else ""
     log(f"sweep {sweep.dir}: {budget(sweep.cfg)} trials of {sweep.cfg.model} on {sweep.cfg.data}{before}, "
         f"{parallel} worker(s) here (logs in {logs})")
-    try:
-        while True:
-            alive = [p for p, _ in workers if p.poll() is None]
-            reported |= follow(sweep, study, reported, log)
-            if not alive:
-                break
-            time.sleep(1.0)
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C: they save their trial and stop
-        for p, _ in workers:
-            p.wait()
-        follow(sweep, study, reported, log)
-        return "interrupted"
+    try:  # Ctrl-C or SIGTERM here reach the workers, which save their trial and stop; the sweep sees them end
+        with forwarding_signals([p for p, _ in workers]):
+            while True:
+                alive = [p for p, _ in workers if p.poll() is None]
+                reported |= follow(sweep, study, reported, log)
+                if not alive:
+                    break
+                time.sleep(1.0)
     finally:
         for _, out in workers:
             out.close()
-    stopped = [k for k, (p, _) in enumerate(workers) if p.returncode == 130 or p.returncode < 0]  # by a signal
-    crashed = [k for k, (p, _) in enumerate(workers) if p.returncode not in (0, 130) and p.returncode > 0]
+    by_signal = (130, 143)  # interrupted, terminated
+    stopped = [k for k, (p, _) in enumerate(workers) if p.returncode in by_signal or p.returncode < 0]
+    crashed = [k for k, (p, _) in enumerate(workers) if p.returncode not in (0, *by_signal) and p.returncode > 0]
     left = sweep.recover() if stopped or crashed else 0
     if crashed:
         log(f"worker(s) {', '.join(map(str, crashed))} stopped with an error (see {logs}); "

@@ -25,6 +25,7 @@ from makemore.evaluate import (
     target_log_probs,
     val_loss,
 )
+from makemore.files import write_text
 from makemore.models import MODELS
 from makemore.models.classifier import thawed_by
 from makemore.sampling import generate
@@ -92,7 +93,7 @@ class LanguageModelTask(Task):
         """samples.txt: 20 samples of the best model."""
         samples = generate(model, run.tokenizer, 20, corpus.kind, seed=run.train_config.seed,
                            reverse=run.data_config.reverse)
-        (run.path / "samples.txt").write_text("\n".join(samples) + "\n", encoding="utf-8")
+        write_text(run.path / "samples.txt", "\n".join(samples) + "\n")
 
     # -- reading runs: makemore runs, sweeps ----------------------------------------------------------
     def describe(self, run):

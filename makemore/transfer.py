@@ -16,15 +16,16 @@ import statistics
 from dataclasses import asdict
 
 from makemore.baseline import describe, ngram_baseline
-from makemore.checkpoint import make_dir, write_csv
 from makemore.config import DataConfig
 from makemore.data import load_corpus, title
+from makemore.files import check_outputs, make_dir, write_csv, write_text
 from makemore.models import FINETUNED
 from makemore.runs import finished_run
 
 COLUMNS = ["fraction", "labels", "seed", "init", "test_accuracy", "test_macro_f1", "val_accuracy", "val_macro_f1",
            "best_step", "seconds"]
 INITS = ("scratch", "pretrained")
+OUTPUTS = ("transfer.csv", "transfer.md", "transfer.png")
 BASELINE = "n-gram baseline"
 FINETUNE_ONLY = ("freeze_steps", "unfreeze", "body_lr_mult")  # meaningless for a body that starts at random
 
@@ -35,6 +36,7 @@ def transfer(data_config, encoder, fractions, seeds, out_dir, body_overrides=Non
     pretrain_data: a DataConfig of the text the language model learns from (default: the labeled items)."""
     # bad data: told now, not after "lm: training", and no folder left behind
     load_corpus(DataConfig(**{**asdict(data_config), "kind": "labeled"}), log=lambda _: None, labeled=True)
+    check_outputs(out_dir, *OUTPUTS)
     make_dir(out_dir)
     body_overrides, classifier_overrides = body_overrides or {}, classifier_overrides or {}
     lm_dir = out_dir / "lm"
@@ -121,5 +123,5 @@ def write_results(rows, out_dir, title, majority=None):
     if majority:
         note += f" Always answering the most frequent label ({majority[0]}) scores accuracy {majority[1]:.3f}."
     note += "\n"
-    (out_dir / "transfer.md").write_text("\n".join(table) + "\n" + note)
+    write_text(out_dir / "transfer.md", "\n".join(table) + "\n" + note)
     transfer_curves(summary, out_dir / "transfer.png", title, majority)

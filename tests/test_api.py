@@ -3,6 +3,7 @@ command's library call gives the CLI's figures for the same seed."""
 import csv
 import json
 import math
+import re
 import signal
 
 import pytest
@@ -241,3 +242,52 @@ def test_a_language_model_written_here_is_finetuned_into_a_classifier(tmp_path, 
     assert again.evaluate("test")["accuracy"] == pytest.approx(clf.metrics["test_accuracy"], abs=1e-6)
     with pytest.raises(mm.MakemoreError, match=r"a model of your own \(TinyLM"):
         mm.open_run(tmp_path / "clf").evaluate("test")
+
+
+class BrokenContract(TinyMLP):
+    """A student's model that breaks the forward contract in one of the ways students do."""
+
+    def __init__(self, vocab_size, mistake):
+        super().__init__(vocab_size)
+        self.mistake = mistake
+
+    def forward(self, idx, targets=None):
+        logits, _ = super().forward(idx)
+        flat_logits, flat_targets = logits.flatten(0, 1), None if targets is None else targets.flatten()
+        if self.mistake == "tensor":
+            return logits
+        if self.mistake == "last position":  # (B, V): one prediction per row
+            logits = logits[:, -1]
+            return logits, None if targets is None else F.cross_entropy(logits, flat_targets)
+        if targets is None:
+            return logits, None
+        if self.mistake == "no ignore_index":
+            return logits, F.cross_entropy(flat_logits, flat_targets)
+        return logits, F.cross_entropy(flat_logits, flat_targets, ignore_index=-1, reduction="none")  # per position
+
+
+@pytest.mark.parametrize("mistake,fragment", [
+    ("tensor", "your model's forward(idx) returned a tensor of shape"),
+    ("last position", "your model's logits are a tensor of shape"),
+    ("no ignore_index", "failed on the first batch: Target -1 is out of bounds (a target of -1 marks a position"),
+    ("per position", "your model's loss is a tensor of shape"),
+])
+def test_a_model_that_breaks_the_contract_is_one_line_and_leaves_no_run(tmp_path, words_file, mistake, fragment):
+    data = mm.load_data(words_file)
+    with pytest.raises(mm.MakemoreError, match=re.escape(fragment)) as caught:
+        mm.train(BrokenContract(data.vocab_size, mistake), data, out_dir=tmp_path, name="mine", **QUIET, **TRAIN)
+    assert "the contract: forward(idx, targets=None) returns (logits, loss)" in str(caught.value)
+    assert not (tmp_path / "mine").exists()
+
+
+@pytest.mark.parametrize("model", [42, object(), None])
+def test_a_model_that_is_neither_a_name_nor_a_module_is_one_line(tmp_path, model):
+    with pytest.raises(mm.MakemoreError, match="model must be a model's name .* or an nn.Module of your own"):
+        mm.train(model, "names", out_dir=tmp_path, **QUIET)
+
+
+def test_a_count_of_steps_must_be_whole(tmp_path, words_file):
+    with pytest.raises(mm.MakemoreError, match="--max-steps must be a whole number, got 5.5"):
+        mm.train("mlp", words_file, out_dir=tmp_path, name="x", max_steps=5.5, **QUIET)
+    run = mm.train("mlp", words_file, out_dir=tmp_path, name="y", **{**TRAIN, "max_steps": 2e1}, **QUIET)
+    assert run.metrics["steps"] == 20

@@ -218,15 +218,15 @@ def test_a_download_killed_midway_leaves_nothing_behind(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     big = tmp_path / "big.txt"
     big.write_text("abcdefgh\n" * 10)
-    real_write = open  # a write that gets SIGTERM half way through, as `kill` would deliver it
+    real_new_file = sources.new_file  # a write that gets SIGTERM half way through, as `kill` would deliver it
 
-    def killed_open(path, mode="r", *args, **kw):
-        f = real_write(path, mode, *args, **kw)
+    def killed_new_file(path):
+        f = real_new_file(path)
         if str(path).endswith(".partial"):
             os.kill(os.getpid(), signal.SIGTERM)
         return f
 
-    monkeypatch.setattr("builtins.open", killed_open)
+    monkeypatch.setattr(sources, "new_file", killed_new_file)
     with pytest.raises(KeyboardInterrupt):
         sources.resolve_url(big.as_uri())
     monkeypatch.undo()

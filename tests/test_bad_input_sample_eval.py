@@ -61,8 +61,9 @@ def test_prefix_with_a_character_outside_the_vocabulary(trained_run):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--temperature", -1], "--temperature must be 0 (the likeliest character) or more"),
-    (["--temperature", "nan"], "--temperature must be 0 (the likeliest character) or more"),
+    (["--temperature", -1], "--temperature must be 0 (the likeliest character) or a finite number above it"),
+    (["--temperature", "nan"], "--temperature must be 0 (the likeliest character) or a finite number above it"),
+    (["--temperature", "inf"], "--temperature must be 0 (the likeliest character) or a finite number above it"),
     (["--temperature", 0, "--unique"], "at --temperature 0 every draw is the same"),
     (["--top-k", 0], "--top-k must be positive"),
     (["-n", 0], "-n must be positive"),
@@ -80,7 +81,7 @@ def test_sampling_and_eval_options_are_checked(trained_run, args, fragment):
 def test_truncated_checkpoint(damaged, command):
     data = (damaged / "best.pt").read_bytes()
     (damaged / "best.pt").write_bytes(data[: len(data) // 2])
-    assert_user_error(run(command, "--run", damaged), "truncated or corrupt", "--checkpoint")
+    assert_user_error(run(command, "--run", damaged), "is damaged or not a checkpoint", "--checkpoint")
     assert run(command, "--run", damaged, "--checkpoint", "last").exit_code == 0
 
 
@@ -99,10 +100,14 @@ class Payload:
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("command", ["sample", "eval"])
 def test_a_pickle_with_a_code_payload_is_refused_and_never_runs(damaged, tmp_path, monkeypatch, command):
-    with open(damaged / "best.pt", "wb") as f:
-        pickle.dump({"format": 1, "model": Payload()}, f)
+    torch.save({"format": 1, "model": Payload()}, damaged / "best.pt")  # in torch's own zip archive
     monkeypatch.chdir(tmp_path)
-    assert_user_error(run(command, "--run", damaged), "was refused", "only checkpoints that makemore wrote")
+    result = run(command, "--run", damaged)
+    assert_user_error(result, "was refused", "only checkpoints that makemore wrote")
+    assert "weights_only" not in result.stderr  # torch's advice to load it unsafely is not passed on
+    with open(damaged / "best.pt", "wb") as f:  # a bare pickle: not even read
+        pickle.dump({"format": 1, "model": Payload()}, f)
+    assert_user_error(run(command, "--run", damaged), "is damaged or not a checkpoint")
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -208,3 +213,11 @@ def test_eval_items_bad_input(trained_run, tmp_path, prose_file):
     assert_user_error(run("eval", "--run", tmp_path / "p", "--items", tmp_path / "items.tsv"),
                       "reads prose, which has no items", "drop --items")
     assert not (tmp_path / "items.tsv").exists()
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-30])
+def test_a_temperature_near_zero_is_greedy_decoding(trained_run, temperature):
+    greedy = run("sample", "--run", trained_run, "-n", 5, "--temperature", 0, "--prefix", "a")
+    tiny = run("sample", "--run", trained_run, "-n", 5, "--temperature", temperature, "--prefix", "a", "--seed", 1)
+    assert tiny.exit_code == 0, tiny.output
+    assert tiny.stdout == greedy.stdout

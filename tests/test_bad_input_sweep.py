@@ -1,5 +1,6 @@
 """`makemore sweep` fed bad input: one line, exit 2, no traceback, and no sweep or run harmed."""
 import json
+import os
 import subprocess
 import sys
 
@@ -103,3 +104,19 @@ def test_bad_sweeps_from_a_language_model(tmp_path, labeled_folder, lm_run):
     )
     assert_user_error(run(*base, "--from", clf), "is a classifier run, not a language model")
     assert not (out / "x").exists()
+
+
+def test_a_journal_that_is_not_a_journal_file_is_refused_before_it_is_read(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.journal"
+    with open(huge, "wb") as f:
+        f.truncate(1 << 30)  # sparse: a gigabyte that takes no room
+    junk = tmp_path / "junk.journal"
+    junk.write_bytes(bytes(range(256)) * 40)
+    for path, fragment in [("/dev/zero", "is not a regular file"), (fifo, "is not a regular file"),
+                           (tmp_path, "is not a regular file"), (huge, "1,024 MB, far larger than a sweep's journal"),
+                           (junk, "is damaged or not a sweep's journal")]:
+        assert_user_error(run("sweep", "--out-dir", tmp_path / "sweeps", "--name", "j", "--param", "lr=0.1",
+                              "--storage", f"journal:{path}", *TINY), fragment)
+    assert not (tmp_path / "sweeps" / "j").exists()

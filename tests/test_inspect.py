@@ -159,5 +159,5 @@ def test_a_figure_that_cannot_be_written_is_a_one_line_error(trained_run, tmp_pa
     shutil.copytree(trained_run, copy)
     (copy / "embeddings.png").mkdir()  # in the way of the figure, as a full disk or a read-only folder would be
     before = snapshot(copy)
-    assert_user_error(run("inspect", "--run", copy), "could not write", "embeddings.png", "Is a directory")
+    assert_user_error(run("inspect", "--run", copy), "embeddings.png is not a regular file")
     assert snapshot(copy) == before

@@ -58,7 +58,8 @@ def test_lr_find_writes_the_curve_and_suggests_a_rate(tmp_path, words_file):
     assert result.exit_code == 0, result.output
     rows = read_curve(out / "mlp-words.csv")
     assert (out / "mlp-words.png").stat().st_size > 10_000
-    assert sorted(p.name for p in out.iterdir()) == ["mlp-words.csv", "mlp-words.png"]  # no run, no checkpoint
+    # no run, no checkpoint: the curve, and the record of the files makemore wrote there
+    assert sorted(p.name for p in out.iterdir()) == [".makemore-files.json", "mlp-words.csv", "mlp-words.png"]
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
     assert rows[0]["lr"] == 1e-4 and all(b["lr"] > a["lr"] for a, b in itertools.pairwise(rows))
     # a rate of 100 wrecks AdamW: the test stops once the loss has blown up, well before the last rate

@@ -298,6 +298,23 @@ def test_a_worker_stopped_by_a_signal_leaves_its_trial_for_resume(tmp_path):
     assert len(rows) == 2 and all(r["state"] == "complete" for r in rows)
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the worker through Linux's /proc")
+def test_sigterm_to_the_sweep_stops_its_workers_too(tmp_path):
+    out = tmp_path / "sweeps"
+    proc = sweep_in_background("kill", out, 2)
+    workers = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert len(workers) == 1
+    proc.terminate()  # `kill PID` of the sweep, as a scheduler stops a job
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "stopped by a signal; 1 unfinished trial(s) run again with --resume" in stdout
+    assert not Path(f"/proc/{workers[0]}").exists()  # no worker left training on its own
+
+    result = run("sweep", "--name", "kill", "--out-dir", out, "--resume")
+    assert result.exit_code == 0, result.output
+    assert len(read_results(out / "kill")) == 2
+
+
 def test_a_sweep_from_a_toml_file(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('model = "mlp"\ntrials = 2\nsampler = "random"\n[params]\nlr = "log:3e-3:3e-2"\n'

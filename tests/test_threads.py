@@ -40,7 +40,24 @@ def test_the_environment_sets_the_threads(monkeypatch):
     monkeypatch.setenv("MAKEMORE_THREADS", "1")  # makemore's own setting comes first
     assert device.use_threads() == 1
     assert torch.get_num_threads() == 1
-    assert device.use_threads(3) == 3  # an explicit count beats both
+    assert device.use_threads(2) == 2  # an explicit count beats both
+
+
+def test_more_threads_than_cpus_is_refused_in_one_line(monkeypatch, tmp_path):
+    from conftest import assert_user_error, run
+
+    from makemore.config import usable_cpus
+
+    cpus = usable_cpus()
+    args = ["train", *tiny_args(max_steps=5), "--data", "names", "--out-dir", tmp_path]
+    assert_user_error(run(*args, "--threads", 10_000), f"--threads 10000 is more threads than the {cpus} CPU(s)",
+                      f"pass {cpus} or fewer")
+    monkeypatch.setenv("MAKEMORE_THREADS", "1000000")
+    assert_user_error(run(*args), f"MAKEMORE_THREADS=1000000 is more threads than the {cpus} CPU(s)")
+    assert not (tmp_path / "mlp-names").exists()
+    monkeypatch.delenv("MAKEMORE_THREADS")
+    monkeypatch.setenv("OMP_NUM_THREADS", "10000")  # set for other programs too: read as all the CPUs
+    assert device.use_threads() == cpus
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "1.5"])

@@ -10,9 +10,7 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
-import threading
 import unicodedata
 import urllib.parse
 import urllib.request
@@ -24,6 +22,7 @@ import numpy as np
 
 from makemore.config import codec_name
 from makemore.errors import MakemoreError
+from makemore.processes import terminated_as_interrupt
 from makemore.text import Text, encode
 
 CHUNK_BYTES = 1 << 24  # files are read in pieces of this size
@@ -178,7 +177,7 @@ def resolve_url(url):
     hint = "check the URL, or download the file and pass --data PATH"
     cap = max_download_bytes()
     try:
-        with terminated_as_interrupt(), opened_url(url, "the data", hint) as response, open(tmp, "wb") as f:
+        with terminated_as_interrupt(), opened_url(url, "the data", hint) as response, new_file(tmp) as f:
             while chunk := response.read(CHUNK_BYTES):  # in pieces: the file may be larger than memory
                 if f.tell() + len(chunk) > cap:
                     raise MakemoreError(f"the download of {url} is larger than {cap >> 20:,} MB, the limit; set "
@@ -193,6 +192,12 @@ def resolve_url(url):
     return target
 
 
+def new_file(path):
+    """A file of the cache to write, never through a link at its name."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), "wb")
+
+
 MAX_DOWNLOAD_ENV = "MAKEMORE_MAX_DOWNLOAD_MB"
 MAX_DOWNLOAD_MB = 2048  # a --data URL larger than this is refused, unless MAKEMORE_MAX_DOWNLOAD_MB says more
 
@@ -203,23 +208,6 @@ def max_download_bytes():
         raise MakemoreError(f"{MAX_DOWNLOAD_ENV}={value!r} is not a positive whole number of MB; set it to one, e.g. "
                             f"{MAX_DOWNLOAD_MB}")
     return int(value) << 20
-
-
-@contextlib.contextmanager
-def terminated_as_interrupt():
-    """SIGTERM raises KeyboardInterrupt meanwhile (in the main thread), so that cleanups run on a kill too."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, before)
 
 
 def decoded_chunks(path, encoding, chunk_bytes=CHUNK_BYTES):
@@ -487,7 +475,8 @@ def encode_to_cache(pieces, meta, folder, log):
     log(f"data: {source} is large; encoding it once into {folder}, to be memory-mapped from there")
     tmp = folder.with_name(folder.name + f".partial-{os.getpid()}")
     try:
-        tmp.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # left by a process of this id that was killed; a link is not followed
+        tmp.mkdir(parents=True)
         chars, ids = encode(pieces, lambda length, dtype: np.memmap(tmp / "ids.bin", dtype, "w+", shape=(length,)))
         ids.flush()
         meta = {**meta, "chars": chars, "dtype": ids.dtype.name, "length": len(ids)}

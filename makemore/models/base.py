@@ -8,12 +8,61 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from makemore.errors import MakemoreError
 from makemore.tokenizer import IGNORE
+
+CONTRACT = ("the contract: forward(idx, targets=None) returns (logits, loss), logits (B, T, vocab_size), loss one "
+            "number (F.cross_entropy(logits.view(-1, vocab_size), targets.view(-1), ignore_index=-1)), None without "
+            "targets")
 
 
 def token_loss(logits, targets):
     """Mean cross-entropy over the scored positions; float() so it is fp32 under bf16 autocast."""
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+
+
+def described(value):
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)}"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+@torch.no_grad()
+def check_contract(model, x, y, vocab_size):
+    """A language model of the user's own, tried on a first batch (x, y) before the run writes anything: a
+    forward that breaks the contract is one line that says what it returned, not a traceback from the loss or
+    from backward. On the CPU, a target of -1 is put in, to see that the loss skips it."""
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x)
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise MakemoreError(f"your model's forward(idx) returned {described(out)}; {CONTRACT}")
+        logits = out[0]
+        want = (*x.shape, vocab_size)
+        if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != want:
+            raise MakemoreError(f"your model's logits are {described(logits)}, where {want} (B, T, vocab_size) was "
+                                f"due; {CONTRACT}")
+        if x.device.type == "cpu":  # on a GPU an index out of range is a device-side assert, which ends the process
+            y = y.clone()
+            y[:, -1] = IGNORE
+        try:
+            out = model(x, y)
+        except (RuntimeError, IndexError, ValueError) as e:
+            reason = (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__).rstrip(".")
+            skip = " (a target of -1 marks a position to skip)" if "out of bounds" in reason or "-1" in reason else ""
+            raise MakemoreError(f"your model's forward(idx, targets) failed on the first batch: {reason}{skip}; "
+                                f"{CONTRACT}") from None
+        loss = out[1] if isinstance(out, (tuple, list)) and len(out) == 2 else out
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise MakemoreError(f"your model's loss is {described(loss)}, where one number (a 0-d tensor) was due; "
+                                f"{CONTRACT}")
+        if not loss.dtype.is_floating_point:
+            raise MakemoreError(f"your model's loss is a tensor of {loss.dtype}, where a float was due; {CONTRACT}")
+    finally:
+        model.train(was_training)
 
 
 def map_state(fn, state):

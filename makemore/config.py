@@ -7,6 +7,7 @@ import codecs
 import dataclasses
 import math
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,10 @@ class DataConfig:
 class TrainConfig:
     max_steps: int = field(default=30000, metadata={"help": "optimizer steps in all (0: only what the model fits "
                                                             "before training, e.g. bigram counts)"})
+    max_time: str = field(default="", metadata={"help": "a time budget of training (e.g. 90s, 3m, 1.5h; validation "
+                                                        "not counted): the run ends at it or at --max-steps, whichever "
+                                                        "comes first, and the learning rate decays over whichever "
+                                                        "runs out first"})
     batch_size: int = field(default=64, metadata={"help": "items (lines) or sequences (stream) per step"})
     lr: float = field(default=1e-2, metadata={"help": "peak learning rate of AdamW"})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay of weight matrices and embeddings"})
@@ -197,6 +202,9 @@ class TrainConfig:
                                                                "state (truncated BPTT)"})
 
     def __post_init__(self):
+        if isinstance(self.max_time, (int, float)) and not isinstance(self.max_time, bool):  # seconds, from Python
+            self.max_time = f"{self.max_time:g}s"
+        seconds_of(self.max_time)  # a budget that does not read is told now
         check_positive(self, "batch_size", "lr", "eval_interval", "eval_batch_size", "log_interval")
         check_non_negative(self, "max_steps", "weight_decay", "warmup_steps", "min_lr_frac", "grad_clip", "patience")
         check_choice(self, "precision")
@@ -205,6 +213,11 @@ class TrainConfig:
         if not self.min_lr_frac <= 1:
             raise MakemoreError("--min-lr-frac must be at most 1 (the rate ends at that share of --lr), got "
                                 f"{self.min_lr_frac}")
+
+    @property
+    def max_seconds(self):
+        """--max-time in seconds, or None."""
+        return seconds_of(self.max_time)
 
 
 def usable_cpus():
@@ -228,6 +241,20 @@ def check_threads(threads, name="--threads "):
         raise MakemoreError(f"{name}{threads} is more threads than the {cpus} CPU(s) this process may use; pass "
                             f"{cpus} or fewer (or leave it out: makemore picks the CPUs that are free)")
     return threads
+
+
+DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds_of(text, option="--max-time"):
+    """A duration given as 90, 90s, 3m or 1.5h, in seconds; "" is None (no budget)."""
+    if text in ("", None):
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)\s*", str(text).lower())
+    seconds = float(match.group(1)) * DURATION_UNITS[match.group(2)] if match else math.nan
+    if not 0 < seconds < math.inf:
+        raise MakemoreError(f"{option} {text!r} is not a time to train for; pass e.g. 90s, 3m or 1.5h")
+    return seconds
 
 
 def default_run_name(out_dir, model, data, suffix=""):

@@ -37,12 +37,13 @@ def warmup_of(cfg):
     return min(cfg.warmup_steps, cfg.max_steps // 2)
 
 
-def lr_at(step, cfg):
-    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps."""
+def lr_at(step, cfg, time_spent=0.0):
+    """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps, or by the end of
+    --max-time where that comes first: time_spent is the share of the time budget used."""
     warmup = warmup_of(cfg)
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, cfg.max_steps - warmup)
+    progress = max((step - warmup) / max(1, cfg.max_steps - warmup), time_spent)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
 
@@ -146,6 +147,7 @@ class Trainer:
         self.ema = None  # --ema: the average of each floating-point entry of the model's state_dict
         self.averaged = None  # --ema: (the average's tensors, the model's), as train pairs them
         self.frequencies = None  # --input-noise: each character's share of the train split, read at the first step
+        self.time_spent = 0.0  # --max-time: the share of it used, as every process agrees on it (see time_used)
 
     # -- the loop -------------------------------------------------------------------------------
     def train(self):
@@ -177,6 +179,14 @@ class Trainer:
         if self.step >= cfg.max_steps and self.evaluated_step == self.step:  # resumed when done: nothing to train
             self.log(f"{self.out_dir} has trained its {cfg.max_steps:,} steps; pass a larger --max-steps to train on")
             return "max_steps"
+        if cfg.max_seconds and self.seconds >= cfg.max_seconds and self.evaluated_step == self.step:
+            self.log(f"{self.out_dir} has trained its --max-time {cfg.max_time} ({self.seconds:.0f} s); pass a larger "
+                     "--max-time to train on")
+            return "max_time"
+        if cfg.max_seconds:
+            self.log(f"schedule: warmup {warmup_of(cfg):,} steps, then the learning rate decays over --max-time "
+                     f"{cfg.max_time} of training ({cfg.max_seconds:,.0f} s, validation not counted; "
+                     f"{self.seconds:,.0f} s trained) or {cfg.max_steps:,} steps, whichever runs out first")
         self.model.train()
         self.start_average()
         writer = SummaryWriter(self.out_dir, purge_step=self.step or None) if self.main else Silent()
@@ -188,17 +198,22 @@ class Trainer:
         try:  # closed however training ends, so TensorBoard has every event of a stopped or pruned run
             with StopRequest() as stop:
                 while self.step < cfg.max_steps:
-                    lr = lr_at(self.step, cfg)
+                    lr = lr_at(self.step, cfg, self.time_spent)
                     loss, chars, grad_norm = self.take_step(lr)
                     interval.add(loss, chars)
-                    at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps
+                    at_report = self.step % cfg.log_interval == 0
+                    timed_out = self.time_used(interval, at_report)
+                    at_eval = self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps or timed_out
                     # several processes agree to stop at a report, which they all reach at the same step
                     signalled = stop.signal is not None and self.world == 1
-                    if not (at_eval or signalled or self.step % cfg.log_interval == 0):
+                    if not (at_eval or signalled or at_report):
                         continue
                     train_loss = self.report(writer, bar, interval, lr, grad_norm)
                     if at_eval and self.validate(writer, train_loss):
                         reason = "early_stop"
+                        break
+                    if timed_out:
+                        reason = "max_time"
                         break
                     if distributed.anyone(stop.signal is not None, self.device):
                         reason = "interrupted"
@@ -242,6 +257,20 @@ class Trainer:
         self.update_average()
         self.step += 1
         return loss.detach(), chars, grad_norm
+
+    def time_used(self, interval, at_report):
+        """Under --max-time, update the share of it used (which the learning rate decays by) and say whether it
+        is all used. One process reads its own clock after every step; several agree on rank 0's at each report
+        (their learning rates and their last step must be the same), so they may overrun by --log-interval steps."""
+        budget = self.config.max_seconds
+        if not budget:
+            return False
+        if self.world > 1 and not at_report:
+            return False
+        spent = distributed.from_main(self.seconds + interval.elapsed()) if self.world > 1 else \
+            self.seconds + interval.elapsed()
+        self.time_spent = min(1.0, spent / budget)
+        return spent >= budget
 
     def weight_of(self, y):
         """What the model's loss averages over in a batch with targets y: its scored targets, or their summed
@@ -354,7 +383,7 @@ class Trainer:
             self.evals_since_best += 1
         self.save("last")
         train = "-" if train_loss is None else f"{train_loss:.4f}"
-        lr = f" | lr {lr_at(self.step - 1, cfg):.2e}" if self.step else ""
+        lr = f" | lr {lr_at(self.step - 1, cfg, self.time_spent):.2e}" if self.step else ""
         self.log(f"step {self.step:>7,}/{cfg.max_steps:,} | train {train} | val {v.loss:.4f}"
                  f"{' (best)' if better else ''}{v.text}{lr}")
         if self.on_validate:
@@ -410,6 +439,8 @@ class Trainer:
         self.step, self.best_val, self.best_step = ckpt["step"], ckpt["best_val"], ckpt["best_step"]
         self.saved_step = self.step
         self.evals_since_best, self.seconds, self.chars = ckpt["evals_since_best"], ckpt["seconds"], ckpt["chars"]
+        if self.config.max_seconds:  # a timed run goes on down its schedule from the time it has trained
+            self.time_spent = min(1.0, self.seconds / self.config.max_seconds)
         self.evaluated_step = ckpt.get("evaluated_step")  # absent from older checkpoints: validate again
         self.cursors = ckpt.get("cursors")
         # this process's rows of the state (the model moves it to its device)

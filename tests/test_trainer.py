@@ -359,3 +359,37 @@ def test_carry_state_needs_a_recurrent_model_on_prose(tmp_path, prose_file):
     with pytest.raises(MakemoreError, match="on lines"):
         run_training(tmp_path / "b", "lstm", dict(TINY_MODEL), DataConfig(data="names"),
                      {**TINY_TRAIN, "carry_state": True}, log=lambda _: None)
+
+
+def test_the_learning_rate_decays_over_the_time_budget_where_it_runs_out_first():
+    cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=0.01, min_lr_frac=0.1, max_time="1m")
+    assert lr_at(50, cfg, 0.9) == pytest.approx(0.01 * 51 / 100)  # warmup goes by steps
+    assert lr_at(550, cfg, 0.0) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))  # halfway by steps
+    assert lr_at(150, cfg, 0.5) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))  # halfway by time, which leads
+    assert lr_at(150, cfg, 1.0) == pytest.approx(0.001)  # the time is up: the end of the decay
+    assert cfg.max_seconds == 60 and TrainConfig(max_time=90).max_time == "90s"
+    for bad in ("3 minutes", "0", "-1m", "1d", "nan"):
+        with pytest.raises(MakemoreError, match="is not a time to train for; pass e.g. 90s, 3m or 1.5h"):
+            TrainConfig(max_time=bad)
+
+
+def test_a_timed_run_stops_at_its_budget_validates_there_and_resumes_to_a_larger_one(tmp_path, monkeypatch):
+    import time
+
+    now = {"t": 0.0}
+
+    def clock():  # a step takes about a millisecond of this clock, however busy the machine is
+        now["t"] += 0.0005
+        return now["t"]
+
+    monkeypatch.setattr(time, "perf_counter", clock)
+    reason, metrics = train_tiny(tmp_path / "timed", max_steps=100_000, max_time="0.2s", eval_interval=10_000)
+    assert reason == "max_time" and metrics["stopped"] == "max_time"
+    assert 20 < metrics["steps"] < 1000 and metrics["seconds"] == pytest.approx(0.2, abs=0.01)
+    last = load_checkpoint(tmp_path / "timed" / "last.pt")
+    assert last["evaluated_step"] == last["step"] == metrics["steps"]  # validated where the time ran out
+
+    reason, more = run_training(tmp_path / "timed", resume=True, train_overrides={"max_time": "0.4s"},
+                                log=lambda _: None)
+    assert reason == "max_time" and more["steps"] > metrics["steps"]
+    assert more["seconds"] == pytest.approx(0.4, abs=0.01)

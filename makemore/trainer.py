@@ -39,13 +39,13 @@ def warmup_of(cfg):
 
 def lr_at(step, cfg, time_spent=0.0):
     """Linear warmup to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac at max_steps, or by the end of
-    --max-time where that comes first: time_spent is the share of the time budget used."""
+    --max-time where that comes first: time_spent is the share of the time budget used. The lower of the two
+    curves: a warmup that a short time budget would not finish rises until it meets the decay, then follows it."""
     warmup = warmup_of(cfg)
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    progress = max((step - warmup) / max(1, cfg.max_steps - warmup), time_spent)
+    ramp = (step + 1) / warmup if step < warmup else 1.0
+    progress = max((step - warmup) / max(1, cfg.max_steps - warmup), time_spent, 0.0)
     cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
+    return cfg.lr * min(ramp, cfg.min_lr_frac + (1 - cfg.min_lr_frac) * cosine)
 
 
 class StopRequest:
@@ -184,7 +184,8 @@ class Trainer:
                      "--max-time to train on")
             return "max_time"
         if cfg.max_seconds:
-            self.log(f"schedule: warmup {warmup_of(cfg):,} steps, then the learning rate decays over --max-time "
+            self.log(f"schedule: warmup {warmup_of(cfg):,} steps (or until it meets the decay), then the learning "
+                     f"rate decays over --max-time "
                      f"{cfg.max_time} of training ({cfg.max_seconds:,.0f} s, validation not counted; "
                      f"{self.seconds:,.0f} s trained) or {cfg.max_steps:,} steps, whichever runs out first")
         self.model.train()

@@ -363,7 +363,9 @@ def test_carry_state_needs_a_recurrent_model_on_prose(tmp_path, prose_file):
 
 def test_the_learning_rate_decays_over_the_time_budget_where_it_runs_out_first():
     cfg = TrainConfig(max_steps=1000, warmup_steps=100, lr=0.01, min_lr_frac=0.1, max_time="1m")
-    assert lr_at(50, cfg, 0.9) == pytest.approx(0.01 * 51 / 100)  # warmup goes by steps
+    assert lr_at(50, cfg, 0.0) == pytest.approx(0.01 * 51 / 100)  # warmup goes by steps
+    decayed = 0.01 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.9)))
+    assert lr_at(50, cfg, 0.9) == pytest.approx(decayed)  # a warmup the time cuts short meets the decay
     assert lr_at(550, cfg, 0.0) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))  # halfway by steps
     assert lr_at(150, cfg, 0.5) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))  # halfway by time, which leads
     assert lr_at(150, cfg, 1.0) == pytest.approx(0.001)  # the time is up: the end of the decay

@@ -3,8 +3,9 @@
 - it never writes through a symbolic link: the new file is written beside its name and renamed over it, so a
   link there would be replaced, not followed; a link at the name is refused before anything is written;
 - it replaces only a file that makemore wrote there itself. Each folder it writes into keeps a small record,
-  MANIFEST, of the files it wrote and their size and modification time; any other file at the name (the user's
-  own, or one changed since) is refused in one line, and left as it was.
+  MANIFEST, of the files it wrote, their size and a fingerprint of their contents (so that a copied run folder
+  is still makemore's); any other file at the name (the user's own, or one changed since) is refused in one
+  line, and left as it was.
 
 The write is atomic: the new file is written in full, fsynced, then renamed, so a crash or a full disk never
 leaves half a file, and the earlier version (if any) survives a failed write."""

@@ -11,6 +11,10 @@ device-resident items and bf16 autocast on CUDA.
     python benchmarks/bench_transformer.py --device cuda --steps 500
     python benchmarks/bench_transformer.py --ema 0.999   # also: what --ema's moving average costs a step
     python benchmarks/bench_transformer.py --input-noise 0.05   # also: what noising the inputs costs a step
+
+It also times sampling, as `makemore sample` does it (a key-value cache while the text is shorter than the
+block, then the window read again), against reading the whole text again for every character (makemore.py and
+nanoGPT's way), on a model of nanoGPT's CPU recipe (4 layers, 4 heads, 128 wide) with --sample-block context.
 """
 import argparse
 import math
@@ -28,7 +32,8 @@ from makemore.data import LineBatches, load_corpus
 from makemore.device import pick_device
 from makemore.models import build_model, model_config
 from makemore.runs import Run
-from makemore.tokenizer import IGNORE, CharTokenizer
+from makemore.sampling import generate
+from makemore.tokenizer import BOUNDARY, IGNORE, CharTokenizer
 from makemore.trainer import Trainer
 
 
@@ -109,6 +114,23 @@ def our_ms_per_step(corpus, tokenizer, cfg, device, steps, batch_size, tmp, **tr
     return 1000 * trainer.seconds / steps, batches["train"]
 
 
+def sampling(model, tokenizer, device, n, length, cached):
+    """Characters per second of n samples of length characters, from a newline, at temperature 1."""
+    start = time.perf_counter()
+    if cached:
+        generate(model, tokenizer, n, "stream", max_len=length, seed=0)
+    else:  # the text so far, cropped to the block, read again for every new character
+        prompt = tokenizer.encode("\n") if "\n" in tokenizer.stoi else [BOUNDARY]  # as generate starts prose
+        idx = torch.tensor([prompt] * n, device=device)
+        generator = torch.Generator(device=device).manual_seed(0)
+        with torch.no_grad():
+            for _ in range(length):
+                logits = model(idx[:, -model.config.block_size:])[0][:, -1]
+                idx = torch.cat([idx, torch.multinomial(F.softmax(logits, -1), 1, generator=generator)], dim=1)
+    sync(device)
+    return n * length / (time.perf_counter() - start)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="names")
@@ -117,6 +139,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--ema", type=float, default=0.0, help="also time our trainer with this --ema")
     parser.add_argument("--input-noise", type=float, default=0.0, help="also time our trainer with this --input-noise")
+    parser.add_argument("--samples", type=int, default=20, help="samples generated at once")
+    parser.add_argument("--length", type=int, default=500, help="characters per sample")
+    parser.add_argument("--sample-block", type=int, default=256, help="the sampled model's --block-size")
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -138,6 +163,18 @@ def main():
     print(f"speed-up ours vs reference:    {ref / ours:8.2f}x")
     for option, ms in variants.items():
         print(f"makemore trainer, {option}: {ms:8.2f} ms/step ({ms / ours:.3f}x the time without)")
+
+    torch.manual_seed(0)
+    big = model_config("transformer", vocab_size=tokenizer.vocab_size, block_size=args.sample_block, n_layer=4,
+                       n_head=4, n_embd=128, dropout=0.0)
+    model = build_model("transformer", big).to(device).eval()
+    sampling(model, tokenizer, device, args.samples, 5, cached=True)  # warm-up
+    reread = sampling(model, tokenizer, device, args.samples, args.length, cached=False)
+    cached = sampling(model, tokenizer, device, args.samples, args.length, cached=True)
+    print(f"sampling: {args.samples} samples of {args.length} characters, block {args.sample_block}")
+    print(f"  re-read every character:  {reread:12,.0f} chars/s")
+    print(f"  makemore sample (cached): {cached:12,.0f} chars/s")
+    print(f"  ratio cached / re-read:   {cached / reread:12.2f}x")
 
 
 if __name__ == "__main__":

@@ -307,11 +307,12 @@ def run_training(run_dir, model_name=None, model_overrides=None, data_config=Non
             if not resume:
                 check_new_run(run.path)
             run.adopt_files()
-            check_outputs(run.path, *RUN_FILES)  # a link or a file of the user's there: told now, not after training
         trainer = Trainer(model, batches, config, run.path, device, run.task.validation(batches, config), log,
                           on_validate, progress, run.task.loss_tag, run_id=run.run_id)
         if resume:
-            trainer.resume()
+            trainer.resume()  # another run's checkpoint copied here is told as such, first
+            if main:  # a link or a file of the user's among the run's files: told now, not after training
+                check_outputs(run.path, *RUN_FILES)
             if trainer.step > config.max_steps:  # checked before the run's config is rewritten
                 raise MakemoreError(f"run {run.path} is at step {trainer.step:,}, past --max-steps "
                                     f"{config.max_steps:,}; pass a larger --max-steps to train on")

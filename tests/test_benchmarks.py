@@ -15,8 +15,9 @@ CASES = {  # benchmark: (its arguments for a quick run, {words} and {prose} the 
     "bench_classifier.py": ("--data {labeled} --steps 3 --n-hidden 16 --long-chars 20000 --max-item-len 100",
                             ("training items/s", "one validation", "classify one item of 20,000")),
     "bench_lstm.py": ("--data {prose} --steps 3 --n-hidden 32 --samples 2 --length 20", ("ratio carried / re-run",)),
-    "bench_transformer.py": ("--data {words} --steps 3 --ema 0.99 --input-noise 0.1",
-                             ("--ema 0.99:", "--input-noise 0.1:", "the time without")),
+    "bench_transformer.py": (("--data {words} --steps 3 --ema 0.99 --input-noise 0.1 --samples 2 --length 20 "
+                             "--sample-block 16"), ("--ema 0.99:", "--input-noise 0.1:", "the time without",
+                                                   "ratio cached / re-read")),
     "bench_stream_data.py": ("--data {prose} --mb 0.2 --draws 5 --hf", ("ratios to the reference", "mapped, first")),
     "bench_sweep_parallel.py": ("--data {words} --max-steps 5 --lrs 0.01 --device cpu", ("--parallel 2",)),
     "makemore_py_split.py": ("{words} --max-steps 5 --out-dir runs --device cpu", ("not in train",)),

@@ -454,7 +454,7 @@ def test_transfer_curves_keep_the_legend_off_both_panels(tmp_path, monkeypatch):
     from makemore import plots
 
     closed = []
-    monkeypatch.setattr(plots.plt, "close", closed.append)
+    monkeypatch.setattr(plots, "_save", lambda fig, path, **options: closed.append(fig))
     def point(acc):
         return {"test_accuracy": [acc], "test_macro_f1": [acc - 0.2]}
 

@@ -106,3 +106,17 @@ def test_wavenet_has_the_lectures_size_and_needs_a_power_of_two():
         with pytest.raises(MakemoreError, match="power of two from 2"):
             model_config("wavenet", vocab_size=27, block_size=block_size)
 
+
+
+def test_transformer_sampling_with_its_key_value_cache_reads_as_the_whole_window_does():
+    from makemore.models import build_model, model_config
+
+    torch.manual_seed(0)
+    model = build_model("transformer", model_config("transformer", vocab_size=30, block_size=12, n_layer=2,
+                                                    n_head=2, n_embd=16, dropout=0.0)).eval()
+    idx = torch.randint(30, (3, 30))
+    logits, state = model.start(idx[:, :2])
+    for t in range(2, 30):  # within the block (the cache) and past it (the window read again)
+        whole = model(idx[:, max(0, t - 12):t])[0][:, -1]
+        assert torch.allclose(logits, whole, atol=1e-5), t
+        logits, state = model.step(state, idx[:, t:t + 1])

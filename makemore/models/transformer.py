@@ -21,11 +21,19 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x):
+    def forward(self, x, cache=None):
+        """x (B, T, C). cache: a list to keep this layer's keys and values in, for sampling: given empty, it
+        receives those of x; given (k, v) of the positions before x, x's are appended, and x's positions attend
+        to all of them (x is then the newest position)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        if cache:  # earlier positions' keys and values, read from the cache rather than computed again
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        if cache is not None:
+            cache[:] = [k, v]
+        causal = cache is None or T > 1  # one new position may read every earlier one
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.drop(self.proj(y))
 
@@ -41,8 +49,8 @@ class Block(nn.Module):
             nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout),
         )
 
-    def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x, cache=None):
+        x = x + self.attn(self.ln_1(x), cache)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -76,3 +84,31 @@ class Transformer(LanguageModel):
 
     def head(self, features):
         return self.lm_head(features)  # (B, T, V)
+
+    # Sampling with a key-value cache: while the text is shorter than block_size, each new character's keys
+    # and values are computed once and kept, so a step reads one position rather than the whole text again.
+    # Past block_size the window slides, every position's place changes (the position embedding is learned
+    # per place), and a step reads the window again, exactly as training read it.
+    @torch.no_grad()
+    def start(self, idx):
+        """Read a prompt (B, T); return the logits for the next token (B, V) and the state (ids, caches)."""
+        idx = idx[:, -self.config.block_size:]
+        pos = torch.arange(idx.size(1), device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        caches = [[] for _ in self.blocks]
+        for block, cache in zip(self.blocks, caches):
+            x = block(x, cache)
+        return self.head(self.ln_f(x[:, -1])), (idx, caches)
+
+    @torch.no_grad()
+    def step(self, state, idx_next):
+        """Append the sampled ids (B, 1); return the next logits (B, V) and the state."""
+        idx, caches = state
+        idx = torch.cat([idx, idx_next], dim=1)
+        if idx.size(1) > self.config.block_size:
+            return self.start(idx)
+        pos = torch.full((1,), idx.size(1) - 1, device=idx.device)
+        x = self.drop(self.wte(idx_next) + self.wpe(pos))  # (B, 1, n_embd)
+        for block, cache in zip(self.blocks, caches):
+            x = block(x, cache)
+        return self.head(self.ln_f(x[:, -1])), (idx, caches)

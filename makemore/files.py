@@ -170,7 +170,10 @@ def _folder_locked(folder):
         except OSError as e:
             raise MakemoreError(f"cannot write into {folder} ({e.strerror or e}); pass an --out-dir where you can "
                                 "write") from None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a filesystem that cannot lock a folder (some network mounts): write unlocked, as on Windows
+            pass
     try:
         yield
     finally:
